@@ -1,0 +1,31 @@
+namespace KtZeroTrust.Core.Decisions;
+
+/// <summary>One access decision. The field names are the decision log's schema.</summary>
+public sealed class DecisionEvent
+{
+    public required string Id { get; init; }
+    public required DateTimeOffset Time { get; init; }
+
+    /// <summary>Which listener took the request: device, enrollment, user, console.</summary>
+    public required string Listener { get; init; }
+
+    /// <summary>The device serial (or, later, the user) the decision is about, when known.</summary>
+    public string? Subject { get; init; }
+    public string? SourceAddress { get; init; }
+    public int SourcePort { get; init; }
+    public string? Method { get; init; }
+    public string? Path { get; init; }
+    public string? Route { get; init; }
+    public required DecisionOutcome Outcome { get; init; }
+    public required ReasonCode Reason { get; init; }
+    public string? CertificateHash { get; init; }
+
+    /// <summary>Time spent deciding, in microseconds.</summary>
+    public double LatencyMicroseconds { get; init; }
+}
+
+/// <summary>Takes decisions for the monitoring pipeline. <see cref="Post"/> never blocks.</summary>
+public interface IDecisionSink
+{
+    void Post(DecisionEvent decision);
+}

@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Pki.Certificates;
+using Microsoft.Extensions.Options;
+
+namespace KtZeroTrust.Gateway.Certificates;
+
+/// <summary>
+/// Checks a device certificate: chain to the operator device CA, clientAuth, ECDSA key, lifetime within policy,
+/// a device serial present. Results are cached by SHA-256 of the certificate (like ASP.NET Core's
+/// CertificateValidationCache) until the earlier of the cache duration and the certificate's NotAfter, so a unit
+/// that reconnects does not pay for the policy work again.
+/// </summary>
+public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<DeviceGatewayOptions> options, TimeProvider timeProvider)
+{
+    private readonly ConcurrentDictionary<CertificateHash, CachedResult> _cache = new();
+    private readonly DeviceGatewayOptions _options = options.Value;
+
+    public int CachedCount => _cache.Count;
+
+    /// <summary>
+    /// Validates a certificate presented in a TLS handshake. <paramref name="tlsErrors"/> is the result of the chain
+    /// SslStream already built under <see cref="DeviceTrust.CreateChainPolicy"/>, so the chain is built once per handshake.
+    /// </summary>
+    public CertificateValidationResult ValidateHandshake(X509Certificate2? certificate, SslPolicyErrors tlsErrors)
+    {
+        if (certificate is null || tlsErrors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificateMissing, default);
+        }
+
+        var hash = CertificateHash.Of(certificate);
+        var now = timeProvider.GetUtcNow();
+        if ((tlsErrors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            return CertificateValidationResult.Fail(IsOutsideValidity(certificate, now) ? ReasonCode.CertificateExpired : ReasonCode.CertificateUntrusted, hash);
+        }
+
+        return CheckPolicyCached(certificate, hash, now);
+    }
+
+    /// <summary>Validates a certificate outside a handshake: builds the chain itself against the operator CA.</summary>
+    public CertificateValidationResult Validate(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var hash = CertificateHash.Of(certificate);
+        var now = timeProvider.GetUtcNow();
+        if (_cache.TryGetValue(hash, out var cached) && cached.ExpiresUtcTicks > now.UtcTicks)
+        {
+            return cached.Result;
+        }
+
+        using var chain = new X509Chain { ChainPolicy = trust.CreateChainPolicy() };
+        chain.ChainPolicy.VerificationTime = now.UtcDateTime;
+        chain.ChainPolicy.VerificationTimeIgnored = false;
+        if (!chain.Build(certificate))
+        {
+            return CertificateValidationResult.Fail(IsOutsideValidity(certificate, now) ? ReasonCode.CertificateExpired : ReasonCode.CertificateUntrusted, hash);
+        }
+
+        return CheckPolicyCached(certificate, hash, now);
+    }
+
+    private CertificateValidationResult CheckPolicyCached(X509Certificate2 certificate, CertificateHash hash, DateTimeOffset now)
+    {
+        if (_cache.TryGetValue(hash, out var cached) && cached.ExpiresUtcTicks > now.UtcTicks)
+        {
+            return cached.Result;
+        }
+
+        var result = CheckPolicy(certificate, hash);
+        if (_cache.Count >= _options.ValidationCacheSize)
+        {
+            // Bounded: a flood of distinct certificates empties the cache rather than growing it.
+            _cache.Clear();
+        }
+
+        var expires = Math.Min(now.Add(_options.ValidationCacheDuration).UtcTicks, certificate.NotAfter.ToUniversalTime().Ticks);
+        _cache[hash] = new CachedResult(result, expires);
+        return result;
+    }
+
+    private CertificateValidationResult CheckPolicy(X509Certificate2 certificate, CertificateHash hash)
+    {
+        var lifetime = certificate.NotAfter - certificate.NotBefore;
+        if (lifetime > _options.MaxCertificateLifetime)
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
+        }
+
+        using var key = certificate.GetECDsaPublicKey();
+        if (key is null || key.KeySize < 256)
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
+        }
+
+        if (!HasClientAuth(certificate))
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
+        }
+
+        var serial = DeviceCertificates.SerialOf(certificate);
+        if (!Core.Devices.DeviceSerial.IsValid(serial))
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
+        }
+
+        return CertificateValidationResult.Ok(new DeviceConnectionIdentity(hash, serial!));
+    }
+
+    private static bool HasClientAuth(X509Certificate2 certificate)
+    {
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension is X509EnhancedKeyUsageExtension eku)
+            {
+                foreach (var oid in eku.EnhancedKeyUsages)
+                {
+                    if (oid.Value == "1.3.6.1.5.5.7.3.2")
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
+
+        // Our CA always writes the EKU; a device certificate without one is not ours to accept.
+        return false;
+    }
+
+    private static bool IsOutsideValidity(X509Certificate2 certificate, DateTimeOffset now)
+        => now.UtcDateTime > certificate.NotAfter.ToUniversalTime() || now.UtcDateTime < certificate.NotBefore.ToUniversalTime();
+
+    private readonly record struct CachedResult(CertificateValidationResult Result, long ExpiresUtcTicks);
+}
+
+public sealed class CertificateValidationResult
+{
+    private CertificateValidationResult(bool isValid, ReasonCode reason, CertificateHash hash, DeviceConnectionIdentity? identity)
+    {
+        IsValid = isValid;
+        Reason = reason;
+        Hash = hash;
+        Identity = identity;
+    }
+
+    public bool IsValid { get; }
+    public ReasonCode Reason { get; }
+    public CertificateHash Hash { get; }
+    public DeviceConnectionIdentity? Identity { get; }
+
+    public static CertificateValidationResult Ok(DeviceConnectionIdentity identity)
+        => new(true, ReasonCode.Allowed, identity.Hash, identity);
+
+    public static CertificateValidationResult Fail(ReasonCode reason, CertificateHash hash) => new(false, reason, hash, null);
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Logging;
+
+namespace KtZeroTrust.Gateway.Certificates;
+
+/// <summary>
+/// TLS for the device listener. SslStream builds the client chain once, under the operator-CA-only policy; the
+/// validation callback then applies the cached device policy, stores the identity on the connection (parsed once per
+/// connection) and records a decision for every refused handshake.
+/// </summary>
+public sealed partial class DeviceTlsHandshake(
+    SslStreamCertificateContext serverCertificate,
+    DeviceTrust trust,
+    DeviceCertificateValidator validator,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    TimeProvider timeProvider,
+    ILogger<DeviceTlsHandshake> logger)
+{
+    private static readonly object IdentityKey = new();
+
+    public TlsHandshakeCallbackOptions CreateCallbackOptions() => new()
+    {
+        OnConnection = context => ValueTask.FromResult(CreateOptions(context.Connection)),
+        HandshakeTimeout = TimeSpan.FromSeconds(10),
+    };
+
+    /// <summary>The identity established by this connection's handshake, or null.</summary>
+    public static DeviceConnectionIdentity? GetIdentity(IDictionary<object, object?>? connectionItems)
+        => connectionItems is not null && connectionItems.TryGetValue(IdentityKey, out var value) ? value as DeviceConnectionIdentity : null;
+
+    private SslServerAuthenticationOptions CreateOptions(ConnectionContext connection) => new()
+    {
+        ServerCertificateContext = serverCertificate,
+        ClientCertificateRequired = true,
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        CertificateChainPolicy = trust.CreateChainPolicy(),
+        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+        RemoteCertificateValidationCallback = (_, certificate, _, errors) => OnValidate(connection, certificate as X509Certificate2, errors),
+    };
+
+    private bool OnValidate(ConnectionContext connection, X509Certificate2? certificate, SslPolicyErrors errors)
+    {
+        var start = timeProvider.GetTimestamp();
+        var result = validator.ValidateHandshake(certificate, errors);
+        if (result.IsValid)
+        {
+            connection.Items[IdentityKey] = result.Identity;
+            return true;
+        }
+
+        var remote = connection.RemoteEndPoint as IPEndPoint;
+        var claimed = certificate is null ? null : Pki.Certificates.DeviceCertificates.SerialOf(certificate);
+        LogRejected(logger, ReasonCodes.Name(result.Reason), claimed, remote?.Address.ToString(), result.Hash.IsEmpty ? null : result.Hash.ToString());
+        decisions.Post(new DecisionEvent
+        {
+            Id = ids.Next(),
+            Time = timeProvider.GetUtcNow(),
+            Listener = ListenerContext.Name(ListenerKind.Device),
+            Subject = claimed,
+            SourceAddress = remote?.Address.ToString(),
+            SourcePort = remote?.Port ?? 0,
+            Route = "tls-handshake",
+            Outcome = DecisionOutcome.Deny,
+            Reason = result.Reason,
+            CertificateHash = result.Hash.IsEmpty ? null : result.Hash.ToString(),
+            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
+        });
+        return false;
+    }
+
+    [LoggerMessage(EventId = GatewayEventIds.HandshakeRejected, Level = LogLevel.Warning,
+        Message = "Device TLS handshake refused: {Reason}; claimed serial {ClaimedSerial} from {Source}, certificate {CertificateSha256}")]
+    private static partial void LogRejected(ILogger logger, string reason, string? claimedSerial, string? source, string? certificateSha256);
+}

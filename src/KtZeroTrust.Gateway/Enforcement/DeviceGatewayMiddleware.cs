@@ -1,0 +1,76 @@
+using System.Net;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Model;
+
+namespace KtZeroTrust.Gateway.Enforcement;
+
+/// <summary>
+/// Enforcement for proxied device requests, pinned first in the YARP pipeline: every request is checked against the
+/// allow list, every decision is posted, and only an allowed request reaches the forwarder.
+/// </summary>
+internal sealed partial class DeviceGatewayMiddleware(
+    RequestDelegate next,
+    DeviceRequestAuthorizer authorizer,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    TimeProvider timeProvider,
+    ILogger<DeviceGatewayMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var start = timeProvider.GetTimestamp();
+        var listener = ListenerContext.Get(context);
+        var identity = DeviceTlsHandshake.GetIdentity(context.Features.Get<IConnectionItemsFeature>()?.Items);
+        var reason = listener == ListenerKind.Device
+            ? authorizer.Authorize(identity, timeProvider.GetUtcNow().UtcTicks, out var entry)
+            : Deny(out entry); // user routes are enforced by the user gateway; until then nothing else passes here.
+
+        var decisionId = ids.Next();
+        var route = context.GetRouteModel().Config.RouteId;
+        decisions.Post(new DecisionEvent
+        {
+            Id = decisionId,
+            Time = timeProvider.GetUtcNow(),
+            Listener = listener is null ? "unknown" : ListenerContext.Name(listener.Value),
+            Subject = entry?.DeviceSerial ?? identity?.ClaimedSerial,
+            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
+            SourcePort = context.Connection.RemotePort,
+            Method = context.Request.Method,
+            Path = context.Request.Path.Value,
+            Route = route,
+            Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
+            Reason = reason,
+            CertificateHash = identity?.HashHex,
+            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
+        });
+
+        if (reason != ReasonCode.Allowed)
+        {
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                LogDenied(logger, ReasonCodes.Name(reason), identity?.ClaimedSerial, context.Connection.RemoteIpAddress, route, decisionId);
+            }
+
+            await ProblemResponses.WriteDenialAsync(context, StatusCodes.Status403Forbidden, reason, decisionId);
+            return;
+        }
+
+        context.Features.Set(new DeviceRequestFeature(entry!.DeviceSerial, decisionId));
+        await next(context);
+    }
+
+    private static ReasonCode Deny(out Core.AllowList.AllowListEntry? entry)
+    {
+        entry = null;
+        return ReasonCode.RouteNotAllowed;
+    }
+
+    [LoggerMessage(EventId = GatewayEventIds.RequestDenied, Level = LogLevel.Information,
+        Message = "Device request denied: {Reason}; serial {ClaimedSerial} from {Source} on route {Route}, decision {DecisionId}")]
+    private static partial void LogDenied(ILogger logger, string reason, string? claimedSerial, IPAddress? source, string route, string decisionId);
+}

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using KtZeroTrust.Core.Decisions;
+using Microsoft.AspNetCore.Http;
+
+namespace KtZeroTrust.Gateway.Enforcement;
+
+/// <summary>RFC 9457 problem details for denials, carrying the stable reason code and the decision id.</summary>
+public static class ProblemResponses
+{
+    public const string ContentType = "application/problem+json";
+    public const string TypePrefix = "urn:ktzerotrust:problem:";
+
+    public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Response.StatusCode = status;
+        context.Response.ContentType = ContentType;
+        context.Response.Headers.CacheControl = "no-store";
+        var name = ReasonCodes.Name(reason);
+        await using var writer = new Utf8JsonWriter(context.Response.BodyWriter);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, TypePrefix + name);
+        writer.WriteString("title"u8, ReasonCodes.Title(reason));
+        writer.WriteNumber("status"u8, status);
+        writer.WriteString("reasonCode"u8, name);
+        writer.WriteString("decisionId"u8, decisionId);
+        writer.WriteEndObject();
+        await writer.FlushAsync(context.RequestAborted);
+    }
+}

@@ -1,0 +1,26 @@
+using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Forwarding;
+using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Routing;
+
+namespace Microsoft.AspNetCore.Builder;
+
+public static class GatewayEndpointRouteBuilderExtensions
+{
+    /// <summary>
+    /// Maps the proxied routes. Enforcement is pinned first in the proxy pipeline and cannot be configured away; each
+    /// route answers only on the listener its metadata names.
+    /// </summary>
+    public static ReverseProxyConventionBuilder MapZeroTrustGateway(this IEndpointRouteBuilder endpoints)
+    {
+        var builder = endpoints.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<DeviceGatewayMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
+        builder.ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(new ListenerMetadata(ZeroTrustProxyConfigFilter.GetListener(route))));
+        return builder;
+    }
+}

@@ -1,0 +1,55 @@
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+
+namespace KtZeroTrust.Gateway.Listeners;
+
+/// <summary>The product's listeners. An endpoint answers only on the listeners it declares.</summary>
+public enum ListenerKind
+{
+    /// <summary>Device gateway: TLS with a client certificate from the operator device CA required.</summary>
+    Device,
+
+    /// <summary>Enrollment and attestation: TLS, client certificate optional.</summary>
+    Enrollment,
+
+    /// <summary>User gateway: TLS, OIDC bearer tokens.</summary>
+    User,
+
+    /// <summary>SOC console and admin API.</summary>
+    Console,
+
+    /// <summary>Loopback-only helpers such as the built-in demo upstream.</summary>
+    Internal,
+}
+
+public static class ListenerContext
+{
+    // The key object identifies our entry in the connection's Items; the boxed kinds are immutable.
+    private static readonly object Key = new();
+    private static readonly object[] Boxed = Enum.GetValues<ListenerKind>().Select(k => (object)k).ToArray();
+
+    /// <summary>Tags a connection with the listener it arrived on (called by connection middleware).</summary>
+    public static void Set(IDictionary<object, object?> connectionItems, ListenerKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(connectionItems);
+        connectionItems[Key] = Boxed[(int)kind];
+    }
+
+    /// <summary>The listener a request arrived on, or null when the connection was not tagged (which denies).</summary>
+    public static ListenerKind? Get(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var items = context.Features.Get<IConnectionItemsFeature>()?.Items;
+        return items is not null && items.TryGetValue(Key, out var value) && value is ListenerKind kind ? kind : null;
+    }
+
+    public static string Name(ListenerKind kind) => kind switch
+    {
+        ListenerKind.Device => "device",
+        ListenerKind.Enrollment => "enrollment",
+        ListenerKind.User => "user",
+        ListenerKind.Console => "console",
+        ListenerKind.Internal => "internal",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,11 @@
+namespace KtZeroTrust.Registry;
+
+/// <summary>Where the device registry lives. Bound from <c>ZeroTrust:Registry</c>.</summary>
+public sealed class RegistryOptions
+{
+    public const string SectionName = "ZeroTrust:Registry";
+    public const string DefaultFileName = "registry.db";
+
+    /// <summary>SQLite database file. Default: <c>{DataDirectory}/registry.db</c>.</summary>
+    public string? SqlitePath { get; set; }
+}

@@ -1,0 +1,80 @@
+using Microsoft.Data.Sqlite;
+
+namespace KtZeroTrust.Registry.Sqlite;
+
+/// <summary>Schema migrations, applied in order on open; <c>PRAGMA user_version</c> records how far a file got.</summary>
+internal static class SqliteMigrations
+{
+    private static readonly string[] Steps =
+    [
+        // 1: devices, their operational certificates, lifecycle history, and a change counter for pollers.
+        """
+        CREATE TABLE devices (
+            serial      TEXT PRIMARY KEY NOT NULL,
+            model       TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            site        TEXT NULL,
+            idevid_sha256 TEXT NULL UNIQUE,
+            created_at  INTEGER NOT NULL,
+            updated_at  INTEGER NOT NULL
+        );
+        CREATE TABLE device_certificates (
+            sha256      TEXT PRIMARY KEY NOT NULL,
+            serial      TEXT NOT NULL REFERENCES devices(serial),
+            cert_serial TEXT NOT NULL,
+            not_before  INTEGER NOT NULL,
+            not_after   INTEGER NOT NULL,
+            issued_at   INTEGER NOT NULL,
+            revoked_at  INTEGER NULL
+        );
+        CREATE INDEX ix_device_certificates_serial ON device_certificates(serial);
+        CREATE TABLE lifecycle_events (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            serial      TEXT NOT NULL REFERENCES devices(serial),
+            from_state  TEXT NULL,
+            to_state    TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            at          INTEGER NOT NULL
+        );
+        CREATE INDEX ix_lifecycle_events_serial ON lifecycle_events(serial);
+        CREATE TABLE registry_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+        INSERT INTO registry_version (id, version) VALUES (1, 0);
+        """,
+    ];
+
+    public static int Latest => Steps.Length;
+
+    public static void Apply(SqliteConnection connection)
+    {
+        using (var wal = connection.CreateCommand())
+        {
+            // WAL lets the gateway read while ztctl writes from another process.
+            wal.CommandText = "PRAGMA journal_mode=WAL;";
+            wal.ExecuteNonQuery();
+        }
+
+        var current = UserVersion(connection);
+        if (current > Steps.Length)
+        {
+            throw new InvalidOperationException($"The registry database is at schema version {current}, newer than this build knows ({Steps.Length}). Upgrade KtZeroTrust.");
+        }
+
+        for (var v = current; v < Steps.Length; v++)
+        {
+            using var tx = connection.BeginTransaction();
+            using var cmd = connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = Steps[v] + $"\nPRAGMA user_version = {v + 1};";
+            cmd.ExecuteNonQuery();
+            tx.Commit();
+        }
+    }
+
+    private static long UserVersion(SqliteConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA user_version;";
+        return (long)cmd.ExecuteScalar()!;
+    }
+}
