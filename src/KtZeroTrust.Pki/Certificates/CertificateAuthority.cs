@@ -31,8 +31,7 @@ public sealed class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var now = timeProvider.GetUtcNow();
-        using var cert = request.CreateSelfSigned(now.AddMinutes(-5), now.Add(lifetime));
-        return new CertificateAuthority(cert.CopyWithPrivateKey(key));
+        return new CertificateAuthority(request.CreateSelfSigned(now.AddMinutes(-5), now.Add(lifetime)));
     }
 
     /// <summary>Issues an end-entity certificate for <paramref name="publicKey"/>.</summary>

@@ -25,7 +25,7 @@ public static class PemFiles
     {
         try
         {
-            return X509Certificate2.CreateFromPemFile(path);
+            return X509Certificate2.CreateFromPem(File.ReadAllText(path));
         }
         catch (CryptographicException ex)
         {
@@ -50,10 +50,7 @@ public static class PemFiles
 
         try
         {
-            using var cert = X509Certificate2.CreateFromPemFile(certificatePath);
-            using var key = ECDsa.Create();
-            key.ImportFromPem(File.ReadAllText(keyPath));
-            return cert.CopyWithPrivateKey(key);
+            return X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {

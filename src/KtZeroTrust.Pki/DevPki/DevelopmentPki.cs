@@ -14,7 +14,7 @@ public static class DevelopmentPki
 {
     private static readonly TimeSpan CaLifetime = TimeSpan.FromDays(3650);
     private static readonly TimeSpan ServerLifetime = TimeSpan.FromDays(365);
-    private static readonly TimeSpan IDevIdLifetime = TimeSpan.FromDays(3650);
+    private static readonly TimeSpan IDevIdLifetime = TimeSpan.FromDays(3000);
 
     /// <summary>Creates what is missing (or everything, with <paramref name="force"/>). Returns the files written.</summary>
     public static IReadOnlyList<string> Initialize(DevPkiLayout layout, bool force, TimeProvider timeProvider)
@@ -27,7 +27,26 @@ public static class DevelopmentPki
 
         Directory.CreateDirectory(layout.Directory);
         var written = new List<string>();
-        var now = timeProvider.GetUtcNow();
+        try
+        {
+            Generate(layout, force, timeProvider, written);
+        }
+        catch
+        {
+            // Leave no half-made PKI behind: a later start would refuse to overwrite it.
+            foreach (var path in written)
+            {
+                File.Delete(path);
+            }
+
+            throw;
+        }
+
+        return written;
+    }
+
+    private static void Generate(DevPkiLayout layout, bool force, TimeProvider timeProvider, List<string> written)
+    {        var now = timeProvider.GetUtcNow();
 
         using var vendor = CertificateAuthority.CreateRoot($"CN=Femto Vendor Root (dev), OU={DevPkiLayout.DevelopmentMarker}, O=Example Femto Manufacturer", CaLifetime, timeProvider);
         using var operatorCa = CertificateAuthority.CreateRoot($"CN=KtZeroTrust Operator Device CA (dev), OU={DevPkiLayout.DevelopmentMarker}, O=KtZeroTrust Operator", CaLifetime, timeProvider);
@@ -59,8 +78,6 @@ public static class DevelopmentPki
                 Save(layout.IDevIdCertificate(device.Serial), layout.IDevIdKey(device.Serial), idevid, force, written);
             }
         }
-
-        return written;
     }
 
     /// <summary>True for certificates this class generated (their subject or issuer carries the development marker).</summary>

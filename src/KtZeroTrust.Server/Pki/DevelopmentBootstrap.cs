@@ -1,0 +1,89 @@
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Pki.DevPki;
+using KtZeroTrust.Pki.Issuance;
+using KtZeroTrust.Pki.Manifests;
+
+namespace KtZeroTrust.Server.Pki;
+
+/// <summary>
+/// Development first start: creates the development PKI when the directory is empty, imports its sample manifest and
+/// issues each sample unit an operational certificate into <c>ldevid/</c>, so that the first command shows the whole
+/// path. Never runs outside the Development environment.
+/// </summary>
+internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, TimeProvider timeProvider, ILogger<DevelopmentBootstrap> logger)
+{
+    private const string Actor = "dev-bootstrap";
+    private static readonly TimeSpan SampleLifetime = TimeSpan.FromDays(7);
+    private static readonly TimeSpan RenewBefore = TimeSpan.FromHours(1);
+
+    /// <summary>Creates the development PKI when the directory has none. Runs before the host (and its logging) exists.</summary>
+    public static void EnsurePki(DevPkiLayout layout, TimeProvider timeProvider, TextWriter output)
+    {
+        if (layout.IsInitialized)
+        {
+            return;
+        }
+
+        var written = DevelopmentPki.Initialize(layout, force: false, timeProvider);
+        output.WriteLine($"ktzerotrust: generated the DEVELOPMENT PKI in {layout.Directory} ({written.Count} files). Never use it outside development.");
+    }
+
+    public async Task EnsureSampleFleetAsync(DevPkiLayout layout, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(layout.Manifest))
+        {
+            return;
+        }
+
+        var manifest = ManufacturingManifest.Load(layout.Manifest);
+        using var vendorRoot = File.Exists(layout.VendorRootCertificate) ? PemFiles.ReadCertificate(layout.VendorRootCertificate) : null;
+        var result = await registry.ImportAsync(manifest.ResolveDevices(layout.Manifest, vendorRoot), Actor, cancellationToken);
+        if (result.Imported.Count > 0)
+        {
+            LogImported(logger, result.Imported.Count, layout.Manifest);
+        }
+
+        using var ca = new CertificateAuthority(PemFiles.ReadCertificateWithKey(layout.OperatorCaCertificate, layout.OperatorCaKey));
+        var issuer = new OperationalCertificateIssuer(ca, registry, timeProvider);
+        foreach (var entry in manifest.Devices)
+        {
+            var device = await registry.FindAsync(entry.Serial, cancellationToken);
+            if (device?.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active) || HasCurrentCertificate(layout, entry.Serial))
+            {
+                continue;
+            }
+
+            using var certificate = await issuer.IssueAsync(entry.Serial, SampleLifetime, Actor, cancellationToken);
+            using var key = certificate.GetECDsaPrivateKey()!;
+            PemFiles.WritePrivateKey(layout.LDevIdKey(entry.Serial), key, overwrite: true);
+            PemFiles.WriteCertificate(layout.LDevIdCertificate(entry.Serial), certificate, overwrite: true);
+            LogIssued(logger, entry.Serial, layout.LDevIdCertificate(entry.Serial));
+        }
+    }
+
+    private bool HasCurrentCertificate(DevPkiLayout layout, string serial)
+    {
+        if (!File.Exists(layout.LDevIdCertificate(serial)) || !File.Exists(layout.LDevIdKey(serial)))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var cert = PemFiles.ReadCertificate(layout.LDevIdCertificate(serial));
+            return cert.NotAfter.ToUniversalTime() - timeProvider.GetUtcNow().UtcDateTime > RenewBefore;
+        }
+        catch (PkiException)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.DevManifestImported, Level = LogLevel.Information, Message = "Imported {Count} sample devices from {Manifest}")]
+    private static partial void LogImported(ILogger logger, int count, string manifest);
+
+    [LoggerMessage(EventId = ServerEventIds.DevCertificateIssued, Level = LogLevel.Information, Message = "Issued a development operational certificate for {Serial}: {Path}")]
+    private static partial void LogIssued(ILogger logger, string serial, string path);
+}

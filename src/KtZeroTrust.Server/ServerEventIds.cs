@@ -1,0 +1,10 @@
+namespace KtZeroTrust.Server;
+
+/// <summary>Log event ids of the server host (5000-5999). Never reuse a number.</summary>
+internal static class ServerEventIds
+{
+    public const int Listening = 5000;
+    public const int DevManifestImported = 5002;
+    public const int DevCertificateIssued = 5003;
+    public const int StartupRefused = 5010;
+}

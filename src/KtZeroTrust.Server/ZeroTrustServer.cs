@@ -1,0 +1,120 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.AllowList;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Registry;
+using KtZeroTrust.Registry.Sqlite;
+using KtZeroTrust.Server.DemoUpstream;
+using KtZeroTrust.Server.Hosting;
+using KtZeroTrust.Server.Pki;
+using Microsoft.Extensions.Options;
+
+namespace KtZeroTrust.Server;
+
+/// <summary>The composition root: configuration, roles, listeners.</summary>
+public static partial class ZeroTrustServer
+{
+    /// <summary>Builds the server; <paramref name="args"/> are standard ASP.NET Core command-line configuration.</summary>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings.json ships next to the binary; data paths resolve against the working directory instead.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        var section = builder.Configuration.GetSection(ServerOptions.SectionName);
+        var options = section.Get<ServerOptions>() ?? new ServerOptions();
+        builder.Services.AddOptions<ServerOptions>().Bind(section);
+
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        if (builder.Environment.IsDevelopment() && options.Pki.GenerateDevelopmentPki)
+        {
+            // Before Build: Kestrel reads its certificates while the host is built.
+            DevelopmentBootstrap.EnsurePki(new KtZeroTrust.Pki.DevPki.DevPkiLayout(options.Pki.Directory), TimeProvider.System, Console.Out);
+        }
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IDeviceRegistry>(sp =>
+        {
+            var path = sp.GetRequiredService<IConfiguration>()[$"{RegistryOptions.SectionName}:SqlitePath"] ?? Path.Combine(dataDirectory, RegistryOptions.DefaultFileName);
+            return new SqliteDeviceRegistry(path, sp.GetRequiredService<TimeProvider>());
+        });
+        builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<IDeviceRegistry>());
+
+        builder.Services.AddSingleton(sp => new JsonLinesDecisionLog(
+            sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl"),
+            sp.GetRequiredService<ILogger<JsonLinesDecisionLog>>()));
+        builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<JsonLinesDecisionLog>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JsonLinesDecisionLog>());
+
+        builder.Services.AddSingleton(sp => ServerPki.Load(options.Pki, sp.GetRequiredService<IHostEnvironment>().IsProduction()));
+        builder.Services.AddSingleton(sp => new DeviceTrust(new X509Certificate2Collection(sp.GetRequiredService<ServerPki>().OperatorCa)));
+        builder.Services.AddSingleton(sp => SslStreamCertificateContext.Create(sp.GetRequiredService<ServerPki>().ServerCertificate, additionalCertificates: null, offline: true));
+        builder.Services.AddSingleton<DevelopmentBootstrap>();
+
+        builder.Services.AddZeroTrustGateway(builder.Configuration);
+        builder.Services.AddProblemDetails();
+        builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
+
+        var app = builder.Build();
+        if (options.Roles.Gateway)
+        {
+            app.MapZeroTrustGateway();
+        }
+
+        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }))
+            .RequireListener(ListenerKind.Enrollment, ListenerKind.User, ListenerKind.Console);
+        if (options.DemoUpstream.Enabled)
+        {
+            app.MapDemoUpstream();
+        }
+
+        app.Lifetime.ApplicationStarted.Register(() => LogListeners(app, options));
+        return app;
+    }
+
+    /// <summary>Runs the development first-start steps (Development only), loads the PKI, and starts serving.</summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        if (app.Environment.IsDevelopment() && options.Pki.GenerateDevelopmentPki)
+        {
+            var bootstrap = app.Services.GetRequiredService<DevelopmentBootstrap>();
+            await bootstrap.EnsureSampleFleetAsync(new KtZeroTrust.Pki.DevPki.DevPkiLayout(options.Pki.Directory), cancellationToken);
+        }
+
+        // Load (and check) the PKI now, so a bad or development PKI in Production fails before anything listens.
+        _ = app.Services.GetRequiredService<ServerPki>();
+    }
+
+    private static void LogListeners(WebApplication app, ServerOptions options)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server");
+        void Log(bool enabled, string role, ListenerOptions listener, string auth)
+        {
+            if (enabled)
+            {
+                LogListening(logger, role, $"https://{(listener.Address == "localhost" ? "localhost" : listener.Address)}:{listener.Port}", auth);
+            }
+        }
+
+        Log(options.Roles.Gateway, "device gateway", options.Listeners.Device, "mTLS, operator device CA client certificate required");
+        Log(options.Roles.Attestation, "enrollment/attestation", options.Listeners.Enrollment, "TLS, client certificate optional");
+        Log(options.Roles.Gateway, "user gateway", options.Listeners.User, "TLS, OIDC bearer token");
+        Log(options.Roles.Console, "console/admin API", options.Listeners.Console, "TLS");
+        if (options.DemoUpstream.Enabled)
+        {
+            LogListening(logger, "demo upstream", $"http://127.0.0.1:{options.DemoUpstream.Port}", "loopback only");
+        }
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.Listening, Level = LogLevel.Information, Message = "Listening: {Role} on {Url} ({Authentication})")]
+    private static partial void LogListening(ILogger logger, string role, string url, string authentication);
+}
