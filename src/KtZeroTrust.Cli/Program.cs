@@ -1,1 +1,3 @@
-﻿Console.WriteLine("Hello, World!");
+using KtZeroTrust.Cli.Commands;
+
+return await Ztctl.RunAsync(args, Console.Out, Console.Error);

@@ -21,6 +21,11 @@ public static class GatewayEndpointRouteBuilderExtensions
             proxy.UsePassiveHealthChecks();
         });
         builder.ConfigureEndpoints((endpoint, route) => endpoint.WithMetadata(new ListenerMetadata(ZeroTrustProxyConfigFilter.GetListener(route))));
+
+        // Requests on the device listener that no route serves still get an identity check and a recorded decision.
+        var fallback = endpoints.CreateApplicationBuilder();
+        fallback.UseMiddleware<DeviceGatewayMiddleware>();
+        endpoints.MapFallback(fallback.Build()).RequireListener(ListenerKind.Device);
         return builder;
     }
 }

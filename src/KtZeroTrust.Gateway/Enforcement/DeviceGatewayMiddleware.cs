@@ -31,7 +31,13 @@ internal sealed partial class DeviceGatewayMiddleware(
             : Deny(out entry); // user routes are enforced by the user gateway; until then nothing else passes here.
 
         var decisionId = ids.Next();
-        var route = context.GetRouteModel().Config.RouteId;
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
+        if (route is null)
+        {
+            // No proxied route matched (the fallback): a device probing paths nothing serves is denied and recorded.
+            reason = reason == ReasonCode.Allowed ? ReasonCode.RouteNotAllowed : reason;
+        }
+
         decisions.Post(new DecisionEvent
         {
             Id = decisionId,
@@ -56,7 +62,7 @@ internal sealed partial class DeviceGatewayMiddleware(
                 LogDenied(logger, ReasonCodes.Name(reason), identity?.ClaimedSerial, context.Connection.RemoteIpAddress, route, decisionId);
             }
 
-            await ProblemResponses.WriteDenialAsync(context, StatusCodes.Status403Forbidden, reason, decisionId);
+            await ProblemResponses.WriteDenialAsync(context, route is null && reason == ReasonCode.RouteNotAllowed ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden, reason, decisionId);
             return;
         }
 
@@ -72,5 +78,5 @@ internal sealed partial class DeviceGatewayMiddleware(
 
     [LoggerMessage(EventId = GatewayEventIds.RequestDenied, Level = LogLevel.Information,
         Message = "Device request denied: {Reason}; serial {ClaimedSerial} from {Source} on route {Route}, decision {DecisionId}")]
-    private static partial void LogDenied(ILogger logger, string reason, string? claimedSerial, IPAddress? source, string route, string decisionId);
+    private static partial void LogDenied(ILogger logger, string reason, string? claimedSerial, IPAddress? source, string? route, string decisionId);
 }
