@@ -1,0 +1,240 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Tests.Common;
+
+namespace KtZeroTrust.Server.Tests;
+
+public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Request_WithEnrolledDevice_ReachesUpstreamWithDeviceIdentity()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0001"));
+
+        using var response = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("FC-0001", body.GetProperty("deviceId").GetString());
+        Assert.Equal("/femto/status", body.GetProperty("path").GetString());
+        var decisionId = body.GetProperty("decisionId").GetString()!;
+        Assert.Equal(26, decisionId.Length);
+
+        var decision = await server.DecisionAsync(d => d.GetProperty("id").GetString() == decisionId, "the allow decision");
+        Assert.Equal("allow", decision.GetProperty("outcome").GetString());
+        Assert.Equal("allowed", decision.GetProperty("reason").GetString());
+        Assert.Equal("FC-0001", decision.GetProperty("subject").GetString());
+        Assert.Equal("femto-management", decision.GetProperty("route").GetString());
+        Assert.Equal("127.0.0.1", decision.GetProperty("sourceAddress").GetString());
+        Assert.Equal(CertificateHash.Of(server.SampleCertificate("FC-0001")).ToString(), decision.GetProperty("certificateSha256").GetString());
+    }
+
+    [Fact]
+    public async Task Request_OverHttp2_ReachesUpstream()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0001"), HttpVersion.Version20);
+
+        using var response = await client.GetAsync(server.DeviceUri("/femto/config"), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+    }
+
+    [Fact]
+    public async Task Request_WithSpoofedIdentityHeaders_UpstreamSeesOnlyTheGatewaysIdentity()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0001"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, server.DeviceUri("/femto/status"));
+        request.Headers.TryAddWithoutValidation("X-ZT-Device-Id", "FC-9999");
+        request.Headers.TryAddWithoutValidation("x-zt-decision-id", "forged");
+        request.Headers.TryAddWithoutValidation("X-ZT-Role", "admin");
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Client-Cert", "Hash=forged;Subject=\"CN=FC-9999\"");
+
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("FC-0001", body.GetProperty("deviceId").GetString());
+        var identity = body.GetProperty("identityHeaders").EnumerateObject().ToDictionary(p => p.Name.ToUpperInvariant(), p => p.Value.GetString());
+        Assert.Equal(["X-ZT-DECISION-ID", "X-ZT-DEVICE-ID"], identity.Keys.Order().ToArray());
+        Assert.Equal("FC-0001", identity["X-ZT-DEVICE-ID"]);
+        Assert.NotEqual("forged", identity["X-ZT-DECISION-ID"]);
+    }
+
+    public enum Presented
+    {
+        None,
+        OtherCa,
+        LookAlikeCaSameName,
+        SelfSignedLookAlike,
+        Expired,
+        NotYetValid,
+        LifetimeBeyondPolicy,
+        ServerAuthOnly,
+        FactoryIdentity,
+    }
+
+    [Theory]
+    [InlineData(Presented.None, "certificate_missing")]
+    [InlineData(Presented.OtherCa, "certificate_untrusted")]
+    [InlineData(Presented.LookAlikeCaSameName, "certificate_untrusted")]
+    [InlineData(Presented.SelfSignedLookAlike, "certificate_untrusted")]
+    [InlineData(Presented.Expired, "certificate_expired")]
+    [InlineData(Presented.NotYetValid, "certificate_expired")]
+    [InlineData(Presented.LifetimeBeyondPolicy, "certificate_policy_violation")]
+    [InlineData(Presented.ServerAuthOnly, "certificate_untrusted")]
+    [InlineData(Presented.FactoryIdentity, "certificate_untrusted")]
+    public async Task Handshake_WithCertificateNotFromOperatorPolicy_IsRefusedAndRecorded(Presented presented, string reason)
+    {
+        var certificate = Make(presented);
+        using var client = server.DeviceClient(certificate);
+
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct));
+
+        var hash = certificate is null ? null : CertificateHash.Of(certificate).ToString();
+        var decision = await server.DecisionAsync(d =>
+            d.GetProperty("route").GetString() == "tls-handshake"
+            && d.GetProperty("reason").GetString() == reason
+            && (hash is null || (d.TryGetProperty("certificateSha256", out var h) && h.GetString() == hash)), $"a {reason} handshake decision");
+        Assert.Equal("deny", decision.GetProperty("outcome").GetString());
+    }
+
+    private X509Certificate2? Make(Presented presented)
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var operatorCa = server.OperatorCa();
+        switch (presented)
+        {
+            case Presented.None:
+                return null;
+            case Presented.OtherCa:
+                using (var other = TestCertificates.CreateCa("CN=Some Other CA, O=Elsewhere"))
+                {
+                    return TestCertificates.Device(other, "FC-0001");
+                }
+
+            case Presented.LookAlikeCaSameName:
+                using (var lookAlike = TestCertificates.CreateCa(operatorCa.Certificate.Subject))
+                {
+                    return TestCertificates.Device(lookAlike, "FC-0001");
+                }
+
+            case Presented.SelfSignedLookAlike:
+                return TestCertificates.SelfSignedLookAlike(server.SampleCertificate("FC-0001"));
+            case Presented.Expired:
+                return TestCertificates.Device(operatorCa, "FC-0001", now.AddDays(-10), now.AddDays(-1));
+            case Presented.NotYetValid:
+                return TestCertificates.Device(operatorCa, "FC-0001", now.AddDays(1), now.AddDays(2));
+            case Presented.LifetimeBeyondPolicy:
+                return TestCertificates.Device(operatorCa, "FC-0001", now.AddMinutes(-5), now.AddDays(365));
+            case Presented.ServerAuthOnly:
+                return TestCertificates.Device(operatorCa, "FC-0001", usage: CertificateUsage.ServerAuth);
+            case Presented.FactoryIdentity:
+                return PemFiles.ReadCertificateWithKey(server.Layout.IDevIdCertificate("FC-0001"), server.Layout.IDevIdKey("FC-0001"));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(presented));
+        }
+    }
+
+    [Fact]
+    public async Task Request_WithOperatorCertificateNotOnAllowList_IsDeniedAsUnknown()
+    {
+        using var operatorCa = server.OperatorCa();
+        using var client = server.DeviceClient(TestCertificates.Device(operatorCa, "FC-0001"));
+
+        using var response = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+
+        await AssertProblemAsync(response, HttpStatusCode.Forbidden, "device_unknown");
+    }
+
+    [Fact]
+    public async Task Request_WithRevokedDevice_IsDeniedWithReasonAndRecorded()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0002"));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(server.DeviceUri("/femto/status"), Ct)).StatusCode);
+
+        await server.TransitionAsync("FC-0002", DeviceLifecycleState.Revoked, "reported stolen");
+
+        using var fresh = server.DeviceClient(server.SampleCertificate("FC-0002"));
+        var response = await Eventually.Until(() => fresh.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the revoked device to be denied");
+        var problem = await AssertProblemAsync(response, HttpStatusCode.Forbidden, "device_revoked");
+        var decisionId = problem.GetProperty("decisionId").GetString();
+        var decision = await server.DecisionAsync(d => d.GetProperty("id").GetString() == decisionId, "the revocation denial");
+        Assert.Equal("deny", decision.GetProperty("outcome").GetString());
+        Assert.Equal("device_revoked", decision.GetProperty("reason").GetString());
+        Assert.Equal("FC-0002", decision.GetProperty("subject").GetString());
+    }
+
+    [Fact]
+    public async Task Request_WithSuspendedDevice_IsDeniedUntilResumed()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0003"));
+        await server.TransitionAsync("FC-0003", DeviceLifecycleState.Suspended, "idle for 90 days");
+
+        var denied = await Eventually.Until(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the suspended device to be denied");
+        await AssertProblemAsync(denied, HttpStatusCode.Forbidden, "device_suspended");
+
+        await server.TransitionAsync("FC-0003", DeviceLifecycleState.Active, "owner confirmed the unit");
+        var allowed = await Eventually.Until(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.OK, "the resumed device to pass");
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+    }
+
+    [Fact]
+    public async Task Request_OnOpenKeepAliveConnection_IsDeniedOnceDeviceIsSuspended()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0004"));
+        using var first = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+
+        await server.TransitionAsync("FC-0004", DeviceLifecycleState.Suspended, "clone suspected");
+
+        // Same client, same pooled connection: the check is per request, not per handshake.
+        var denied = await Eventually.Until(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the next request on the open connection to be denied");
+        await AssertProblemAsync(denied, HttpStatusCode.Forbidden, "device_suspended");
+        var sources = (await server.DecisionsAsync()).Where(d => d.TryGetProperty("subject", out var s) && s.GetString() == "FC-0004")
+            .Select(d => d.GetProperty("sourcePort").GetInt32()).Distinct().ToList();
+        Assert.Single(sources);
+    }
+
+    [Fact]
+    public async Task Request_ToPathNoRouteServes_IsDeniedAndRecorded()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0001"));
+
+        using var response = await client.GetAsync(server.DeviceUri("/admin/secrets"), Ct);
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.NotFound, "route_not_allowed");
+        var decisionId = problem.GetProperty("decisionId").GetString();
+        await server.DecisionAsync(d => d.GetProperty("id").GetString() == decisionId, "the unrouted request's decision");
+    }
+
+    [Fact]
+    public async Task DeviceRoute_OnConsoleListener_IsNotServed()
+    {
+        using var client = server.DeviceClient(null);
+
+        using var health = await client.GetAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/healthz"), Ct);
+        using var proxied = await client.GetAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/femto/status"), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, proxied.StatusCode);
+    }
+
+    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string reason)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(reason, problem.GetProperty("reasonCode").GetString());
+        Assert.Equal("urn:ktzerotrust:problem:" + reason, problem.GetProperty("type").GetString());
+        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        return problem;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Pki.DevPki;
+using KtZeroTrust.Registry.Sqlite;
+using KtZeroTrust.Server;
+using KtZeroTrust.Tests.Common;
+using Microsoft.AspNetCore.Builder;
+
+namespace KtZeroTrust.Server.Tests;
+
+/// <summary>
+/// Runs the real server (all roles, Kestrel over TLS on loopback ports) on a fresh data directory and a development
+/// PKI it generates on first start, exactly as the README's run command does.
+/// </summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public static readonly string[] Serials = ["FC-0001", "FC-0002", "FC-0003", "FC-0004", "FC-0005", "FC-0006"];
+
+    private readonly TempDirectory _temp = new("ktzt-server");
+    private WebApplication? _app;
+
+    public DevPkiLayout Layout { get; private set; } = null!;
+    public string DataDirectory => _temp.Combine("data");
+    public string DecisionLogPath => Path.Combine(DataDirectory, "decisions.jsonl");
+    public string Scratch => _temp.Path;
+    public int DevicePort { get; private set; }
+    public int ConsolePort { get; private set; }
+    public int UpstreamPort { get; private set; }
+    public X509Certificate2 TlsRoot { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var pkiDir = _temp.Combine("pki");
+        Directory.CreateDirectory(pkiDir);
+        Layout = new DevPkiLayout(pkiDir);
+        await File.WriteAllTextAsync(Layout.Manifest, JsonSerializer.Serialize(new
+        {
+            vendor = "Test vendor",
+            devices = Serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "test-site", idevidCertificate = $"idevid/{s}.pem" }),
+        }));
+
+        var ports = FreePorts.Next(5);
+        DevicePort = ports[0];
+        ConsolePort = ports[3];
+        UpstreamPort = ports[4];
+        _app = ZeroTrustServer.Build(Arguments(pkiDir, DataDirectory, ports, "Development"));
+        await ZeroTrustServer.PrepareAsync(_app);
+        await _app.StartAsync();
+        TlsRoot = PemFiles.ReadCertificate(Layout.TlsRootCertificate);
+    }
+
+    public static string[] Arguments(string pkiDir, string dataDir, int[] ports, string environment) =>
+    [
+        $"--environment={environment}",
+        $"--ZeroTrust:DataDirectory={dataDir}",
+        $"--ZeroTrust:Pki:Directory={pkiDir}",
+        "--ZeroTrust:Listeners:Device:Address=127.0.0.1", $"--ZeroTrust:Listeners:Device:Port={ports[0]}",
+        "--ZeroTrust:Listeners:Enrollment:Address=127.0.0.1", $"--ZeroTrust:Listeners:Enrollment:Port={ports[1]}",
+        "--ZeroTrust:Listeners:User:Address=127.0.0.1", $"--ZeroTrust:Listeners:User:Port={ports[2]}",
+        "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
+        $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
+        $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
+        "--ZeroTrust:Gateway:AllowListRefreshInterval=00:00:00.100",
+        "--Logging:LogLevel:Default=Warning",
+    ];
+
+    public Uri DeviceUri(string path) => new($"https://127.0.0.1:{DevicePort}{path}");
+
+    /// <summary>The registry file the server uses, opened as a second client (the way ztctl reaches it).</summary>
+    public SqliteDeviceRegistry OpenRegistry() => new(Path.Combine(DataDirectory, "registry.db"), TimeProvider.System);
+
+    public X509Certificate2 SampleCertificate(string serial)
+        => PemFiles.ReadCertificateWithKey(Layout.LDevIdCertificate(serial), Layout.LDevIdKey(serial));
+
+    public CertificateAuthority OperatorCa()
+        => new(PemFiles.ReadCertificateWithKey(Layout.OperatorCaCertificate, Layout.OperatorCaKey));
+
+    /// <summary>An HttpClient on a fresh connection that presents <paramref name="clientCertificate"/> and trusts only the dev TLS root.</summary>
+    public HttpClient DeviceClient(X509Certificate2? clientCertificate, Version? version = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate!,
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => ValidateServer(certificate),
+            },
+            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+        };
+        return new HttpClient(handler)
+        {
+            DefaultRequestVersion = version ?? new Version(1, 1),
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+    }
+
+    private bool ValidateServer(X509Certificate? certificate)
+    {
+        if (certificate is not X509Certificate2 server)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(TlsRoot);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(server);
+    }
+
+    /// <summary>Decision log lines, parsed.</summary>
+    public async Task<IReadOnlyList<JsonElement>> DecisionsAsync()
+    {
+        if (!File.Exists(DecisionLogPath))
+        {
+            return [];
+        }
+
+        await using var stream = new FileStream(DecisionLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        var list = new List<JsonElement>();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.Length > 0)
+            {
+                list.Add(JsonDocument.Parse(line).RootElement.Clone());
+            }
+        }
+
+        return list;
+    }
+
+    public Task<JsonElement> DecisionAsync(Func<JsonElement, bool> match, string what)
+        => Eventually.Until(async () => (await DecisionsAsync()).FirstOrDefault(match), e => e.ValueKind == JsonValueKind.Object, what);
+
+    public async Task TransitionAsync(string serial, DeviceLifecycleState state, string reason)
+        => await OpenRegistry().TransitionAsync(serial, state, "test", reason);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _temp.Dispose();
+    }
+}

@@ -1,0 +1,43 @@
+using KtZeroTrust.Pki.DevPki;
+using KtZeroTrust.Server.Pki;
+using KtZeroTrust.Tests.Common;
+
+namespace KtZeroTrust.Server.Tests;
+
+public sealed class StartupTests
+{
+    [Fact]
+    public void Start_InProductionWithDevelopmentPki_IsRefused()
+    {
+        using var temp = new TempDirectory();
+        var pki = temp.Combine("pki");
+        DevelopmentPki.Initialize(new DevPkiLayout(pki), force: false, TimeProvider.System);
+
+        var ex = Assert.Throws<StartupException>(() => ZeroTrustServer.Build(ServerFixture.Arguments(pki, temp.Combine("data"), FreePorts.Next(5), "Production")));
+
+        Assert.Equal("ZT-START-001", ex.Code);
+    }
+
+    [Fact]
+    public void Start_InProductionWithoutPki_SaysWhatIsMissing()
+    {
+        using var temp = new TempDirectory();
+
+        var ex = Assert.Throws<StartupException>(() => ZeroTrustServer.Build(ServerFixture.Arguments(temp.Combine("none"), temp.Combine("data"), FreePorts.Next(5), "Production")));
+
+        Assert.Equal("ZT-START-002", ex.Code);
+        Assert.False(File.Exists(Path.Combine(temp.Path, "none", "server.pem")), "no PKI may be generated outside Development");
+    }
+
+    [Fact]
+    public void Start_WithInvalidListenerAddress_FailsWithClearError()
+    {
+        using var temp = new TempDirectory();
+        var args = ServerFixture.Arguments(temp.Combine("pki"), temp.Combine("data"), FreePorts.Next(5), "Development")
+            .Append("--ZeroTrust:Listeners:Device:Address=not-an-address").ToArray();
+
+        var ex = Assert.Throws<StartupException>(() => ZeroTrustServer.Build(args));
+
+        Assert.Equal("ZT-START-004", ex.Code);
+    }
+}
