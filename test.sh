@@ -18,8 +18,12 @@ fi
 rm -rf TestResults
 dotnet build KtZeroTrust.sln -c Release -nologo -v quiet
 status=0
-dotnet test KtZeroTrust.sln -c Release --no-build --nologo \
-  --logger "trx" --logger "console;verbosity=normal" --results-directory TestResults || status=$?
+# One run per test project, each with its own TRX file name, so no result file can overwrite another.
+for project in tests/*.Tests/*.Tests.csproj; do
+  name=$(basename "$project" .csproj)
+  dotnet test "$project" -c Release --no-build --nologo \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" --results-directory TestResults || status=$?
+done
 
 python3 - <<'PY' || status=1
 import glob, sys, xml.etree.ElementTree as ET
