@@ -101,7 +101,7 @@ public static partial class ZeroTrustServer
         {
             if (enabled)
             {
-                LogListening(logger, role, $"https://{(listener.Address == "localhost" ? "localhost" : listener.Address)}:{listener.Port}", auth);
+                LogListening(logger, role, $"https://{listener.Address}:{listener.Port}", auth);
             }
         }
 

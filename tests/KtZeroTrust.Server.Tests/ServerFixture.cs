@@ -106,11 +106,7 @@ public sealed class ServerFixture : IAsyncLifetime
             return false;
         }
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(TlsRoot);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(server);
+        return TrustPolicies.ChainsTo(server, TlsRoot);
     }
 
     /// <summary>Decision log lines, parsed.</summary>

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net.Security;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;

@@ -59,7 +59,8 @@ public sealed partial class DeviceTlsHandshake(
 
         var remote = connection.RemoteEndPoint as IPEndPoint;
         var claimed = certificate is null ? null : Pki.Certificates.DeviceCertificates.SerialOf(certificate);
-        LogRejected(logger, ReasonCodes.Name(result.Reason), claimed, remote?.Address.ToString(), result.Hash.IsEmpty ? null : result.Hash.ToString());
+        var hash = result.Hash.IsEmpty ? null : result.Hash.ToString();
+        LogRejected(logger, ReasonCodes.Name(result.Reason), claimed, remote?.Address.ToString(), hash);
         decisions.Post(new DecisionEvent
         {
             Id = ids.Next(),
@@ -71,7 +72,7 @@ public sealed partial class DeviceTlsHandshake(
             Route = "tls-handshake",
             Outcome = DecisionOutcome.Deny,
             Reason = result.Reason,
-            CertificateHash = result.Hash.IsEmpty ? null : result.Hash.ToString(),
+            CertificateHash = hash,
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
         });
         return false;

@@ -16,14 +16,7 @@ public sealed class DeviceTrust
         }
 
         OperatorCas = operatorCas;
-        _template = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            // Revocation is decided by the allow list on every request, not by CRL fetches during the handshake.
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
-        _template.CustomTrustStore.AddRange(operatorCas);
+        _template = Pki.Certificates.TrustPolicies.CustomRoots(operatorCas);
         _template.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
     }
 

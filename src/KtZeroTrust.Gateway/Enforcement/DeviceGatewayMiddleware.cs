@@ -24,11 +24,13 @@ internal sealed partial class DeviceGatewayMiddleware(
     public async Task InvokeAsync(HttpContext context)
     {
         var start = timeProvider.GetTimestamp();
+        var now = timeProvider.GetUtcNow();
         var listener = ListenerContext.Get(context);
         var identity = DeviceTlsHandshake.GetIdentity(context.Features.Get<IConnectionItemsFeature>()?.Items);
+        Core.AllowList.AllowListEntry? entry = null;
         var reason = listener == ListenerKind.Device
-            ? authorizer.Authorize(identity, timeProvider.GetUtcNow().UtcTicks, out var entry)
-            : Deny(out entry); // user routes are enforced by the user gateway; until then nothing else passes here.
+            ? authorizer.Authorize(identity, now.UtcTicks, out entry)
+            : ReasonCode.RouteNotAllowed; // user routes are enforced by the user gateway; until then nothing else passes here.
 
         var decisionId = ids.Next();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
@@ -41,7 +43,7 @@ internal sealed partial class DeviceGatewayMiddleware(
         decisions.Post(new DecisionEvent
         {
             Id = decisionId,
-            Time = timeProvider.GetUtcNow(),
+            Time = now,
             Listener = listener is null ? "unknown" : ListenerContext.Name(listener.Value),
             Subject = entry?.DeviceSerial ?? identity?.ClaimedSerial,
             SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
@@ -68,12 +70,6 @@ internal sealed partial class DeviceGatewayMiddleware(
 
         context.Features.Set(new DeviceRequestFeature(entry!.DeviceSerial, decisionId));
         await next(context);
-    }
-
-    private static ReasonCode Deny(out Core.AllowList.AllowListEntry? entry)
-    {
-        entry = null;
-        return ReasonCode.RouteNotAllowed;
     }
 
     [LoggerMessage(EventId = GatewayEventIds.RequestDenied, Level = LogLevel.Information,

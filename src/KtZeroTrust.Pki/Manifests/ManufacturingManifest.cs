@@ -85,7 +85,7 @@ public sealed record ManufacturingManifest
                     throw new PkiException(PkiException.InvalidManifest, $"Device '{d.Serial}': its IDevID certificate names serial '{named}'.");
                 }
 
-                if (vendorRoot is not null && !ChainsTo(cert, vendorRoot))
+                if (vendorRoot is not null && !TrustPolicies.ChainsTo(cert, vendorRoot))
                 {
                     throw new PkiException(PkiException.InvalidManifest, $"Device '{d.Serial}': its IDevID certificate does not chain to the vendor root '{vendorRoot.Subject}'.");
                 }
@@ -103,16 +103,6 @@ public sealed record ManufacturingManifest
         }
 
         return result;
-    }
-
-    private static bool ChainsTo(X509Certificate2 cert, X509Certificate2 root)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(root);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        return chain.Build(cert);
     }
 }
 
