@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using Xunit;
@@ -6,60 +7,95 @@ using Xunit;
 namespace KtZeroTrust.Tests.Common;
 
 /// <summary>
-/// Starts a real <c>redis-server</c> process on a free loopback port for a test class, and stops it afterwards.
-/// No persistence; the process dies with the fixture. Requires the Debian package redis-server (./test.sh installs it).
+/// A real <c>redis-server</c> process on a free loopback port, started for a test class and killed afterwards. No
+/// persistence. It can be stopped and started again on the same port (server-restart tests). Requires the Debian
+/// package redis-server (./test.sh installs it).
 /// </summary>
-public sealed class RedisServerFixture : IAsyncLifetime
+public class RedisServerFixture : IAsyncLifetime
 {
+    private readonly List<string> _stderr = [];
     private Process? _process;
 
     public int Port { get; private set; }
 
     public string Host => "127.0.0.1";
 
-    public async ValueTask InitializeAsync()
+    /// <summary>The client configuration string for this server.</summary>
+    public virtual string Configuration => $"{Host}:{Port}";
+
+    /// <summary>Extra redis-server arguments (auth, TLS) for derived fixtures.</summary>
+    protected virtual IEnumerable<string> ExtraArguments => [];
+
+    /// <summary>Whether PING can be sent in clear on <see cref="Port"/> to see the server is up.</summary>
+    protected virtual bool PlainTextPing => true;
+
+    public virtual async ValueTask InitializeAsync()
+    {
+        Port = FreePorts.Next();
+        await StartAsync();
+    }
+
+    public async Task StartAsync()
     {
         var executable = FindExecutable("redis-server")
             ?? throw new InvalidOperationException("redis-server is not installed; run ./test.sh (it installs it) or `apt-get install redis-server`.");
-        Port = FreePorts.Next();
         var info = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "--bind", "127.0.0.1", "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--save", "", "--appendonly", "no", "--daemonize", "no" })
+        foreach (var arg in new[] { "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--enable-debug-command", "local" }.Concat(PortArguments()).Concat(ExtraArguments))
         {
             info.ArgumentList.Add(arg);
         }
 
-        _process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
 
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        var deadline = DateTime.UtcNow.AddSeconds(15);
         while (true)
         {
-            if (_process.HasExited)
+            if (process.HasExited)
             {
-                throw new InvalidOperationException($"redis-server exited with code {_process.ExitCode} before accepting connections.");
+                throw new InvalidOperationException($"redis-server exited with code {process.ExitCode} before accepting connections: {string.Join(" | ", _stderr.TakeLast(5))}");
             }
 
             try
             {
-                if (await PingAsync(timeout.Token) == "+PONG")
+                if (PlainTextPing ? await PingAsync() == "+PONG" : await CanConnectAsync())
                 {
                     return;
                 }
             }
-            catch (SocketException)
+            catch (Exception ex) when (ex is SocketException or IOException)
             {
             }
 
-            await Task.Delay(50, timeout.Token);
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("redis-server did not accept connections within 15 s.");
+            }
+
+            await Task.Delay(50);
         }
+    }
+
+    /// <summary>Kills the server (as a crash would); <see cref="StartAsync"/> brings it back on the same port, empty.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+        _process = null;
     }
 
     /// <summary>Sends an inline PING and returns the first reply line.</summary>
@@ -74,15 +110,10 @@ public sealed class RedisServerFixture : IAsyncLifetime
         return Encoding.ASCII.GetString(buffer, 0, read).TrimEnd('\r', '\n');
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
-        _process?.Dispose();
+        await StopAsync();
+        GC.SuppressFinalize(this);
     }
 
     public static string? FindExecutable(string name)
@@ -90,4 +121,74 @@ public sealed class RedisServerFixture : IAsyncLifetime
             .Select(dir => Path.Combine(dir, name))
             .Concat([Path.Combine("/usr/bin", name), Path.Combine("/usr/sbin", name)])
             .FirstOrDefault(File.Exists);
+
+    protected virtual IEnumerable<string> PortArguments() => ["--port", Port.ToString(CultureInfo.InvariantCulture)];
+
+    private async Task<bool> CanConnectAsync()
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(Host, Port);
+        return true;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_stderr)
+            {
+                _stderr.Add(line);
+            }
+        }
+    }
+}
+
+/// <summary>redis-server requiring a password for <c>default</c> and with an ACL user <c>gateway</c>.</summary>
+public sealed class PasswordRedisServerFixture : RedisServerFixture
+{
+    public const string DefaultPassword = "default-secret-1";
+    public const string AclUser = "gateway";
+    public const string AclPassword = "gateway-secret-2";
+
+    protected override bool PlainTextPing => false;
+
+    protected override IEnumerable<string> ExtraArguments =>
+        ["--requirepass", DefaultPassword, "--user", AclUser, "on", $">{AclPassword}", "~zt:*", "&*", "+@all"];
+}
+
+/// <summary>redis-server speaking TLS only, with a certificate from a throwaway CA written to a temp directory.</summary>
+public sealed class TlsRedisServerFixture : RedisServerFixture
+{
+    private readonly TempDirectory _directory = new();
+
+    public string CaFile => Path.Combine(_directory.Path, "ca.pem");
+
+    public override string Configuration => $"{Host}:{Port},ssl=true,sslHost=localhost,sslCaFile={CaFile}";
+
+    protected override bool PlainTextPing => false;
+
+    protected override IEnumerable<string> ExtraArguments =>
+    [
+        "--tls-cert-file", Path.Combine(_directory.Path, "server.pem"),
+        "--tls-key-file", Path.Combine(_directory.Path, "server.key.pem"),
+        "--tls-ca-cert-file", CaFile,
+        "--tls-auth-clients", "no",
+    ];
+
+    public override async ValueTask InitializeAsync()
+    {
+        var ca = TestCertificates.CreateCa("CN=Redis Test CA");
+        File.WriteAllText(CaFile, ca.Certificate.ExportCertificatePem());
+        var server = ca.IssueWithNewKey(new System.Security.Cryptography.X509Certificates.X500DistinguishedName("CN=localhost"), Pki.Certificates.CertificateUsage.ServerAuth, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), dnsNames: ["localhost"]);
+        TestCertificates.WritePem(server, _directory.Path, "server");
+        await base.InitializeAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _directory.Dispose();
+    }
+
+    protected override IEnumerable<string> PortArguments() => ["--port", "0", "--tls-port", Port.ToString(CultureInfo.InvariantCulture)];
 }

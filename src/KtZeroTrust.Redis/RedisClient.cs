@@ -1,0 +1,387 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace KtZeroTrust.Redis;
+
+/// <summary>
+/// The multiplexer: one pipelined connection shared by every caller. Callers encode their command and queue it; one
+/// writer loop drains the queue into the socket and flushes when it runs dry (so concurrent commands share a write);
+/// one reader loop matches replies to commands in order. A lost connection fails what is in flight and reconnects in
+/// the background with backoff; meanwhile new commands fail fast, so no caller ever waits on a dead server.
+/// </summary>
+public sealed class RedisClient : IRedisClient
+{
+    private readonly RedisOptions _options;
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Timer _sweeper;
+    private volatile Link? _link;
+    private volatile Exception? _lastError;
+    private int _reconnecting;
+    private int _disposed;
+
+    private RedisClient(RedisOptions options)
+    {
+        _options = options.Clone();
+        var period = TimeSpan.FromTicks(Math.Clamp(options.CommandTimeout.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromMilliseconds(250).Ticks));
+        _sweeper = new Timer(_ => Sweep(), null, period, period);
+    }
+
+    public event EventHandler<RedisConnectionEventArgs>? ConnectionFailed;
+
+    public event EventHandler<RedisConnectionEventArgs>? ConnectionRestored;
+
+    public string Endpoint => _options.Endpoint;
+
+    public bool IsConnected => _link is { IsFailed: false };
+
+    /// <summary>Connects; with <see cref="RedisOptions.AbortOnConnectFail"/> false a failed first attempt is retried in the background.</summary>
+    public static async Task<RedisClient> ConnectAsync(RedisOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var client = new RedisClient(options);
+        try
+        {
+            client.Attach(await RespConnection.OpenAsync(client._options, cancellationToken));
+        }
+        catch (RedisException ex) when (!options.AbortOnConnectFail)
+        {
+            client._lastError = ex;
+            client.StartReconnect();
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+
+        return client;
+    }
+
+    public Task<RedisReply> ExecuteAsync(string command, ReadOnlySpan<RedisArg> args, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(command);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<RedisReply>(cancellationToken);
+        }
+
+        var link = _link;
+        if (link is null || link.IsFailed)
+        {
+            return Task.FromException<RedisReply>(NotConnected());
+        }
+
+        var buffer = RespWriter.Encode(command, args, out var length);
+        var pending = new PendingCommand(command, buffer, length, Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency));
+        link.InFlight.Enqueue(pending);
+        if (!link.Outgoing.Writer.TryWrite(pending))
+        {
+            pending.ReleaseBuffer();
+            pending.TrySetException(NotConnected());
+            return pending.Task;
+        }
+
+        pending.ObserveCancellation(cancellationToken);
+        return pending.Task;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _shutdown.CancelAsync();
+        await _sweeper.DisposeAsync();
+        if (_link is { } link)
+        {
+            Fail(link, new RedisConnectionException(Endpoint, "the client was disposed", null));
+            await link.Completion;
+        }
+
+        _shutdown.Dispose();
+    }
+
+    private RedisConnectionException NotConnected()
+        => new(Endpoint, _lastError is null ? "not connected" : $"not connected (reconnecting; last error: {_lastError.Message})", _lastError);
+
+    private void Attach(RespConnection connection)
+    {
+        var link = new Link(connection);
+        _link = link;
+        link.Completion = Task.WhenAll(Task.Run(() => WriteLoopAsync(link)), Task.Run(() => ReadLoopAsync(link)));
+    }
+
+    private async Task WriteLoopAsync(Link link)
+    {
+        var output = link.Connection.Output;
+        var queue = link.Outgoing.Reader;
+        try
+        {
+            while (await queue.WaitToReadAsync())
+            {
+                while (queue.TryRead(out var pending))
+                {
+                    if (pending.Task.IsCompleted)
+                    {
+                        // Cancelled or timed out before it was sent: never written, so no reply will come for it.
+                        pending.ReleaseBuffer();
+                        continue;
+                    }
+
+                    // Queued for its reply before its bytes can reach the server, so the reply always finds it.
+                    link.AwaitingReply.Enqueue(pending);
+                    output.Write(pending.Payload);
+                    pending.ReleaseBuffer();
+                    if (output.UnflushedBytes >= 256 * 1024)
+                    {
+                        await FlushAsync(output);
+                    }
+                }
+
+                await FlushAsync(output);
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(link, ex);
+        }
+    }
+
+    private static async ValueTask FlushAsync(System.IO.Pipelines.PipeWriter output)
+    {
+        var result = await output.FlushAsync();
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            throw new IOException("the connection was closed while writing");
+        }
+    }
+
+    private async Task ReadLoopAsync(Link link)
+    {
+        var input = link.Connection.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync();
+                var buffer = result.Buffer;
+                Volatile.Write(ref link.LastReceived, Stopwatch.GetTimestamp());
+                input.AdvanceTo(Dispatch(link, buffer), buffer.End);
+                if (result.IsCompleted)
+                {
+                    throw new RedisConnectionException(Endpoint, "the server closed the connection", null);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(link, ex);
+        }
+    }
+
+    private SequencePosition Dispatch(Link link, ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (true)
+        {
+            var attempt = reader;
+            if (!RespParser.TryRead(ref attempt, out var reply))
+            {
+                return reader.Position;
+            }
+
+            reader = attempt;
+            if (reply!.Kind == RedisReplyKind.Push)
+            {
+                continue; // RESP3 out-of-band data (e.g. invalidations) answers no command.
+            }
+
+            if (!link.AwaitingReply.TryDequeue(out var pending))
+            {
+                throw new RedisProtocolException($"Redis {Endpoint} sent a reply no command was waiting for ({reply.Describe()}).");
+            }
+
+            pending.Complete(reply);
+        }
+    }
+
+    private void Fail(Link link, Exception error)
+    {
+        if (!link.MarkFailed())
+        {
+            return;
+        }
+
+        Interlocked.CompareExchange(ref _link, null, link);
+        var disposed = _disposed != 0;
+        var failure = error switch
+        {
+            RedisProtocolException or RedisConnectionException => error,
+            _ => new RedisConnectionException(Endpoint, $"connection lost: {error.Message}", error),
+        };
+        _lastError = failure;
+        link.Outgoing.Writer.TryComplete();
+        link.Connection.Abort();
+        while (link.InFlight.TryDequeue(out var pending))
+        {
+            pending.TrySetException(failure is RedisProtocolException ? failure : new RedisConnectionException(Endpoint, $"connection lost before the reply to {pending.Command}: {failure.Message}", failure));
+            pending.ReleaseBuffer();
+        }
+
+        while (link.Outgoing.Reader.TryRead(out var queued))
+        {
+            queued.ReleaseBuffer();
+        }
+
+        _ = link.Connection.DisposeAsync().AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        if (!disposed)
+        {
+            Raise(ConnectionFailed, failure);
+            StartReconnect();
+        }
+    }
+
+    private void StartReconnect()
+    {
+        if (Interlocked.Exchange(ref _reconnecting, 1) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            var backoff = new Backoff(_options.ReconnectMinDelay, _options.ReconnectMaxDelay);
+            try
+            {
+                while (!_shutdown.IsCancellationRequested)
+                {
+                    await Task.Delay(backoff.Next(), _shutdown.Token);
+                    try
+                    {
+                        Attach(await RespConnection.OpenAsync(_options, _shutdown.Token));
+                        _lastError = null;
+                        Volatile.Write(ref _reconnecting, 0);
+                        Raise(ConnectionRestored, null);
+                        return;
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        _lastError = ex;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Volatile.Write(ref _reconnecting, 0);
+        });
+    }
+
+    private void Raise(EventHandler<RedisConnectionEventArgs>? handler, Exception? error)
+    {
+        if (handler is not null)
+        {
+            var args = new RedisConnectionEventArgs(Endpoint, error);
+            ThreadPool.QueueUserWorkItem(_ => handler(this, args));
+        }
+    }
+
+    /// <summary>
+    /// Times out commands past their deadline (their late replies are then discarded in order). A connection whose
+    /// oldest command waits twice the timeout with no byte received meanwhile is declared dead and replaced.
+    /// </summary>
+    private void Sweep()
+    {
+        var link = _link;
+        if (link is null)
+        {
+            return;
+        }
+
+        var now = Stopwatch.GetTimestamp();
+        while (link.InFlight.TryPeek(out var head) && head.Task.IsCompleted && link.InFlight.TryDequeue(out _))
+        {
+        }
+
+        foreach (var pending in link.InFlight)
+        {
+            if (now < pending.Deadline)
+            {
+                break;
+            }
+
+            pending.TrySetException(new RedisTimeoutException(
+                $"Redis {Endpoint}: no reply to {pending.Command} within {_options.CommandTimeout.TotalMilliseconds:0} ms ({link.AwaitingReply.Count} commands awaiting replies)."));
+        }
+
+        var timeoutTicks = (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency);
+        if (link.AwaitingReply.TryPeek(out var oldest) && now - oldest.Deadline > timeoutTicks && now - Volatile.Read(ref link.LastReceived) > timeoutTicks)
+        {
+            Fail(link, new RedisConnectionException(Endpoint, $"no data from the server for {_options.CommandTimeout.TotalMilliseconds * 2:0} ms with commands outstanding", null));
+        }
+    }
+
+    private sealed class Link(RespConnection connection)
+    {
+        private int _failed;
+
+        public RespConnection Connection { get; } = connection;
+
+        public Channel<PendingCommand> Outgoing { get; } = Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true });
+
+        /// <summary>Written, in order, awaiting their replies.</summary>
+        public ConcurrentQueue<PendingCommand> AwaitingReply { get; } = new();
+
+        /// <summary>Everything accepted and not yet swept, in order: what the timeout sweep walks.</summary>
+        public ConcurrentQueue<PendingCommand> InFlight { get; } = new();
+
+        public long LastReceived = Stopwatch.GetTimestamp();
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+
+        public bool IsFailed => Volatile.Read(ref _failed) != 0;
+
+        public bool MarkFailed() => Interlocked.Exchange(ref _failed, 1) == 0;
+    }
+
+    private sealed class PendingCommand(string command, byte[] buffer, int length, long deadline)
+        : TaskCompletionSource<RedisReply>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        private byte[]? _buffer = buffer;
+        private CancellationTokenRegistration _cancellation;
+
+        public string Command { get; } = command;
+
+        public long Deadline { get; } = deadline;
+
+        public ReadOnlySpan<byte> Payload => _buffer.AsSpan(0, length);
+
+        public void ObserveCancellation(CancellationToken token)
+        {
+            if (token.CanBeCanceled)
+            {
+                _cancellation = token.UnsafeRegister(static (state, t) => ((PendingCommand)state!).TrySetCanceled(t), this);
+            }
+        }
+
+        public void Complete(RedisReply reply)
+        {
+            _ = reply.IsError ? TrySetException(new RedisServerException(reply.AsString() ?? "", Command)) : TrySetResult(reply);
+            _cancellation.Unregister();
+        }
+
+        public void ReleaseBuffer()
+        {
+            if (Interlocked.Exchange(ref _buffer, null) is { } b)
+            {
+                ArrayPool<byte>.Shared.Return(b);
+            }
+        }
+    }
+}
