@@ -7,7 +7,6 @@ public sealed class DeviceGatewayOptions
 
     public static readonly TimeSpan DefaultMaxCertificateLifetime = TimeSpan.FromDays(30);
     public static readonly TimeSpan DefaultValidationCacheDuration = TimeSpan.FromMinutes(10);
-    public static readonly TimeSpan DefaultAllowListRefreshInterval = TimeSpan.FromSeconds(1);
     public const int DefaultValidationCacheSize = 100_000;
 
     /// <summary>Device certificates valid for longer than this are refused (a ten-year certificate is attack 4). Default 30 days.</summary>
@@ -18,9 +17,6 @@ public sealed class DeviceGatewayOptions
 
     /// <summary>Most certificates remembered at once. Default 100,000.</summary>
     public int ValidationCacheSize { get; set; } = DefaultValidationCacheSize;
-
-    /// <summary>How often the allow list asks the registry whether anything changed. Default 1 second.</summary>
-    public TimeSpan AllowListRefreshInterval { get; set; } = DefaultAllowListRefreshInterval;
 
     /// <summary>Extra request headers stripped before forwarding, besides <c>X-ZT-*</c> and <c>X-Forwarded-Client-Cert</c>.</summary>
     public IList<string> StripHeaders { get; } = [];

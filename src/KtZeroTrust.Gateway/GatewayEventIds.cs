@@ -5,6 +5,15 @@ internal static class GatewayEventIds
 {
     public const int AllowListLoaded = 1000;
     public const int AllowListRefreshFailed = 1001;
+    public const int AllowListFeedLost = 1002;
+    public const int AllowListStale = 1003;
+    public const int AllowListResynchronised = 1004;
+    public const int AllowListResyncFailed = 1005;
+    public const int AllowListMessageRejected = 1006;
+    public const int AllowListLookupFailed = 1007;
+    public const int AllowListRedisSyncFailed = 1008;
+    public const int AllowListRedisConnecting = 1009;
+    public const int ConnectionsAborted = 1015;
     public const int HandshakeRejected = 1010;
     public const int RequestDenied = 1020;
     public const int ProxyConfigRejected = 1030;

@@ -1,6 +1,7 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway;
 using KtZeroTrust.Gateway.AllowList;
+using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
@@ -8,6 +9,7 @@ using KtZeroTrust.Gateway.Listeners;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -25,20 +27,90 @@ public static class GatewayServiceCollectionExtensions
             .Bind(configuration.GetSection(DeviceGatewayOptions.SectionName))
             .Validate(o => o.MaxCertificateLifetime > TimeSpan.Zero, "ZeroTrust:Gateway:MaxCertificateLifetime must be positive.")
             .Validate(o => o.ValidationCacheSize > 0, "ZeroTrust:Gateway:ValidationCacheSize must be positive.")
-            .Validate(o => o.AllowListRefreshInterval >= TimeSpan.FromMilliseconds(50), "ZeroTrust:Gateway:AllowListRefreshInterval must be at least 50 ms.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<DecisionIdGenerator>();
-        services.TryAddSingleton<AllowListCache>();
         services.TryAddSingleton<DeviceCertificateValidator>();
-        services.TryAddSingleton<DeviceRequestAuthorizer>();
         services.TryAddSingleton<DeviceTlsHandshake>();
-        services.AddHostedService<AllowListRefreshService>();
+        services.TryAddSingleton<DeviceConnectionTracker>();
+        services.AddAllowList(configuration);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, ListenerMatcherPolicy>());
 
         return services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))
             .AddConfigFilter<ZeroTrustProxyConfigFilter>()
             .AddTransforms<IdentityHeadersTransformProvider>();
+    }
+}
+
+internal static class AllowListServiceCollectionExtensions
+{
+    /// <summary>
+    /// The allow list: embedded (L1 fed from the registry) when <c>ZeroTrust:AllowList:Redis</c> is empty, otherwise L1
+    /// in front of Redis in front of the registry, with pushed invalidations.
+    /// </summary>
+    public static IServiceCollection AddAllowList(this IServiceCollection services, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(AllowListOptions.SectionName);
+        services.AddOptions<AllowListOptions>().Bind(section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AllowListOptions>, AllowListOptionsValidator>());
+        services.TryAddSingleton(sp => new AllowListCache(sp.GetRequiredService<IOptions<AllowListOptions>>().Value.NegativeCacheSize));
+        services.TryAddSingleton<AllowListUpdates>();
+        if (string.IsNullOrWhiteSpace(section[nameof(AllowListOptions.Redis)]))
+        {
+            services.TryAddSingleton(sp => new DeviceRequestAuthorizer(sp.GetRequiredService<AllowListCache>()));
+            services.AddHostedService<AllowListRefreshService>();
+        }
+        else
+        {
+            services.TryAddSingleton<GatewayRedis>();
+            services.TryAddSingleton<IAllowListResolver, RedisAllowListResolver>();
+            services.TryAddSingleton(sp => new DeviceRequestAuthorizer(
+                sp.GetRequiredService<AllowListCache>(), sp.GetRequiredService<IAllowListResolver>(), sp.GetRequiredService<IOptions<AllowListOptions>>().Value));
+            services.AddHostedService<RedisAllowListSyncService>();
+        }
+
+        return services;
+    }
+}
+
+internal sealed class AllowListOptionsValidator : IValidateOptions<AllowListOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AllowListOptions options)
+    {
+        var errors = new List<string>();
+        if (!string.IsNullOrWhiteSpace(options.Redis))
+        {
+            try
+            {
+                KtZeroTrust.Redis.RedisOptions.Parse(options.Redis);
+            }
+            catch (FormatException ex)
+            {
+                errors.Add($"ZeroTrust:AllowList:Redis: {ex.Message}");
+            }
+        }
+
+        if (options.RegistryPollInterval < TimeSpan.FromMilliseconds(50))
+        {
+            errors.Add("ZeroTrust:AllowList:RegistryPollInterval must be at least 50 ms.");
+        }
+
+        if (options.MaxStaleness < TimeSpan.Zero)
+        {
+            errors.Add("ZeroTrust:AllowList:MaxStaleness must not be negative.");
+        }
+
+        if (options.NegativeCacheSize < 0 || options.MaxConcurrentLookups < 1)
+        {
+            errors.Add("ZeroTrust:AllowList:NegativeCacheSize must be >= 0 and MaxConcurrentLookups >= 1.");
+        }
+
+        if (string.IsNullOrEmpty(options.KeyPrefix))
+        {
+            errors.Add("ZeroTrust:AllowList:KeyPrefix must not be empty.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -7,4 +7,5 @@ internal static class ServerEventIds
     public const int DevManifestImported = 5002;
     public const int DevCertificateIssued = 5003;
     public const int StartupRefused = 5010;
+    public const int WriteThroughFailed = 5020;
 }

@@ -3,10 +3,12 @@ using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Registry;
+using KtZeroTrust.Registry.Redis;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Hosting;
@@ -40,12 +42,13 @@ public static partial class ZeroTrustServer
         }
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IDeviceRegistry>(sp =>
+        builder.Services.AddSingleton(sp =>
         {
             var path = sp.GetRequiredService<IConfiguration>()[$"{RegistryOptions.SectionName}:SqlitePath"] ?? Path.Combine(dataDirectory, RegistryOptions.DefaultFileName);
             return new SqliteDeviceRegistry(path, sp.GetRequiredService<TimeProvider>());
         });
-        builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<IDeviceRegistry>());
+        builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<SqliteDeviceRegistry>());
+        builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
         builder.Services.AddSingleton(sp => new JsonLinesDecisionLog(
             sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl"),
@@ -78,6 +81,22 @@ public static partial class ZeroTrustServer
         app.Lifetime.ApplicationStarted.Register(() => LogListeners(app, options));
         return app;
     }
+
+    /// <summary>With Redis, every registry write of this process goes through to Redis and reaches every gateway node at once.</summary>
+    private static IDeviceRegistry RegistryWithWriteThrough(IServiceProvider services)
+    {
+        var registry = services.GetRequiredService<SqliteDeviceRegistry>();
+        if (services.GetService<GatewayRedis>() is not { } redis)
+        {
+            return registry;
+        }
+
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Registry");
+        return new WriteThroughDeviceRegistry(registry, () => redis.Synchronizer, ex => LogWriteThroughFailed(logger, ex));
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.WriteThroughFailed, Level = LogLevel.Warning, Message = "Registry change committed but not yet pushed to Redis; the periodic synchronisation will deliver it")]
+    private static partial void LogWriteThroughFailed(ILogger logger, Exception exception);
 
     /// <summary>Runs the development first-start steps (Development only), loads the PKI, and starts serving.</summary>
     public static async Task PrepareAsync(WebApplication app, CancellationToken cancellationToken = default)

@@ -1,7 +1,9 @@
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
+using KtZeroTrust.Gateway.Enforcement;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -13,42 +15,66 @@ public sealed class AllowListRefreshServiceTests
     {
         public long Version { get; set; } = 1;
         public bool Fail { get; set; }
-        public int Loads { get; private set; }
+        public List<long> LoadsSince { get; } = [];
         public List<AllowListEntry> Entries { get; } = [];
 
         public Task<long> GetVersionAsync(CancellationToken cancellationToken = default)
             => Fail ? throw new IOException("registry unreachable") : Task.FromResult(Version);
 
-        public Task<IReadOnlyList<AllowListEntry>> LoadAllowListAsync(CancellationToken cancellationToken = default)
+        public Task<AllowListChanges> LoadAllowListChangesAsync(long sinceVersion, CancellationToken cancellationToken = default)
         {
-            Loads++;
-            return Task.FromResult<IReadOnlyList<AllowListEntry>>(Entries.ToList());
+            LoadsSince.Add(sinceVersion);
+            return Task.FromResult(new AllowListChanges(Version, Entries.Where(e => e.Version > sinceVersion).ToList()));
         }
+
+        public Task<AllowListEntry?> FindAllowListEntryAsync(CertificateHash certificateHash, CancellationToken cancellationToken = default)
+            => Task.FromResult(Entries.LastOrDefault(e => e.CertificateHash == certificateHash));
     }
 
-    private static AllowListEntry Entry(byte b) => new() { CertificateHash = CertificateHash.Of([b]), DeviceSerial = "D" + b, State = DeviceLifecycleState.Active, NotBeforeUtcTicks = 0, NotAfterUtcTicks = long.MaxValue };
+    private sealed class Sink : IDecisionSink
+    {
+        public List<DecisionEvent> Events { get; } = [];
+
+        public void Post(DecisionEvent decision) => Events.Add(decision);
+    }
+
+    private static AllowListEntry Entry(byte b, long version, DeviceLifecycleState state = DeviceLifecycleState.Active) => new()
+    {
+        CertificateHash = CertificateHash.Of([b]),
+        DeviceSerial = "D" + b,
+        State = state,
+        NotBeforeUtcTicks = 0,
+        NotAfterUtcTicks = long.MaxValue,
+        Version = version,
+    };
 
     [Fact]
-    public async Task Refresh_ReloadsOnlyWhenVersionChanges_AndKeepsLastSnapshotWhenSourceFails()
+    public async Task Refresh_LoadsOnlyChangesSinceItsVersion_AndKeepsTheCacheWhenTheSourceFails()
     {
         var source = new Source();
-        source.Entries.Add(Entry(1));
+        source.Entries.Add(Entry(1, 1));
         var cache = new AllowListCache();
-        var service = new AllowListRefreshService(source, cache, Options.Create(new DeviceGatewayOptions()), TimeProvider.System, NullLogger<AllowListRefreshService>.Instance);
+        var tracker = new DeviceConnectionTracker(new Sink(), new DecisionIdGenerator(TimeProvider.System), TimeProvider.System, NullLogger<DeviceConnectionTracker>.Instance);
+        var service = new AllowListRefreshService(source, cache, new AllowListUpdates(cache, tracker, TimeProvider.System),
+            Options.Create(new AllowListOptions()), TimeProvider.System, NullLogger<AllowListRefreshService>.Instance);
         var ct = TestContext.Current.CancellationToken;
 
-        await service.RefreshAsync(force: true, ct);
-        await service.RefreshAsync(force: false, ct);
-        Assert.Equal((1, 1L, 1), (cache.Count, cache.Version, source.Loads));
+        await service.RefreshAsync(ct);
+        await service.RefreshAsync(ct);
+        Assert.Equal((1, 1L), (cache.Count, cache.Version));
+        Assert.Equal([-1L], source.LoadsSince); // the second poll saw the same version and loaded nothing
 
-        source.Entries.Add(Entry(2));
+        source.Entries.Add(Entry(2, 2));
+        source.Entries.Add(Entry(1, 2, DeviceLifecycleState.Suspended));
         source.Version = 2;
-        await service.RefreshAsync(force: false, ct);
+        await service.RefreshAsync(ct);
+        Assert.Equal([-1L, 1L], source.LoadsSince);
         Assert.Equal((2, 2L), (cache.Count, cache.Version));
+        Assert.True(cache.TryGet(CertificateHash.Of([1]), out var suspended));
+        Assert.Equal(DeviceLifecycleState.Suspended, suspended.State);
 
         source.Fail = true;
-        await service.RefreshAsync(force: false, ct);
+        await service.RefreshAsync(ct);
         Assert.Equal((2, 2L), (cache.Count, cache.Version));
-        Assert.True(cache.TryGet(CertificateHash.Of([2]), out _));
     }
 }

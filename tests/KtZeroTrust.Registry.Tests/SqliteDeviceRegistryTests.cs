@@ -62,7 +62,7 @@ public sealed class SqliteDeviceRegistryTests : IDisposable
 
         Assert.Equal(DeviceLifecycleState.Active, (await _registry.FindAsync("A1", Ct))!.State);
         Assert.True(await _registry.GetVersionAsync(Ct) > v0);
-        var entry = Assert.Single(await _registry.LoadAllowListAsync(Ct));
+        var entry = Assert.Single((await _registry.LoadAllowListChangesAsync(-1, Ct)).Entries);
         Assert.Equal(CertificateHash.Parse(cert.Sha256), entry.CertificateHash);
         Assert.Equal(cert.NotAfter.UtcTicks, entry.NotAfterUtcTicks);
         Assert.False(entry.CertificateRevoked);
@@ -78,7 +78,7 @@ public sealed class SqliteDeviceRegistryTests : IDisposable
 
         await _registry.TransitionAsync("A1", DeviceLifecycleState.Revoked, "soc:kim", "lost at a military site", Ct);
 
-        var entry = Assert.Single(await _registry.LoadAllowListAsync(Ct));
+        var entry = Assert.Single((await _registry.LoadAllowListChangesAsync(-1, Ct)).Entries);
         Assert.Equal(DeviceLifecycleState.Revoked, entry.State);
         Assert.True(entry.CertificateRevoked);
         var last = (await _registry.GetHistoryAsync("A1", Ct))[^1];
@@ -89,6 +89,30 @@ public sealed class SqliteDeviceRegistryTests : IDisposable
         var issue = await Assert.ThrowsAsync<RegistryException>(() => _registry.AddCertificateAsync(Certificate("A1"), "issuer", Ct));
         Assert.Equal(RegistryException.TransitionNotAllowed, issue.Code);
         await _registry.TransitionAsync("A1", DeviceLifecycleState.Decommissioned, "x", "retired", Ct);
+    }
+
+    [Fact]
+    public async Task Changes_SinceAVersion_AreExactlyTheEntriesWrittenAfterIt_WithTheirVersions()
+    {
+        await _registry.ImportAsync([Device("A1"), Device("A2")], "test", Ct);
+        var a1 = Certificate("A1");
+        var a2 = Certificate("A2");
+        await _registry.AddCertificateAsync(a1, "issuer", Ct);
+        await _registry.AddCertificateAsync(a2, "issuer", Ct);
+        var all = await _registry.LoadAllowListChangesAsync(-1, Ct);
+        Assert.Equal(2, all.Entries.Count);
+        Assert.Equal(await _registry.GetVersionAsync(Ct), all.Version);
+
+        await _registry.TransitionAsync("A2", DeviceLifecycleState.Suspended, "soc", "investigation", Ct);
+        var changes = await _registry.LoadAllowListChangesAsync(all.Version, Ct);
+        var changed = Assert.Single(changes.Entries);
+        Assert.Equal(("A2", DeviceLifecycleState.Suspended, changes.Version), (changed.DeviceSerial, changed.State, changed.Version));
+        Assert.Empty((await _registry.LoadAllowListChangesAsync(changes.Version, Ct)).Entries);
+
+        var found = await _registry.FindAllowListEntryAsync(CertificateHash.Parse(a1.Sha256), Ct);
+        Assert.Equal("A1", found!.DeviceSerial);
+        Assert.True(found.Version < changes.Version);
+        Assert.Null(await _registry.FindAllowListEntryAsync(CertificateHash.Of([1, 2, 3]), Ct));
     }
 
     [Fact]

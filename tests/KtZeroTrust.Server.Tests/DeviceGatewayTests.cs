@@ -187,20 +187,39 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task Request_OnOpenKeepAliveConnection_IsDeniedOnceDeviceIsSuspended()
+    public async Task Suspension_AbortsTheOpenHttp11KeepAliveConnection_AndRecordsWhy()
     {
-        using var client = server.DeviceClient(server.SampleCertificate("FC-0004"));
-        using var first = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
-        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        await using var connection = await RawHttp1Connection.OpenAsync(server.DevicePort, server.SampleCertificate("FC-0004"), server.TlsRoot, Ct);
+        Assert.Equal(200, (await connection.GetAsync("/femto/status", Ct)).Status);
+        Assert.Equal(200, (await connection.GetAsync("/femto/status", Ct)).Status); // kept alive
 
         await server.TransitionAsync("FC-0004", DeviceLifecycleState.Suspended, "clone suspected");
 
-        // Same client, same pooled connection: the check is per request, not per handshake.
-        var denied = await Eventually.Until(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the next request on the open connection to be denied");
-        await AssertProblemAsync(denied, HttpStatusCode.Forbidden, "device_suspended");
-        var sources = (await server.DecisionsAsync()).Where(d => d.TryGetProperty("subject", out var s) && s.GetString() == "FC-0004")
-            .Select(d => d.GetProperty("sourcePort").GetInt32()).Distinct().ToList();
-        Assert.Single(sources);
+        Assert.True(await connection.ClosedByServerAsync(TimeSpan.FromSeconds(20), Ct), "the gateway must close the suspended device's open connection");
+        var abort = await server.DecisionAsync(d => d.Text("route") == "connection-abort" && d.Text("subject") == "FC-0004", "the abort decision");
+        Assert.Equal("device_suspended", abort.GetProperty("reason").GetString());
+        Assert.Equal(connection.LocalPort, abort.GetProperty("sourcePort").GetInt32());
+
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0004"));
+        await AssertProblemAsync(await client.GetAsync(server.DeviceUri("/femto/status"), Ct), HttpStatusCode.Forbidden, "device_suspended");
+    }
+
+    [Fact]
+    public async Task Revocation_AbortsTheOpenHttp2Connection()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0005"), HttpVersion.Version20);
+        using var first = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+        Assert.Equal((HttpStatusCode.OK, HttpVersion.Version20), (first.StatusCode, first.Version));
+        var body = await first.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var allowed = await server.DecisionAsync(d => d.GetProperty("id").GetString() == body.GetProperty("decisionId").GetString(), "the allow decision");
+        var port = allowed.GetProperty("sourcePort").GetInt32();
+
+        await server.TransitionAsync("FC-0005", DeviceLifecycleState.Revoked, "stolen from the customer's premises");
+
+        var abort = await server.DecisionAsync(d => d.Text("route") == "connection-abort" && d.Text("subject") == "FC-0005", "the abort decision");
+        Assert.Equal(("device_revoked", port), (abort.GetProperty("reason").GetString(), abort.GetProperty("sourcePort").GetInt32()));
+        var denied = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+        await AssertProblemAsync(denied, HttpStatusCode.Forbidden, "device_revoked");
     }
 
     [Fact]
@@ -227,7 +246,7 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(HttpStatusCode.NotFound, proxied.StatusCode);
     }
 
-    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string reason)
+    internal static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string reason)
     {
         Assert.Equal(status, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);

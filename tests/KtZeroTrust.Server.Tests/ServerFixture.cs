@@ -15,12 +15,32 @@ namespace KtZeroTrust.Server.Tests;
 /// Runs the real server (all roles, Kestrel over TLS on loopback ports) on a fresh data directory and a development
 /// PKI it generates on first start, exactly as the README's run command does.
 /// </summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
     public static readonly string[] Serials = ["FC-0001", "FC-0002", "FC-0003", "FC-0004", "FC-0005", "FC-0006"];
 
     private readonly TempDirectory _temp = new("ktzt-server");
+    private readonly string? _pkiDirectory;
+    private readonly string? _registryPath;
+    private readonly string[] _extraArguments;
     private WebApplication? _app;
+
+    public ServerFixture()
+        : this(null, null, [])
+    {
+    }
+
+    /// <summary>A node sharing a PKI directory and a registry file with other nodes (multi-node tests).</summary>
+    internal ServerFixture(string? pkiDirectory, string? registryPath, string[] extraArguments)
+    {
+        _pkiDirectory = pkiDirectory;
+        _registryPath = registryPath;
+        _extraArguments = extraArguments;
+    }
+
+    public string RegistryPath => _registryPath ?? Path.Combine(DataDirectory, "registry.db");
+
+    public IServiceProvider Services => _app!.Services;
 
     public DevPkiLayout Layout { get; private set; } = null!;
     public string DataDirectory => _temp.Combine("data");
@@ -33,20 +53,23 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var pkiDir = _temp.Combine("pki");
+        var pkiDir = _pkiDirectory ?? _temp.Combine("pki");
         Directory.CreateDirectory(pkiDir);
         Layout = new DevPkiLayout(pkiDir);
-        await File.WriteAllTextAsync(Layout.Manifest, JsonSerializer.Serialize(new
+        if (!File.Exists(Layout.Manifest))
         {
-            vendor = "Test vendor",
-            devices = Serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "test-site", idevidCertificate = $"idevid/{s}.pem" }),
-        }));
+            await File.WriteAllTextAsync(Layout.Manifest, JsonSerializer.Serialize(new
+            {
+                vendor = "Test vendor",
+                devices = Serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "test-site", idevidCertificate = $"idevid/{s}.pem" }),
+            }));
+        }
 
         var ports = FreePorts.Next(5);
         DevicePort = ports[0];
         ConsolePort = ports[3];
         UpstreamPort = ports[4];
-        _app = ZeroTrustServer.Build(Arguments(pkiDir, DataDirectory, ports, "Development"));
+        _app = ZeroTrustServer.Build([.. Arguments(pkiDir, DataDirectory, ports, "Development"), $"--ZeroTrust:Registry:SqlitePath={RegistryPath}", .. _extraArguments]);
         await ZeroTrustServer.PrepareAsync(_app);
         await _app.StartAsync();
         TlsRoot = PemFiles.ReadCertificate(Layout.TlsRootCertificate);
@@ -63,14 +86,14 @@ public sealed class ServerFixture : IAsyncLifetime
         "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
         $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
         $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
-        "--ZeroTrust:Gateway:AllowListRefreshInterval=00:00:00.100",
+        "--ZeroTrust:AllowList:RegistryPollInterval=00:00:00.100",
         "--Logging:LogLevel:Default=Warning",
     ];
 
     public Uri DeviceUri(string path) => new($"https://127.0.0.1:{DevicePort}{path}");
 
     /// <summary>The registry file the server uses, opened as a second client (the way ztctl reaches it).</summary>
-    public SqliteDeviceRegistry OpenRegistry() => new(Path.Combine(DataDirectory, "registry.db"), TimeProvider.System);
+    public SqliteDeviceRegistry OpenRegistry() => new(RegistryPath, TimeProvider.System);
 
     public X509Certificate2 SampleCertificate(string serial)
         => PemFiles.ReadCertificateWithKey(Layout.LDevIdCertificate(serial), Layout.LDevIdKey(serial));
@@ -137,7 +160,7 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task TransitionAsync(string serial, DeviceLifecycleState state, string reason)
         => await OpenRegistry().TransitionAsync(serial, state, "test", reason);
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         if (_app is not null)
         {
@@ -147,5 +170,12 @@ public sealed class ServerFixture : IAsyncLifetime
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _temp.Dispose();
+        GC.SuppressFinalize(this);
     }
+}
+
+internal static class JsonElementExtensions
+{
+    /// <summary>A string property, or null when absent (decision lines leave out what they do not know).</summary>
+    public static string? Text(this JsonElement element, string name) => element.TryGetProperty(name, out var value) ? value.GetString() : null;
 }

@@ -35,7 +35,7 @@ public class DeviceAuthorizationBenchmarks
             NotBeforeUtcTicks = 0,
             NotAfterUtcTicks = long.MaxValue,
         }).ToList();
-        _cache.Replace(entries, 1);
+        entries.ForEach(e => _cache.Apply(e));
         _authorizer = new DeviceRequestAuthorizer(_cache);
         _knownHash = entries[Devices / 2].CertificateHash;
         _known = new DeviceConnectionIdentity(_knownHash, entries[Devices / 2].DeviceSerial);
@@ -44,11 +44,15 @@ public class DeviceAuthorizationBenchmarks
     }
 
     [Benchmark]
-    public bool AllowListHit() => _cache.TryGet(_knownHash, out _);
+    public CacheLookup AllowListHit() => _cache.Lookup(_knownHash, _now, out _);
 
     [Benchmark]
-    public ReasonCode AuthorizeHit() => _authorizer.Authorize(_known, _now, out _);
+    public ReasonCode AuthorizeHit() => ReasonOf(_authorizer.AuthorizeAsync(_known, _now));
 
     [Benchmark]
-    public ReasonCode AuthorizeMiss() => _authorizer.Authorize(_unknown, _now, out _);
+    public ReasonCode AuthorizeMiss() => ReasonOf(_authorizer.AuthorizeAsync(_unknown, _now));
+
+    // Embedded mode (no resolver): hits and misses both complete synchronously.
+    private static ReasonCode ReasonOf(ValueTask<DeviceAuthorization> pending)
+        => pending.IsCompletedSuccessfully ? pending.Result.Reason : throw new InvalidOperationException("did not complete synchronously");
 }

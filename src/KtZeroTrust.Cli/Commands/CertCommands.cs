@@ -33,7 +33,7 @@ internal static class CertCommands
             }
 
             var s = ctx.ParseResult.GetValue(serial)!;
-            var issuer = new OperationalCertificateIssuer(ca, ctx.OpenRegistry(), TimeProvider.System);
+            var issuer = new OperationalCertificateIssuer(ca, await ctx.OpenRegistryAsync(ct), TimeProvider.System);
             using var certificate = await issuer.IssueAsync(s, ctx.ParseResult.GetValue(validity), CliContext.Actor, ct);
             var directory = ctx.ParseResult.GetValue(outDir) is { } d ? Path.GetFullPath(d) : Path.GetDirectoryName(layout.LDevIdCertificate(s))!;
             var certPath = Path.Combine(directory, s + ".pem");

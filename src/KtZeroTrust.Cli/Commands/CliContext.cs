@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Registry;
+using KtZeroTrust.Registry.Redis;
 using KtZeroTrust.Registry.Sqlite;
 
 namespace KtZeroTrust.Cli.Commands;
@@ -17,8 +18,10 @@ internal static class ExitCodes
 }
 
 /// <summary>Options shared by every command, and the helpers commands use to reach state and print.</summary>
-internal sealed class CliContext
+internal sealed class CliContext : IAsyncDisposable
 {
+    private KtZeroTrust.Redis.RedisClient? _redis;
+
     public static readonly Option<string> DataDir = new("--data-dir")
     {
         Description = "Server data directory (registry, decision log). Default: $ZT_DATA_DIR or ./data",
@@ -31,6 +34,13 @@ internal sealed class CliContext
         Description = "PKI directory. Default: $ZT_PKI_DIR or ./certs-dev",
         Recursive = true,
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_PKI_DIR") ?? "certs-dev",
+    };
+
+    public static readonly Option<string?> Redis = new("--redis")
+    {
+        Description = "Redis of the gateway fleet (host:port,password=...): registry changes are written through and pushed to every node at once. Default: $ZT_REDIS; none: nodes see changes at their next registry poll",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_REDIS"),
     };
 
     public static readonly Option<bool> Json = new("--json")
@@ -53,7 +63,10 @@ internal sealed class CliContext
         DataDirectory = Path.GetFullPath(parseResult.GetValue(DataDir)!);
         PkiDirectory = Path.GetFullPath(parseResult.GetValue(PkiDir)!);
         AsJson = parseResult.GetValue(Json);
+        RedisConfiguration = parseResult.GetValue(Redis);
     }
+
+    public string? RedisConfiguration { get; }
 
     public ParseResult ParseResult { get; }
     public TextWriter Out { get; }
@@ -67,8 +80,31 @@ internal sealed class CliContext
     /// <summary>The operator running the command, recorded as the actor of every change.</summary>
     public static string Actor => $"ztctl:{Environment.UserName}";
 
-    public IDeviceRegistry OpenRegistry()
-        => new SqliteDeviceRegistry(Path.Combine(DataDirectory, RegistryOptions.DefaultFileName), TimeProvider.System);
+    /// <summary>The registry; with <c>--redis</c>, one whose every write goes through to Redis and is pushed to the gateways.</summary>
+    public async Task<IDeviceRegistry> OpenRegistryAsync(CancellationToken cancellationToken)
+    {
+        var registry = new SqliteDeviceRegistry(Path.Combine(DataDirectory, RegistryOptions.DefaultFileName), TimeProvider.System);
+        if (string.IsNullOrWhiteSpace(RedisConfiguration))
+        {
+            return registry;
+        }
+
+        var options = KtZeroTrust.Redis.RedisOptions.Parse(RedisConfiguration);
+        options.AbortOnConnectFail = false; // the registry is the source of truth: commit even when Redis is away
+        options.ClientName ??= "ztctl";
+        _redis = await KtZeroTrust.Redis.RedisClient.ConnectAsync(options, cancellationToken);
+        var synchronizer = new RegistryRedisSynchronizer(registry, new RedisAllowListStore(_redis), TimeProvider.System);
+        return new WriteThroughDeviceRegistry(registry, synchronizer, ex => Error.WriteLine(
+            $"warning: the registry is updated, but pushing the change to Redis failed ({ex.Message}); gateway nodes pick it up when a node with registry access next synchronises Redis."));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+    }
 
     public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
@@ -76,7 +112,7 @@ internal sealed class CliContext
     public static Func<ParseResult, CancellationToken, Task<int>> Run(Func<CliContext, CancellationToken, Task<int>> body)
         => async (parseResult, cancellationToken) =>
         {
-            var context = new CliContext(parseResult);
+            await using var context = new CliContext(parseResult);
             try
             {
                 return await body(context, cancellationToken);
@@ -90,6 +126,11 @@ internal sealed class CliContext
             {
                 await context.Error.WriteLineAsync($"error {ex.Code}: {ex.Message}");
                 return ex.Code == Pki.Certificates.PkiException.MissingFile ? ExitCodes.NotFound : ExitCodes.Refused;
+            }
+            catch (FormatException ex)
+            {
+                await context.Error.WriteLineAsync($"error: {ex.Message}");
+                return ExitCodes.Usage;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
             {

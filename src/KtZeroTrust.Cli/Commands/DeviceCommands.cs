@@ -31,7 +31,7 @@ internal static class DeviceCommands
             var parsed = ManufacturingManifest.Load(path);
             var vendorRootPath = new DevPkiLayout(ctx.PkiDirectory).VendorRootCertificate;
             using var vendorRoot = File.Exists(vendorRootPath) ? PemFiles.ReadCertificate(vendorRootPath) : null;
-            var result = await ctx.OpenRegistry().ImportAsync(parsed.ResolveDevices(path, vendorRoot), CliContext.Actor, ct);
+            var result = await (await ctx.OpenRegistryAsync(ct)).ImportAsync(parsed.ResolveDevices(path, vendorRoot), CliContext.Actor, ct);
             if (ctx.AsJson)
             {
                 ctx.WriteJson(new { imported = result.Imported, alreadyKnown = result.AlreadyKnown });
@@ -64,7 +64,7 @@ internal static class DeviceCommands
                 filter = parsed;
             }
 
-            var devices = await ctx.OpenRegistry().ListAsync(filter, ct);
+            var devices = await (await ctx.OpenRegistryAsync(ct)).ListAsync(filter, ct);
             if (ctx.AsJson)
             {
                 ctx.WriteJson(devices);
@@ -88,7 +88,7 @@ internal static class DeviceCommands
         var command = new Command("show", "Show a device, its certificates and its lifecycle history") { serial };
         command.SetAction(CliContext.Run(async (ctx, ct) =>
         {
-            var registry = ctx.OpenRegistry();
+            var registry = await ctx.OpenRegistryAsync(ct);
             var s = ctx.ParseResult.GetValue(serial)!;
             var device = await registry.FindAsync(s, ct)
                 ?? throw new RegistryException(RegistryException.DeviceNotFound, $"No device with serial '{s}'.");
@@ -129,7 +129,7 @@ internal static class DeviceCommands
         var command = new Command(name, description) { serial, reason };
         command.SetAction(CliContext.Run(async (ctx, ct) =>
         {
-            var device = await ctx.OpenRegistry().TransitionAsync(ctx.ParseResult.GetValue(serial)!, target, CliContext.Actor, ctx.ParseResult.GetValue(reason)!, ct);
+            var device = await (await ctx.OpenRegistryAsync(ct)).TransitionAsync(ctx.ParseResult.GetValue(serial)!, target, CliContext.Actor, ctx.ParseResult.GetValue(reason)!, ct);
             if (ctx.AsJson)
             {
                 ctx.WriteJson(device);

@@ -3,8 +3,14 @@ namespace KtZeroTrust.Core.Decisions;
 /// <summary>One access decision. The field names are the decision log's schema.</summary>
 public sealed class DecisionEvent
 {
+    public const string AccessKind = "access";
+    public const string SystemKind = "system";
+
     public required string Id { get; init; }
     public required DateTimeOffset Time { get; init; }
+
+    /// <summary><c>access</c> (a request, handshake or connection judged) or <c>system</c> (the gateway's own state changed).</summary>
+    public string Kind { get; init; } = AccessKind;
 
     /// <summary>Which listener took the request: device, enrollment, user, console.</summary>
     public required string Listener { get; init; }

@@ -15,6 +15,8 @@ public enum ReasonCode
     DeviceRevoked,
     DeviceDecommissioned,
     RouteNotAllowed,
+    AllowListStale,
+    AllowListUnavailable,
 }
 
 public enum DecisionOutcome
@@ -40,6 +42,8 @@ public static class ReasonCodes
         ReasonCode.DeviceRevoked => "device_revoked",
         ReasonCode.DeviceDecommissioned => "device_decommissioned",
         ReasonCode.RouteNotAllowed => "route_not_allowed",
+        ReasonCode.AllowListStale => "allow_list_stale",
+        ReasonCode.AllowListUnavailable => "allow_list_unavailable",
         _ => "unknown",
     };
 
@@ -58,6 +62,8 @@ public static class ReasonCodes
         ReasonCode.DeviceRevoked => "The device has been revoked",
         ReasonCode.DeviceDecommissioned => "The device has been decommissioned",
         ReasonCode.RouteNotAllowed => "The route is not allowed for this subject",
+        ReasonCode.AllowListStale => "The gateway has lost its allow-list updates for longer than the allowed staleness",
+        ReasonCode.AllowListUnavailable => "The allow list cannot be consulted for this certificate right now",
         _ => "Denied",
     };
 }

@@ -6,32 +6,33 @@ using Microsoft.Extensions.Options;
 namespace KtZeroTrust.Gateway.AllowList;
 
 /// <summary>
-/// Feeds the allow list from the registry: loads it before the server accepts traffic, then polls the registry's
-/// change counter and reloads on change. (The Redis allow-list work replaces polling with pushed invalidations.)
-/// A registry that cannot be read leaves the last snapshot in place and is retried.
+/// The embedded feed (no Redis): loads the whole allow list from the registry before the server accepts traffic, then
+/// reads the registry's change counter and applies only what changed since. A registry that cannot be read leaves the
+/// cache as it is and is retried.
 /// </summary>
 internal sealed partial class AllowListRefreshService(
     IAllowListSource source,
     AllowListCache cache,
-    IOptions<DeviceGatewayOptions> options,
+    AllowListUpdates updates,
+    IOptions<AllowListOptions> options,
     TimeProvider timeProvider,
     ILogger<AllowListRefreshService> logger) : BackgroundService
 {
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         // Load once before Kestrel starts so the first device request is judged on real data.
-        await RefreshAsync(force: true, cancellationToken);
+        await RefreshAsync(cancellationToken);
         await base.StartAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(options.Value.AllowListRefreshInterval, timeProvider);
+        using var timer = new PeriodicTimer(options.Value.RegistryPollInterval, timeProvider);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                await RefreshAsync(force: false, stoppingToken);
+                await RefreshAsync(stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -39,19 +40,19 @@ internal sealed partial class AllowListRefreshService(
         }
     }
 
-    internal async Task RefreshAsync(bool force, CancellationToken cancellationToken)
+    internal async Task RefreshAsync(CancellationToken cancellationToken)
     {
         try
         {
-            var version = await source.GetVersionAsync(cancellationToken);
-            if (!force && version == cache.Version)
+            if (await source.GetVersionAsync(cancellationToken) == cache.Version)
             {
                 return;
             }
 
-            var entries = await source.LoadAllowListAsync(cancellationToken);
-            cache.Replace(entries, version);
-            LogLoaded(logger, entries.Count, version);
+            var changes = await source.LoadAllowListChangesAsync(cache.Version, cancellationToken);
+            var applied = updates.Apply(changes.Entries);
+            cache.RaiseVersion(changes.Version);
+            LogLoaded(logger, applied, cache.Count, changes.Version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -59,8 +60,8 @@ internal sealed partial class AllowListRefreshService(
         }
     }
 
-    [LoggerMessage(EventId = GatewayEventIds.AllowListLoaded, Level = LogLevel.Information, Message = "Allow list loaded: {Count} certificates, registry version {Version}")]
-    private static partial void LogLoaded(ILogger logger, int count, long version);
+    [LoggerMessage(EventId = GatewayEventIds.AllowListLoaded, Level = LogLevel.Information, Message = "Allow list updated from the registry: {Changed} changed, {Count} certificates, registry version {Version}")]
+    private static partial void LogLoaded(ILogger logger, int changed, int count, long version);
 
     [LoggerMessage(EventId = GatewayEventIds.AllowListRefreshFailed, Level = LogLevel.Error, Message = "Allow list refresh failed; keeping registry version {Version}")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception, long version);

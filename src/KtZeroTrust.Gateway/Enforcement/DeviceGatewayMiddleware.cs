@@ -27,10 +27,11 @@ internal sealed partial class DeviceGatewayMiddleware(
         var now = timeProvider.GetUtcNow();
         var listener = ListenerContext.Get(context);
         var identity = DeviceTlsHandshake.GetIdentity(context.Features.Get<IConnectionItemsFeature>()?.Items);
-        Core.AllowList.AllowListEntry? entry = null;
-        var reason = listener == ListenerKind.Device
-            ? authorizer.Authorize(identity, now.UtcTicks, out entry)
-            : ReasonCode.RouteNotAllowed; // user routes are enforced by the user gateway; until then nothing else passes here.
+        var authorization = listener == ListenerKind.Device
+            ? await authorizer.AuthorizeAsync(identity, now.UtcTicks, context.RequestAborted)
+            : new DeviceAuthorization(ReasonCode.RouteNotAllowed, default); // user routes are enforced by the user gateway; until then nothing else passes here.
+        var reason = authorization.Reason;
+        var serial = authorization.Entry.DeviceSerial;
 
         var decisionId = ids.Next();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
@@ -45,7 +46,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             Id = decisionId,
             Time = now,
             Listener = listener is null ? "unknown" : ListenerContext.Name(listener.Value),
-            Subject = entry?.DeviceSerial ?? identity?.ClaimedSerial,
+            Subject = serial ?? identity?.ClaimedSerial,
             SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
             SourcePort = context.Connection.RemotePort,
             Method = context.Request.Method,
@@ -68,7 +69,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             return;
         }
 
-        context.Features.Set(new DeviceRequestFeature(entry!.DeviceSerial, decisionId));
+        context.Features.Set(new DeviceRequestFeature(serial!, decisionId));
         await next(context);
     }
 

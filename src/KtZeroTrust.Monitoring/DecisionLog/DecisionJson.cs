@@ -13,6 +13,7 @@ public static class DecisionJson
         writer.WriteStartObject();
         writer.WriteString("id"u8, e.Id);
         writer.WriteString("time"u8, e.Time.UtcDateTime);
+        writer.WriteString("kind"u8, e.Kind);
         writer.WriteString("listener"u8, e.Listener);
         WriteOptional(writer, "subject"u8, e.Subject);
         WriteOptional(writer, "sourceAddress"u8, e.SourceAddress);

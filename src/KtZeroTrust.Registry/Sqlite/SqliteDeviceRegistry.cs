@@ -52,8 +52,8 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         foreach (var d in devices)
         {
             await using var insert = Command(connection, tx, """
-                INSERT INTO devices (serial, model, state, site, idevid_sha256, created_at, updated_at)
-                VALUES ($serial, $model, $state, $site, $idevid, $now, $now)
+                INSERT INTO devices (serial, model, state, site, idevid_sha256, created_at, updated_at, row_version)
+                VALUES ($serial, $model, $state, $site, $idevid, $now, $now, (SELECT version + 1 FROM registry_version WHERE id = 1))
                 ON CONFLICT(serial) DO NOTHING;
                 """);
             insert.Parameters.AddWithValue("$serial", d.Serial);
@@ -129,17 +129,18 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         }
 
         var now = Now();
-        await SetStateAsync(connection, tx, serial, target, now, cancellationToken);
+        var version = await BumpVersionAsync(connection, tx, cancellationToken);
+        await SetStateAsync(connection, tx, serial, target, now, version, cancellationToken);
         if (target is DeviceLifecycleState.Revoked or DeviceLifecycleState.Decommissioned)
         {
-            await using var revoke = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now WHERE serial = $serial AND revoked_at IS NULL;");
+            await using var revoke = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now, row_version = $version WHERE serial = $serial AND revoked_at IS NULL;");
             revoke.Parameters.AddWithValue("$now", now);
+            revoke.Parameters.AddWithValue("$version", version);
             revoke.Parameters.AddWithValue("$serial", serial);
             await revoke.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await InsertTransitionAsync(connection, tx, serial, device.State, target, actor, reason, now, cancellationToken);
-        await BumpVersionAsync(connection, tx, cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return device with { State = target, UpdatedAt = new DateTimeOffset(now, TimeSpan.Zero) };
     }
@@ -161,10 +162,12 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
             throw new RegistryException(RegistryException.TransitionNotAllowed, $"Device '{device.Serial}' is {device.State}; no certificate may be issued to it.");
         }
 
+        var version = await BumpVersionAsync(connection, tx, cancellationToken);
         await using var insert = Command(connection, tx, """
-            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at)
-            VALUES ($sha, $serial, $certSerial, $nb, $na, $issued);
+            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version)
+            VALUES ($sha, $serial, $certSerial, $nb, $na, $issued, $version);
             """);
+        insert.Parameters.AddWithValue("$version", version);
         insert.Parameters.AddWithValue("$sha", certificate.Sha256.ToLowerInvariant());
         insert.Parameters.AddWithValue("$serial", certificate.DeviceSerial);
         insert.Parameters.AddWithValue("$certSerial", certificate.CertificateSerialNumber);
@@ -183,11 +186,10 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         if (device.State == DeviceLifecycleState.Provisioned)
         {
             var now = Now();
-            await SetStateAsync(connection, tx, device.Serial, DeviceLifecycleState.Active, now, cancellationToken);
+            await SetStateAsync(connection, tx, device.Serial, DeviceLifecycleState.Active, now, version, cancellationToken);
             await InsertTransitionAsync(connection, tx, device.Serial, device.State, DeviceLifecycleState.Active, actor, "operational certificate issued", now, cancellationToken);
         }
 
-        await BumpVersionAsync(connection, tx, cancellationToken);
         await tx.CommitAsync(cancellationToken);
     }
 
@@ -245,30 +247,56 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         return (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    public async Task<IReadOnlyList<AllowListEntry>> LoadAllowListAsync(CancellationToken cancellationToken = default)
+    public async Task<AllowListChanges> LoadAllowListChangesAsync(long sinceVersion, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, """
-            SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at
-            FROM device_certificates c JOIN devices d ON d.serial = c.serial;
+        // One read transaction: the version and the rows come from the same snapshot.
+        await using var tx = connection.BeginTransaction(deferred: true);
+        await using var version = Command(connection, tx, "SELECT version FROM registry_version WHERE id = 1;");
+        var current = (long)(await version.ExecuteScalarAsync(cancellationToken))!;
+        await using var cmd = Command(connection, tx, $"""
+            {EntrySelect} WHERE c.row_version > $since
+            UNION
+            {EntrySelect} WHERE d.row_version > $since;
             """);
+        cmd.Parameters.AddWithValue("$since", sinceVersion);
         var list = new List<AllowListEntry>();
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
         {
-            list.Add(new AllowListEntry
+            while (await reader.ReadAsync(cancellationToken))
             {
-                CertificateHash = CertificateHash.Parse(reader.GetString(0)),
-                DeviceSerial = reader.GetString(1),
-                State = Enum.Parse<DeviceLifecycleState>(reader.GetString(2)),
-                NotBeforeUtcTicks = reader.GetInt64(3),
-                NotAfterUtcTicks = reader.GetInt64(4),
-                CertificateRevoked = !reader.IsDBNull(5),
-            });
+                list.Add(ReadEntry(reader));
+            }
         }
 
-        return list;
+        await tx.CommitAsync(cancellationToken);
+        return new AllowListChanges(current, list);
     }
+
+    public async Task<AllowListEntry?> FindAllowListEntryAsync(CertificateHash certificateHash, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, $"{EntrySelect} WHERE c.sha256 = $sha;");
+        cmd.Parameters.AddWithValue("$sha", certificateHash.ToString());
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadEntry(reader) : null;
+    }
+
+    private const string EntrySelect = """
+        SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at, MAX(c.row_version, d.row_version)
+        FROM device_certificates c JOIN devices d ON d.serial = c.serial
+        """;
+
+    private static AllowListEntry ReadEntry(SqliteDataReader reader) => new()
+    {
+        CertificateHash = CertificateHash.Parse(reader.GetString(0)),
+        DeviceSerial = reader.GetString(1),
+        State = Enum.Parse<DeviceLifecycleState>(reader.GetString(2)),
+        NotBeforeUtcTicks = reader.GetInt64(3),
+        NotAfterUtcTicks = reader.GetInt64(4),
+        CertificateRevoked = !reader.IsDBNull(5),
+        Version = reader.GetInt64(6),
+    };
 
     private long Now() => _timeProvider.GetUtcNow().UtcTicks;
 
@@ -324,10 +352,11 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         UpdatedAt = Time(reader.GetInt64(6)),
     };
 
-    private static async Task SetStateAsync(SqliteConnection connection, SqliteTransaction tx, string serial, DeviceLifecycleState state, long now, CancellationToken cancellationToken)
+    private static async Task SetStateAsync(SqliteConnection connection, SqliteTransaction tx, string serial, DeviceLifecycleState state, long now, long version, CancellationToken cancellationToken)
     {
-        await using var cmd = Command(connection, tx, "UPDATE devices SET state = $state, updated_at = $now WHERE serial = $serial;");
+        await using var cmd = Command(connection, tx, "UPDATE devices SET state = $state, updated_at = $now, row_version = $version WHERE serial = $serial;");
         cmd.Parameters.AddWithValue("$state", state.ToString());
+        cmd.Parameters.AddWithValue("$version", version);
         cmd.Parameters.AddWithValue("$now", now);
         cmd.Parameters.AddWithValue("$serial", serial);
         await cmd.ExecuteNonQueryAsync(cancellationToken);
@@ -346,9 +375,10 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         await cmd.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task BumpVersionAsync(SqliteConnection connection, SqliteTransaction tx, CancellationToken cancellationToken)
+    /// <summary>Takes the next registry version for this transaction's writes (first, so the write lock is held from here).</summary>
+    private static async Task<long> BumpVersionAsync(SqliteConnection connection, SqliteTransaction tx, CancellationToken cancellationToken)
     {
-        await using var cmd = Command(connection, tx, "UPDATE registry_version SET version = version + 1 WHERE id = 1;");
-        await cmd.ExecuteNonQueryAsync(cancellationToken);
+        await using var cmd = Command(connection, tx, "UPDATE registry_version SET version = version + 1 WHERE id = 1 RETURNING version;");
+        return (long)(await cmd.ExecuteScalarAsync(cancellationToken))!;
     }
 }

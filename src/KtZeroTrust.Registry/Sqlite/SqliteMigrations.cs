@@ -41,6 +41,14 @@ internal static class SqliteMigrations
         CREATE TABLE registry_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
         INSERT INTO registry_version (id, version) VALUES (1, 0);
         """,
+
+        // 2: the registry version that last changed each row, so readers fetch only what changed since they looked.
+        """
+        ALTER TABLE devices ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE device_certificates ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX ix_devices_row_version ON devices(row_version);
+        CREATE INDEX ix_device_certificates_row_version ON device_certificates(row_version);
+        """,
     ];
 
     public static int Latest => Steps.Length;

@@ -1,5 +1,6 @@
 using System.Net;
 using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Server.Pki;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -23,6 +24,7 @@ internal static class ListenerConfiguration
             {
                 lo.UseListenerKind(ListenerKind.Device);
                 lo.UseHttps(handshake.CreateCallbackOptions());
+                lo.UseDeviceConnectionTracking();
             });
             Listen(kestrel, "User", options.Listeners.User, lo => Tls(lo, ListenerKind.User, pki, ClientCertificateMode.NoCertificate));
         }

@@ -1,0 +1,138 @@
+using System.Buffers.Binary;
+using System.Text;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Devices;
+
+namespace KtZeroTrust.Core.AllowList;
+
+/// <summary>
+/// The compact binary form of allow-list entries shared through Redis (cache values and change messages).
+/// Entry: format (1) | SHA-256 (32) | version (8) | state (1) | flags (1) | not-before ticks (8) | not-after ticks (8) |
+/// serial length (1) | serial (ASCII). A batch: format (1) | count (4) | entries. Integers big-endian.
+/// Anything else is refused with <see cref="FormatException"/>: a node never trusts bytes it cannot read.
+/// </summary>
+public static class AllowListEntryCodec
+{
+    public const byte FormatVersion = 1;
+    private const int FixedSize = 1 + CertificateHash.Size + 8 + 1 + 1 + 8 + 8 + 1;
+    private const int MaxBatchCount = 100_000;
+
+    public static int SizeOf(AllowListEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return FixedSize + entry.DeviceSerial.Length;
+    }
+
+    public static byte[] Encode(AllowListEntry entry)
+    {
+        var bytes = new byte[SizeOf(entry)];
+        Write(entry, bytes);
+        return bytes;
+    }
+
+    public static byte[] EncodeBatch(IReadOnlyList<AllowListEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var size = 5;
+        foreach (var e in entries)
+        {
+            size += SizeOf(e);
+        }
+
+        var bytes = new byte[size];
+        bytes[0] = FormatVersion;
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1), entries.Count);
+        var at = 5;
+        foreach (var e in entries)
+        {
+            at += Write(e, bytes.AsSpan(at));
+        }
+
+        return bytes;
+    }
+
+    public static AllowListEntry Decode(ReadOnlySpan<byte> bytes)
+    {
+        var entry = Read(bytes, out var used);
+        return used == bytes.Length ? entry : throw new FormatException("Allow-list entry has trailing bytes.");
+    }
+
+    public static IReadOnlyList<AllowListEntry> DecodeBatch(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 5 || bytes[0] != FormatVersion)
+        {
+            throw new FormatException("Not an allow-list batch (bad header or unknown format version).");
+        }
+
+        var count = BinaryPrimitives.ReadInt32BigEndian(bytes[1..]);
+        if (count is < 0 or > MaxBatchCount)
+        {
+            throw new FormatException($"Allow-list batch count {count} is out of range.");
+        }
+
+        var list = new List<AllowListEntry>(count);
+        var at = 5;
+        for (var i = 0; i < count; i++)
+        {
+            list.Add(Read(bytes[at..], out var used));
+            at += used;
+        }
+
+        return at == bytes.Length ? list : throw new FormatException("Allow-list batch has trailing bytes.");
+    }
+
+    private static int Write(AllowListEntry entry, Span<byte> destination)
+    {
+        if (!DeviceSerial.IsValid(entry.DeviceSerial))
+        {
+            throw new ArgumentException($"'{entry.DeviceSerial}' is not a valid device serial.", nameof(entry));
+        }
+
+        destination[0] = FormatVersion;
+        entry.CertificateHash.CopyTo(destination[1..]);
+        var at = 1 + CertificateHash.Size;
+        BinaryPrimitives.WriteInt64BigEndian(destination[at..], entry.Version);
+        destination[at + 8] = (byte)entry.State;
+        destination[at + 9] = entry.CertificateRevoked ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteInt64BigEndian(destination[(at + 10)..], entry.NotBeforeUtcTicks);
+        BinaryPrimitives.WriteInt64BigEndian(destination[(at + 18)..], entry.NotAfterUtcTicks);
+        destination[at + 26] = (byte)entry.DeviceSerial.Length;
+        var written = Encoding.ASCII.GetBytes(entry.DeviceSerial, destination[(at + 27)..]);
+        return FixedSize + written;
+    }
+
+    private static AllowListEntry Read(ReadOnlySpan<byte> bytes, out int used)
+    {
+        if (bytes.Length < FixedSize || bytes[0] != FormatVersion)
+        {
+            throw new FormatException("Allow-list entry is truncated or of an unknown format version.");
+        }
+
+        var at = 1 + CertificateHash.Size;
+        var state = (DeviceLifecycleState)bytes[at + 8];
+        var flags = bytes[at + 9];
+        var serialLength = bytes[at + 26];
+        if (!Enum.IsDefined(state) || flags > 1 || bytes.Length < FixedSize + serialLength)
+        {
+            throw new FormatException("Allow-list entry has an unknown state, unknown flags or a truncated serial.");
+        }
+
+        var serial = Encoding.ASCII.GetString(bytes.Slice(FixedSize, serialLength));
+        if (!DeviceSerial.IsValid(serial))
+        {
+            throw new FormatException("Allow-list entry carries an invalid device serial.");
+        }
+
+        used = FixedSize + serialLength;
+        return new AllowListEntry
+        {
+            CertificateHash = new CertificateHash(bytes.Slice(1, CertificateHash.Size)),
+            Version = BinaryPrimitives.ReadInt64BigEndian(bytes[at..]),
+            State = state,
+            CertificateRevoked = flags == 1,
+            NotBeforeUtcTicks = BinaryPrimitives.ReadInt64BigEndian(bytes[(at + 10)..]),
+            NotAfterUtcTicks = BinaryPrimitives.ReadInt64BigEndian(bytes[(at + 18)..]),
+            DeviceSerial = serial,
+        };
+    }
+}

@@ -1,0 +1,234 @@
+using KtZeroTrust.Core.AllowList;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Redis;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KtZeroTrust.Gateway.AllowList.Redis;
+
+/// <summary>
+/// Keeps this node's L1 in step with Redis. Invalidation is a pub/sub channel rather than RESP3 client tracking: a
+/// message carries the changed entries themselves, so every node applies a revocation without a read-back, including
+/// for certificates it never cached (which also clears them from its negative cache); tracking would only say "key
+/// changed" for keys this node had read. A lost subscription means missed messages, so:
+/// lost -> cached entries stay usable for <see cref="AllowListOptions.MaxStaleness"/>, then everything is denied;
+/// restored -> every cached entry is re-read from Redis before the cache is trusted again.
+/// On nodes with the registry it also runs the registry-to-Redis synchronisation (at start and every poll interval),
+/// the safety net for registry writers that could not reach Redis.
+/// </summary>
+internal sealed partial class RedisAllowListSyncService(
+    GatewayRedis redis,
+    AllowListCache cache,
+    AllowListUpdates updates,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    IOptions<AllowListOptions> options,
+    TimeProvider timeProvider,
+    ILogger<RedisAllowListSyncService> logger) : BackgroundService
+{
+    private readonly SemaphoreSlim _resync = new(1, 1);
+    private volatile bool _needsResync;
+    private bool _staleReported;
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        LogConnecting(logger, redis.ClientOptions.ToString());
+        await redis.OpenAsync(cancellationToken);
+        var subscriber = redis.Subscriber!;
+        subscriber.ConnectionFailed += (_, e) => OnFeedLost(e.Error);
+        subscriber.ConnectionRestored += (_, _) => _ = ResyncAsync(CancellationToken.None);
+        subscriber.HandlerFailed += (_, e) => LogMessageRejected(logger, e.Error);
+        try
+        {
+            await subscriber.SubscribeAsync(redis.Store!.Channel, OnMessage, cancellationToken);
+            await SyncRegistryAsync(cancellationToken);
+        }
+        catch (RedisException ex)
+        {
+            // Start anyway: the cache is empty, so every device is denied until Redis answers and we resync.
+            OnFeedLost(ex);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        _resync.Dispose();
+        base.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // A one-second housekeeping tick (staleness report, resync retries); the registry poll keeps its own interval.
+        var poll = options.Value.RegistryPollInterval;
+        using var timer = new PeriodicTimer(poll < TimeSpan.FromSeconds(1) ? poll : TimeSpan.FromSeconds(1), timeProvider);
+        var lastPoll = timeProvider.GetTimestamp();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                ReportStaleOnce();
+                if (_needsResync && redis.FeedConnected)
+                {
+                    await ResyncAsync(stoppingToken);
+                }
+
+                if (timeProvider.GetElapsedTime(lastPoll) >= poll)
+                {
+                    lastPoll = timeProvider.GetTimestamp();
+                    await SyncRegistryAsync(stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void OnMessage(RedisChannelMessage message)
+    {
+        IReadOnlyList<AllowListEntry> entries;
+        try
+        {
+            entries = AllowListEntryCodec.DecodeBatch(message.Payload);
+        }
+        catch (FormatException ex)
+        {
+            // Something we cannot read may have been a revocation: re-read everything we hold.
+            LogMessageRejected(logger, ex);
+            _needsResync = true;
+            return;
+        }
+
+        updates.Apply(entries);
+    }
+
+    private void OnFeedLost(Exception? error)
+    {
+        var now = timeProvider.GetUtcNow();
+        var maxStaleness = options.Value.MaxStaleness;
+        cache.TrustUntil((now + maxStaleness).UtcTicks);
+        _needsResync = true;
+        _staleReported = false;
+        LogFeedLost(logger, error, maxStaleness.TotalSeconds);
+        PostSystemEvent(DecisionOutcome.Deny, ReasonCode.AllowListUnavailable, "allow-list:feed-lost");
+    }
+
+    private void ReportStaleOnce()
+    {
+        if (!_staleReported && cache.IsStale(timeProvider.GetUtcNow().UtcTicks))
+        {
+            _staleReported = true;
+            LogStale(logger, options.Value.MaxStaleness.TotalSeconds);
+            PostSystemEvent(DecisionOutcome.Deny, ReasonCode.AllowListStale, "allow-list:stale");
+        }
+    }
+
+    /// <summary>Re-reads every cached entry from Redis (after a gap in the feed), then trusts the cache again.</summary>
+    internal async Task ResyncAsync(CancellationToken cancellationToken)
+    {
+        if (!await _resync.WaitAsync(0, cancellationToken))
+        {
+            return; // one resync at a time; the running one covers this request
+        }
+
+        try
+        {
+            await SyncRegistryAsync(cancellationToken);
+            var store = redis.Store!;
+            var keys = cache.SnapshotKeys();
+            var refreshed = 0;
+            var dropped = 0;
+            var now = timeProvider.GetUtcNow().UtcTicks;
+            for (var i = 0; i < keys.Length; i += 1000)
+            {
+                var chunk = keys.AsSpan(i, Math.Min(1000, keys.Length - i)).ToArray();
+                var seen = new long[chunk.Length];
+                for (var j = 0; j < chunk.Length; j++)
+                {
+                    seen[j] = cache.TryGet(chunk[j], out var e) ? e.Version : -1;
+                }
+
+                var fresh = await store.GetManyAsync(chunk, cancellationToken);
+                for (var j = 0; j < chunk.Length; j++)
+                {
+                    if (fresh[j] is { } entry)
+                    {
+                        refreshed += updates.Apply([entry]);
+                    }
+                    else if (cache.Remove(chunk[j], seen[j]))
+                    {
+                        dropped++; // gone from Redis: looked up afresh on the next request
+                    }
+                }
+            }
+
+            cache.ForgetUnknown();
+            cache.MarkTrusted();
+            _needsResync = false;
+            LogResynchronised(logger, keys.Length, refreshed, dropped, TimeSpan.FromTicks(timeProvider.GetUtcNow().UtcTicks - now).TotalMilliseconds);
+            PostSystemEvent(DecisionOutcome.Allow, ReasonCode.Allowed, "allow-list:resynchronised");
+        }
+        catch (Exception ex) when (ex is RedisException or FormatException)
+        {
+            _needsResync = true;
+            LogResyncFailed(logger, ex);
+        }
+        finally
+        {
+            _resync.Release();
+        }
+    }
+
+    private async Task SyncRegistryAsync(CancellationToken cancellationToken)
+    {
+        if (redis.Synchronizer is not { } synchronizer || redis.Client is not { IsConnected: true })
+        {
+            return;
+        }
+
+        try
+        {
+            await synchronizer.SyncAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRedisSyncFailed(logger, ex);
+        }
+    }
+
+    private void PostSystemEvent(DecisionOutcome outcome, ReasonCode reason, string what) => decisions.Post(new DecisionEvent
+    {
+        Id = ids.Next(),
+        Time = timeProvider.GetUtcNow(),
+        Kind = DecisionEvent.SystemKind,
+        Listener = "gateway",
+        Subject = Environment.MachineName,
+        Route = what,
+        Outcome = outcome,
+        Reason = reason,
+    });
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListRedisConnecting, Level = LogLevel.Information, Message = "Allow list: L1 in front of Redis {Redis}")]
+    private static partial void LogConnecting(ILogger logger, string redis);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListFeedLost, Level = LogLevel.Error, Message = "Allow-list change feed lost; cached entries stay valid for {MaxStalenessSeconds} s, unknown devices are denied")]
+    private static partial void LogFeedLost(ILogger logger, Exception? exception, double maxStalenessSeconds);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListStale, Level = LogLevel.Critical, Message = "Allow list stale: no change feed for {MaxStalenessSeconds} s; every device is denied until Redis is back")]
+    private static partial void LogStale(ILogger logger, double maxStalenessSeconds);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListResynchronised, Level = LogLevel.Information, Message = "Allow list resynchronised with Redis: {Cached} cached, {Refreshed} updated, {Dropped} dropped in {Milliseconds:0} ms; trusted again")]
+    private static partial void LogResynchronised(ILogger logger, int cached, int refreshed, int dropped, double milliseconds);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListResyncFailed, Level = LogLevel.Error, Message = "Allow-list resync failed; retrying")]
+    private static partial void LogResyncFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListMessageRejected, Level = LogLevel.Error, Message = "Allow-list change message rejected; a resync is scheduled")]
+    private static partial void LogMessageRejected(ILogger logger, Exception? exception);
+
+    [LoggerMessage(EventId = GatewayEventIds.AllowListRedisSyncFailed, Level = LogLevel.Warning, Message = "Registry-to-Redis synchronisation failed; retrying")]
+    private static partial void LogRedisSyncFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,70 @@
+using KtZeroTrust.Core.AllowList;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Devices;
+
+namespace KtZeroTrust.Registry.Redis;
+
+/// <summary>
+/// A registry whose writes go through to Redis: after each committed change the synchronizer pushes it to every
+/// gateway node. The registry stays the source of truth: when Redis cannot be reached the change is still committed,
+/// <paramref name="onWriteThroughFailed"/> is told, and the periodic synchronisation delivers it once Redis is back.
+/// The synchronizer is asked for on each write: a server opens Redis only once it starts.
+/// </summary>
+public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<RegistryRedisSynchronizer?> synchronizer, Action<Exception>? onWriteThroughFailed = null) : IDeviceRegistry
+{
+    public WriteThroughDeviceRegistry(IDeviceRegistry inner, RegistryRedisSynchronizer synchronizer, Action<Exception>? onWriteThroughFailed = null)
+        : this(inner, () => synchronizer, onWriteThroughFailed)
+    {
+    }
+
+    public async Task<ManifestImportResult> ImportAsync(IReadOnlyList<ManifestDevice> devices, string actor, CancellationToken cancellationToken = default)
+    {
+        var result = await inner.ImportAsync(devices, actor, cancellationToken);
+        await WriteThroughAsync(cancellationToken);
+        return result;
+    }
+
+    public async Task<DeviceRecord> TransitionAsync(string serial, DeviceLifecycleState target, string actor, string reason, CancellationToken cancellationToken = default)
+    {
+        var result = await inner.TransitionAsync(serial, target, actor, reason, cancellationToken);
+        await WriteThroughAsync(cancellationToken);
+        return result;
+    }
+
+    public async Task AddCertificateAsync(DeviceCertificateRecord certificate, string actor, CancellationToken cancellationToken = default)
+    {
+        await inner.AddCertificateAsync(certificate, actor, cancellationToken);
+        await WriteThroughAsync(cancellationToken);
+    }
+
+    public Task<DeviceRecord?> FindAsync(string serial, CancellationToken cancellationToken = default) => inner.FindAsync(serial, cancellationToken);
+
+    public Task<IReadOnlyList<DeviceRecord>> ListAsync(DeviceLifecycleState? state = null, CancellationToken cancellationToken = default) => inner.ListAsync(state, cancellationToken);
+
+    public Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default) => inner.GetCertificatesAsync(serial, cancellationToken);
+
+    public Task<IReadOnlyList<LifecycleTransitionRecord>> GetHistoryAsync(string serial, CancellationToken cancellationToken = default) => inner.GetHistoryAsync(serial, cancellationToken);
+
+    public Task<long> GetVersionAsync(CancellationToken cancellationToken = default) => inner.GetVersionAsync(cancellationToken);
+
+    public Task<AllowListChanges> LoadAllowListChangesAsync(long sinceVersion, CancellationToken cancellationToken = default) => inner.LoadAllowListChangesAsync(sinceVersion, cancellationToken);
+
+    public Task<AllowListEntry?> FindAllowListEntryAsync(CertificateHash certificateHash, CancellationToken cancellationToken = default) => inner.FindAllowListEntryAsync(certificateHash, cancellationToken);
+
+    private async Task WriteThroughAsync(CancellationToken cancellationToken)
+    {
+        if (synchronizer() is not { } current)
+        {
+            return; // not connected yet: the synchronisation at start delivers this change
+        }
+
+        try
+        {
+            await current.SyncAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is KtZeroTrust.Redis.RedisException or FormatException)
+        {
+            onWriteThroughFailed?.Invoke(ex);
+        }
+    }
+}
