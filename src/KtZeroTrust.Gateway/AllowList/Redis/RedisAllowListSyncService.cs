@@ -29,7 +29,7 @@ internal sealed partial class RedisAllowListSyncService(
 {
     private readonly SemaphoreSlim _resync = new(1, 1);
     private volatile bool _needsResync;
-    private bool _staleReported;
+    private int _staleReported;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -111,16 +111,15 @@ internal sealed partial class RedisAllowListSyncService(
         var maxStaleness = options.Value.MaxStaleness;
         cache.TrustUntil((now + maxStaleness).UtcTicks);
         _needsResync = true;
-        _staleReported = false;
+        Volatile.Write(ref _staleReported, 0);
         LogFeedLost(logger, error, maxStaleness.TotalSeconds);
         PostSystemEvent(DecisionOutcome.Deny, ReasonCode.AllowListUnavailable, "allow-list:feed-lost");
     }
 
     private void ReportStaleOnce()
     {
-        if (!_staleReported && cache.IsStale(timeProvider.GetUtcNow().UtcTicks))
+        if (cache.IsStale(timeProvider.GetUtcNow().UtcTicks) && Interlocked.Exchange(ref _staleReported, 1) == 0)
         {
-            _staleReported = true;
             LogStale(logger, options.Value.MaxStaleness.TotalSeconds);
             PostSystemEvent(DecisionOutcome.Deny, ReasonCode.AllowListStale, "allow-list:stale");
         }
@@ -136,6 +135,7 @@ internal sealed partial class RedisAllowListSyncService(
 
         try
         {
+            ReportStaleOnce(); // the record must show the cache went stale even when the feed returns between ticks
             await SyncRegistryAsync(cancellationToken);
             var store = redis.Store!;
             var keys = cache.SnapshotKeys();
