@@ -11,6 +11,7 @@ internal static class Ztctl
         {
             CliContext.DataDir,
             CliContext.PkiDir,
+            CliContext.Redis,
             CliContext.Json,
             PkiCommands.Create(),
             DeviceCommands.Create(),

@@ -36,7 +36,9 @@ public sealed class RedisAllowListStore(IRedisClient redis, string keyPrefix = R
         return 1
         """);
 
-    public string Channel => keyPrefix + "changes";
+    public string Channel => ChannelName(keyPrefix);
+
+    public static string ChannelName(string keyPrefix = DefaultKeyPrefix) => keyPrefix + "changes";
 
     public string VersionKey => keyPrefix + "version";
 

@@ -1,0 +1,58 @@
+using KtZeroTrust.Core.AllowList;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Devices;
+
+namespace KtZeroTrust.Core.Tests;
+
+public sealed class AllowListEntryCodecTests
+{
+    private static AllowListEntry Entry(byte id, DeviceLifecycleState state = DeviceLifecycleState.Active) => new()
+    {
+        CertificateHash = CertificateHash.Of([id]),
+        DeviceSerial = "FC-" + id,
+        State = state,
+        NotBeforeUtcTicks = 638_000_000_000_000_000 + id,
+        NotAfterUtcTicks = 639_000_000_000_000_000 + id,
+        CertificateRevoked = id % 2 == 0,
+        Version = 10 + id,
+    };
+
+    [Fact]
+    public void Entry_RoundTrips()
+    {
+        var entry = Entry(2, DeviceLifecycleState.Suspended);
+        Assert.Equal(entry, AllowListEntryCodec.Decode(AllowListEntryCodec.Encode(entry)));
+    }
+
+    [Fact]
+    public void Batch_RoundTrips()
+    {
+        var entries = Enumerable.Range(1, 50).Select(i => Entry((byte)i, (DeviceLifecycleState)(i % 5))).ToList();
+        Assert.Equal(entries, AllowListEntryCodec.DecodeBatch(AllowListEntryCodec.EncodeBatch(entries)));
+    }
+
+    [Fact]
+    public void MalformedBytes_AreRefused_NeverMisread()
+    {
+        var good = AllowListEntryCodec.Encode(Entry(1));
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode(good.AsSpan(0, good.Length - 1)));
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode([.. good, 0]));
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode([]));
+        var badVersion = good.ToArray();
+        badVersion[0] = 9;
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode(badVersion));
+        var badState = good.ToArray();
+        badState[1 + 32 + 8] = 200;
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode(badState));
+        var badSerial = good.ToArray();
+        badSerial[^1] = (byte)' ';
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode(badSerial));
+
+        var batch = AllowListEntryCodec.EncodeBatch([Entry(1), Entry(2)]);
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.DecodeBatch(batch.AsSpan(0, batch.Length - 3)));
+        var lying = batch.ToArray();
+        lying[4] = 3; // claims three entries, holds two
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.DecodeBatch(lying));
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.DecodeBatch("garbage!"u8));
+    }
+}
