@@ -1,3 +1,17 @@
 using BenchmarkDotNet.Running;
+using KtZeroTrust.Benchmarks.Tools;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Two measurements are not BenchmarkDotNet's kind (a throughput ratio against redis-benchmark, and a heap size);
+// they run as commands of their own. Everything else goes to BenchmarkDotNet.
+return args.FirstOrDefault() switch
+{
+    "resp-compare" => await RespCompare.RunAsync(args[1..]),
+    "l1-memory" => L1Memory.Run(args[1..]),
+    _ => Run(args),
+};
+
+static int Run(string[] args)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    return 0;
+}

@@ -76,7 +76,6 @@ public sealed class RedisClient : IRedisClient
 
         var buffer = RespWriter.Encode(command, args, out var length);
         var pending = new PendingCommand(command, buffer, length, Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency));
-        link.InFlight.Enqueue(pending);
         if (!link.Outgoing.Writer.TryWrite(pending))
         {
             pending.ReleaseBuffer();
@@ -126,24 +125,31 @@ public sealed class RedisClient : IRedisClient
             {
                 while (queue.TryRead(out var pending))
                 {
-                    if (pending.Task.IsCompleted)
+                    if (pending.Task.IsCompleted || Stopwatch.GetTimestamp() > pending.Deadline)
                     {
-                        // Cancelled or timed out before it was sent: never written, so no reply will come for it.
+                        // Cancelled or out of time before it was sent: never written, so no reply will come for it.
+                        pending.TrySetException(Timeout(pending, link));
                         pending.ReleaseBuffer();
                         continue;
                     }
 
                     // Queued for its reply before its bytes can reach the server, so the reply always finds it.
                     link.AwaitingReply.Enqueue(pending);
+                    if (link.IsFailed)
+                    {
+                        FailAll(link, _lastError); // lost while this one was in hand: Fail may have drained already
+                        return;
+                    }
+
                     output.Write(pending.Payload);
                     pending.ReleaseBuffer();
                     if (output.UnflushedBytes >= 256 * 1024)
                     {
-                        await FlushAsync(output);
+                        await FlushAsync(link, output);
                     }
                 }
 
-                await FlushAsync(output);
+                await FlushAsync(link, output);
             }
         }
         catch (Exception ex)
@@ -152,9 +158,11 @@ public sealed class RedisClient : IRedisClient
         }
     }
 
-    private static async ValueTask FlushAsync(System.IO.Pipelines.PipeWriter output)
+    private static async ValueTask FlushAsync(Link link, System.IO.Pipelines.PipeWriter output)
     {
+        Volatile.Write(ref link.FlushStarted, Stopwatch.GetTimestamp());
         var result = await output.FlushAsync();
+        Volatile.Write(ref link.FlushStarted, 0);
         if (result.IsCompleted || result.IsCanceled)
         {
             throw new IOException("the connection was closed while writing");
@@ -187,11 +195,19 @@ public sealed class RedisClient : IRedisClient
     private SequencePosition Dispatch(Link link, ReadOnlySequence<byte> buffer)
     {
         var reader = new SequenceReader<byte>(buffer);
+        List<(PendingCommand, RedisReply)>? completed = null;
         while (true)
         {
             var attempt = reader;
             if (!RespParser.TryRead(ref attempt, out var reply))
             {
+                if (completed is not null)
+                {
+                    // Callers' continuations run on a worker, one hop per batch of replies rather than per reply,
+                    // and never on this loop (a slow continuation must not stall everyone's replies).
+                    ThreadPool.UnsafeQueueUserWorkItem(static batch => { foreach (var (p, r) in batch) { p.Complete(r); } }, completed, preferLocal: false);
+                }
+
                 return reader.Position;
             }
 
@@ -203,10 +219,11 @@ public sealed class RedisClient : IRedisClient
 
             if (!link.AwaitingReply.TryDequeue(out var pending))
             {
+                completed?.ForEach(static c => c.Item1.Complete(c.Item2)); // those replies were good
                 throw new RedisProtocolException($"Redis {Endpoint} sent a reply no command was waiting for ({reply.Describe()}).");
             }
 
-            pending.Complete(reply);
+            (completed ??= []).Add((pending, reply));
         }
     }
 
@@ -227,16 +244,7 @@ public sealed class RedisClient : IRedisClient
         _lastError = failure;
         link.Outgoing.Writer.TryComplete();
         link.Connection.Abort();
-        while (link.InFlight.TryDequeue(out var pending))
-        {
-            pending.TrySetException(failure is RedisProtocolException ? failure : new RedisConnectionException(Endpoint, $"connection lost before the reply to {pending.Command}: {failure.Message}", failure));
-            pending.ReleaseBuffer();
-        }
-
-        while (link.Outgoing.Reader.TryRead(out var queued))
-        {
-            queued.ReleaseBuffer();
-        }
+        FailAll(link, failure);
 
         _ = link.Connection.DisposeAsync().AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         if (!disposed)
@@ -245,6 +253,28 @@ public sealed class RedisClient : IRedisClient
             StartReconnect();
         }
     }
+
+    /// <summary>Fails every command written or queued on a lost link.</summary>
+    private void FailAll(Link link, Exception? failure)
+    {
+        failure ??= new RedisConnectionException(Endpoint, "connection lost", null);
+        Exception For(PendingCommand p) => failure is RedisProtocolException ? failure
+            : new RedisConnectionException(Endpoint, $"connection lost before the reply to {p.Command}: {failure.Message}", failure);
+        while (link.AwaitingReply.TryDequeue(out var pending))
+        {
+            pending.TrySetException(For(pending));
+            pending.ReleaseBuffer();
+        }
+
+        while (link.Outgoing.Reader.TryRead(out var queued))
+        {
+            queued.TrySetException(For(queued));
+            queued.ReleaseBuffer();
+        }
+    }
+
+    private RedisTimeoutException Timeout(PendingCommand pending, Link link) => new(
+        $"Redis {Endpoint}: no reply to {pending.Command} within {_options.CommandTimeout.TotalMilliseconds:0} ms ({link.AwaitingReply.Count} commands awaiting replies).");
 
     private void StartReconnect()
     {
@@ -293,8 +323,9 @@ public sealed class RedisClient : IRedisClient
     }
 
     /// <summary>
-    /// Times out commands past their deadline (their late replies are then discarded in order). A connection whose
-    /// oldest command waits twice the timeout with no byte received meanwhile is declared dead and replaced.
+    /// Times out written commands past their deadline (their late replies are then discarded in order; commands still
+    /// queued are timed out by the writer). A connection whose oldest command waits twice the timeout with no byte
+    /// received meanwhile, or whose write has been stuck for the timeout, is declared dead and replaced.
     /// </summary>
     private void Sweep()
     {
@@ -305,23 +336,23 @@ public sealed class RedisClient : IRedisClient
         }
 
         var now = Stopwatch.GetTimestamp();
-        while (link.InFlight.TryPeek(out var head) && head.Task.IsCompleted && link.InFlight.TryDequeue(out _))
-        {
-        }
-
-        foreach (var pending in link.InFlight)
+        foreach (var pending in link.AwaitingReply)
         {
             if (now < pending.Deadline)
             {
                 break;
             }
 
-            pending.TrySetException(new RedisTimeoutException(
-                $"Redis {Endpoint}: no reply to {pending.Command} within {_options.CommandTimeout.TotalMilliseconds:0} ms ({link.AwaitingReply.Count} commands awaiting replies)."));
+            pending.TrySetException(Timeout(pending, link));
         }
 
         var timeoutTicks = (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency);
-        if (link.AwaitingReply.TryPeek(out var oldest) && now - oldest.Deadline > timeoutTicks && now - Volatile.Read(ref link.LastReceived) > timeoutTicks)
+        var flushStarted = Volatile.Read(ref link.FlushStarted);
+        if (flushStarted != 0 && now - flushStarted > timeoutTicks)
+        {
+            Fail(link, new RedisConnectionException(Endpoint, $"writes blocked for over {_options.CommandTimeout.TotalMilliseconds:0} ms (the server is not reading)", null));
+        }
+        else if (link.AwaitingReply.TryPeek(out var oldest) && now - oldest.Deadline > timeoutTicks && now - Volatile.Read(ref link.LastReceived) > timeoutTicks)
         {
             Fail(link, new RedisConnectionException(Endpoint, $"no data from the server for {_options.CommandTimeout.TotalMilliseconds * 2:0} ms with commands outstanding", null));
         }
@@ -338,10 +369,10 @@ public sealed class RedisClient : IRedisClient
         /// <summary>Written, in order, awaiting their replies.</summary>
         public ConcurrentQueue<PendingCommand> AwaitingReply { get; } = new();
 
-        /// <summary>Everything accepted and not yet swept, in order: what the timeout sweep walks.</summary>
-        public ConcurrentQueue<PendingCommand> InFlight { get; } = new();
-
         public long LastReceived = Stopwatch.GetTimestamp();
+
+        /// <summary>When the current flush began (Stopwatch ticks); 0 when not flushing.</summary>
+        public long FlushStarted;
 
         public Task Completion { get; set; } = Task.CompletedTask;
 
@@ -351,7 +382,7 @@ public sealed class RedisClient : IRedisClient
     }
 
     private sealed class PendingCommand(string command, byte[] buffer, int length, long deadline)
-        : TaskCompletionSource<RedisReply>(TaskCreationOptions.RunContinuationsAsynchronously)
+        : TaskCompletionSource<RedisReply>
     {
         private byte[]? _buffer = buffer;
         private CancellationTokenRegistration _cancellation;

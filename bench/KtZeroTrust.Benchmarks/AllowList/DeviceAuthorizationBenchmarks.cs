@@ -9,7 +9,7 @@ using KtZeroTrust.Gateway.Enforcement;
 
 namespace KtZeroTrust.Benchmarks.AllowList;
 
-/// <summary>The per-request device decision (allow-list v0: in-process frozen snapshot), hits and misses apart.</summary>
+/// <summary>The per-request device decision from the in-process L1: hit, negative-cache hit and miss apart.</summary>
 [MemoryDiagnoser]
 public class DeviceAuthorizationBenchmarks
 {
@@ -17,42 +17,63 @@ public class DeviceAuthorizationBenchmarks
     private DeviceRequestAuthorizer _authorizer = null!;
     private DeviceConnectionIdentity _known = null!;
     private DeviceConnectionIdentity _unknown = null!;
+    private DeviceConnectionIdentity _negative = null!;
     private CertificateHash _knownHash;
+    private CertificateHash _negativeHash;
     private long _now;
 
-    [Params(1_000, 100_000)]
+    [Params(1_000, 1_000_000)]
     public int Devices { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
         _cache = new AllowListCache();
-        var entries = Enumerable.Range(0, Devices).Select(i => new AllowListEntry
+        AllowListEntry? middle = null;
+        for (var i = 0; i < Devices; i++)
         {
-            CertificateHash = CertificateHash.Of(BitConverter.GetBytes(i)),
-            DeviceSerial = $"FC-{i:D7}",
-            State = DeviceLifecycleState.Active,
-            NotBeforeUtcTicks = 0,
-            NotAfterUtcTicks = long.MaxValue,
-        }).ToList();
-        entries.ForEach(e => _cache.Apply(e));
+            var entry = new AllowListEntry
+            {
+                CertificateHash = CertificateHash.Of(BitConverter.GetBytes(i)),
+                DeviceSerial = $"FC-{i:D7}",
+                State = DeviceLifecycleState.Active,
+                NotBeforeUtcTicks = 0,
+                NotAfterUtcTicks = long.MaxValue,
+                Version = i,
+            };
+            _cache.Apply(entry);
+            middle = i == Devices / 2 ? entry : middle;
+        }
+
         _authorizer = new DeviceRequestAuthorizer(_cache);
-        _knownHash = entries[Devices / 2].CertificateHash;
-        _known = new DeviceConnectionIdentity(_knownHash, entries[Devices / 2].DeviceSerial);
-        _unknown = new DeviceConnectionIdentity(CertificateHash.Of([1, 2, 3]), "FC-X");
         _now = DateTime.UtcNow.Ticks;
+        _knownHash = middle!.CertificateHash;
+        _known = new DeviceConnectionIdentity(_knownHash, middle.DeviceSerial);
+        _unknown = new DeviceConnectionIdentity(CertificateHash.Of([1, 2, 3]), "FC-X");
+        _negativeHash = CertificateHash.Of([4, 5, 6]);
+        _negative = new DeviceConnectionIdentity(_negativeHash, "FC-Y");
+        _cache.RememberUnknown(_negativeHash, _now, long.MaxValue);
     }
 
+    /// <summary>L1 lookup alone.</summary>
     [Benchmark]
-    public CacheLookup AllowListHit() => _cache.Lookup(_knownHash, _now, out _);
+    public CacheLookup L1Hit() => _cache.Lookup(_knownHash, _now, out _);
 
+    /// <summary>L1 lookup of a certificate remembered as unknown.</summary>
+    [Benchmark]
+    public CacheLookup NegativeCacheHit() => _cache.Lookup(_negativeHash, _now, out _);
+
+    /// <summary>The whole per-request authorization step: identity -> L1 -> lifecycle/validity decision.</summary>
     [Benchmark]
     public ReasonCode AuthorizeHit() => ReasonOf(_authorizer.AuthorizeAsync(_known, _now));
 
     [Benchmark]
-    public ReasonCode AuthorizeMiss() => ReasonOf(_authorizer.AuthorizeAsync(_unknown, _now));
+    public ReasonCode AuthorizeNegativeHit() => ReasonOf(_authorizer.AuthorizeAsync(_negative, _now));
 
-    // Embedded mode (no resolver): hits and misses both complete synchronously.
+    /// <summary>Embedded mode (L1 complete, no L2): an unknown certificate is denied on the spot.</summary>
+    [Benchmark]
+    public ReasonCode AuthorizeMissEmbedded() => ReasonOf(_authorizer.AuthorizeAsync(_unknown, _now));
+
     private static ReasonCode ReasonOf(ValueTask<DeviceAuthorization> pending)
         => pending.IsCompletedSuccessfully ? pending.Result.Reason : throw new InvalidOperationException("did not complete synchronously");
 }
