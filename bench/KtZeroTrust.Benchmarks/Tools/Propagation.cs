@@ -1,0 +1,355 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using KtZeroTrust.Benchmarks.Infrastructure;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Pki.DevPki;
+using KtZeroTrust.Redis;
+using KtZeroTrust.Registry.Redis;
+using KtZeroTrust.Registry.Sqlite;
+
+namespace KtZeroTrust.Benchmarks.Tools;
+
+/// <summary>
+/// Revocation propagation across a fleet of gateways: a real redis-server, three gateway processes and an admin node
+/// (the real server, built in Release), all on loopback, sharing one registry file. Devices keep sending requests;
+/// they are revoked one by one the way <c>ztctl --redis device revoke</c> does it (registry commit, then write-through
+/// and push via Redis), and for each revocation the time from the start of the revoke call until every gateway has
+/// denied the device (a 403, or its open connection cut) is recorded. Prints p50/p90/p99/max.
+/// </summary>
+internal static class Propagation
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var revocations = Option(args, "--revocations", 120);
+        var gateways = Option(args, "--gateways", 3);
+        var root = FindRepositoryRoot();
+        var serverDll = Path.Combine(root, "src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll");
+        if (!File.Exists(serverDll))
+        {
+            Console.Error.WriteLine($"Build first: dotnet build -c Release ({serverDll} is missing).");
+            return 2;
+        }
+
+        var work = Directory.CreateTempSubdirectory("ktzt-propagation-").FullName;
+        var nodes = new List<NodeProcess>();
+        using var redis = RedisProcess.Start();
+        try
+        {
+            var serials = Enumerable.Range(1, revocations + 8).Select(i => $"FC-P{i:D4}").ToArray();
+            var layout = new DevPkiLayout(Path.Combine(work, "pki"));
+            Directory.CreateDirectory(layout.Directory);
+            await File.WriteAllTextAsync(layout.Manifest, JsonSerializer.Serialize(new
+            {
+                vendor = "Propagation bench",
+                devices = serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "bench", idevidCertificate = $"idevid/{s}.pem" }),
+            }));
+            var registryPath = Path.Combine(work, "registry.db");
+
+            Console.WriteLine($"Starting redis-server :{redis.Port}, an admin node and {gateways} gateway nodes (work dir {work})...");
+            var admin = NodeProcess.Start(serverDll, work, "admin", layout.Directory, registryPath, redis.Configuration, gateway: false);
+            nodes.Add(admin);
+            await admin.WaitListeningAsync(admin.Ports[1]); // enrollment listener: up once the fleet is imported and issued
+            for (var g = 0; g < gateways; g++)
+            {
+                var node = NodeProcess.Start(serverDll, work, $"gateway-{g + 1}", layout.Directory, registryPath, redis.Configuration, gateway: true);
+                nodes.Add(node);
+            }
+
+            foreach (var node in nodes.Skip(1))
+            {
+                await node.WaitListeningAsync(node.Ports[0]);
+            }
+
+            using var tlsRoot = PemFiles.ReadCertificate(layout.TlsRootCertificate);
+            var certificates = serials.ToDictionary(s => s, s => PemFiles.ReadCertificateWithKey(layout.LDevIdCertificate(s), layout.LDevIdKey(s)));
+            var gatewayNodes = nodes.Skip(1).ToList();
+
+            await using var redisClient = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration));
+            var sqlite = new SqliteDeviceRegistry(registryPath, TimeProvider.System);
+            using var synchronizer = new RegistryRedisSynchronizer(sqlite, new RedisAllowListStore(redisClient), TimeProvider.System);
+            var registry = new WriteThroughDeviceRegistry(sqlite, synchronizer, ex => Console.Error.WriteLine($"write-through failed: {ex.Message}"));
+
+            // Background traffic: the devices not revoked in this run keep talking to every gateway.
+            using var stopBackground = new CancellationTokenSource();
+            var background = serials.Skip(revocations).Take(4)
+                .SelectMany(s => gatewayNodes.Select(n => KeepTalkingAsync(n, certificates[s], tlsRoot, stopBackground.Token)))
+                .ToList();
+
+            var results = new List<double>();
+            var commits = new List<double>();
+            var perNode = gatewayNodes.ToDictionary(n => n.Name, _ => new List<double>());
+            for (var i = 0; i < revocations; i++)
+            {
+                var serial = serials[i];
+                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                var probes = gatewayNodes.Select(n => new Probe(n, certificates[serial], tlsRoot)).ToList();
+                var running = probes.Select(p => p.RunAsync(stop.Token)).ToList();
+                await Task.WhenAll(probes.Select(p => p.Allowed.Task)).WaitAsync(TimeSpan.FromSeconds(30));
+
+                var start = Stopwatch.GetTimestamp();
+                foreach (var probe in probes)
+                {
+                    probe.Start = start;
+                }
+
+                await registry.TransitionAsync(serial, DeviceLifecycleState.Revoked, "bench:propagation", "propagation measurement");
+                commits.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(30));
+                var times = probes.Select(p => p.DeniedAfterMs).ToList();
+                results.Add(times.Max());
+                for (var n = 0; n < probes.Count; n++)
+                {
+                    perNode[probes[n].Node.Name].Add(times[n]);
+                }
+
+                probes.ForEach(p => p.Dispose());
+            }
+
+            await stopBackground.CancelAsync();
+            await Task.WhenAll(background);
+
+            Console.WriteLine();
+            Console.WriteLine($"Revocation -> denied on all {gateways} gateways, {results.Count} revocations (ms from the start of the revoke call):");
+            Console.WriteLine($"  p50 {Percentile(results, 50),7:0.0}   p90 {Percentile(results, 90),7:0.0}   p99 {Percentile(results, 99),7:0.0}   max {results.Max(),7:0.0}");
+            Console.WriteLine($"  of which the revoke call itself (registry commit + Redis write + publish): p50 {Percentile(commits, 50):0.0}   p99 {Percentile(commits, 99):0.0}");
+            foreach (var (name, values) in perNode)
+            {
+                Console.WriteLine($"  {name,-10} p50 {Percentile(values, 50),7:0.0}   p99 {Percentile(values, 99),7:0.0}");
+            }
+
+            return 0;
+        }
+        finally
+        {
+            foreach (var node in nodes)
+            {
+                node.Dispose();
+            }
+
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task KeepTalkingAsync(NodeProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot, CancellationToken stop)
+    {
+        using var client = Client(certificate, tlsRoot);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var _ = await client.GetAsync(node.DeviceUri, stop);
+                await Task.Delay(20, stop);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private static HttpClient Client(X509Certificate2 certificate, X509Certificate2 tlsRoot) => new(new SocketsHttpHandler
+    {
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            ClientCertificates = [certificate],
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            RemoteCertificateValidationCallback = (_, c, _, _) => c is X509Certificate2 server && TrustPolicies.ChainsTo(server, tlsRoot),
+        },
+    })
+    {
+        Timeout = TimeSpan.FromSeconds(10),
+    };
+
+    private static double Percentile(List<double> values, int p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100.0 * sorted.Count) - 1)];
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+
+    /// <summary>One device hammering one gateway until it is denied; records when.</summary>
+    private sealed class Probe(NodeProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot) : IDisposable
+    {
+        private readonly HttpClient _client = Client(certificate, tlsRoot);
+
+        public NodeProcess Node { get; } = node;
+
+        public TaskCompletionSource Allowed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long Start { get; set; }
+
+        public double DeniedAfterMs { get; private set; }
+
+        public async Task RunAsync(CancellationToken stop)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                bool denied;
+                try
+                {
+                    using var response = await _client.GetAsync(Node.DeviceUri, stop);
+                    denied = response.StatusCode != HttpStatusCode.OK;
+                }
+                catch (HttpRequestException)
+                {
+                    denied = true; // the connection was cut under the request
+                }
+
+                if (!denied)
+                {
+                    Allowed.TrySetResult();
+                    continue;
+                }
+
+                if (Start != 0)
+                {
+                    DeniedAfterMs = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
+                    return;
+                }
+
+                await Task.Delay(5, stop); // not yet allowed (first lookup racing the start): try again
+            }
+
+            throw new TimeoutException($"{Node.Name} never denied the device.");
+        }
+
+        public void Dispose() => _client.Dispose();
+    }
+
+    /// <summary>One server process with its own data directory and ports.</summary>
+    private sealed class NodeProcess : IDisposable
+    {
+        private readonly Process _process;
+
+        private NodeProcess(Process process, string name, int[] ports)
+        {
+            _process = process;
+            Name = name;
+            Ports = ports;
+            DeviceUri = new Uri($"https://127.0.0.1:{ports[0]}/femto/status");
+        }
+
+        public string Name { get; }
+
+        public int[] Ports { get; }
+
+        public Uri DeviceUri { get; }
+
+        public static NodeProcess Start(string serverDll, string work, string name, string pkiDirectory, string registryPath, string redis, bool gateway)
+        {
+            var ports = FreePorts(5);
+            var dataDir = Path.Combine(work, name);
+            Directory.CreateDirectory(dataDir);
+            var info = new ProcessStartInfo("dotnet")
+            {
+                WorkingDirectory = dataDir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            string[] args =
+            [
+                serverDll, "--environment=Development",
+                $"--ZeroTrust:DataDirectory={dataDir}", $"--ZeroTrust:Pki:Directory={pkiDirectory}", $"--ZeroTrust:Registry:SqlitePath={registryPath}",
+                $"--ZeroTrust:Roles:Gateway={gateway}", $"--ZeroTrust:Roles:Attestation={!gateway}", $"--ZeroTrust:Roles:Console={!gateway}",
+                "--ZeroTrust:Listeners:Device:Address=127.0.0.1", $"--ZeroTrust:Listeners:Device:Port={ports[0]}",
+                "--ZeroTrust:Listeners:Enrollment:Address=127.0.0.1", $"--ZeroTrust:Listeners:Enrollment:Port={ports[1]}",
+                "--ZeroTrust:Listeners:User:Address=127.0.0.1", $"--ZeroTrust:Listeners:User:Port={ports[2]}",
+                "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
+                $"--ZeroTrust:DemoUpstream:Enabled={gateway}", $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
+                $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
+                $"--ZeroTrust:AllowList:Redis={redis}",
+                // Pure gateways learn changes by push only; the admin node alone synchronises the registry into Redis.
+                $"--ZeroTrust:AllowList:SyncRegistryToRedis={!gateway}",
+                "--Logging:LogLevel:Default=Warning",
+            ];
+            foreach (var arg in args)
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start.");
+            var log = new StreamWriter(Path.Combine(dataDir, "server.log")) { AutoFlush = true };
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            return new NodeProcess(process, name, ports);
+        }
+
+        public async Task WaitListeningAsync(int port)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline)
+            {
+                if (_process.HasExited)
+                {
+                    throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode}; see its server.log.");
+                }
+
+                try
+                {
+                    using var tcp = new TcpClient();
+                    await tcp.ConnectAsync(IPAddress.Loopback, port);
+                    return;
+                }
+                catch (SocketException)
+                {
+                    await Task.Delay(100);
+                }
+            }
+
+            throw new TimeoutException($"{Name} did not listen on {port} within 60 s.");
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit();
+            }
+
+            _process.Dispose();
+        }
+
+        private static int[] FreePorts(int count)
+        {
+            var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+            listeners.ForEach(l => l.Start());
+            var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+            listeners.ForEach(l => l.Stop());
+            return ports;
+        }
+    }
+}
