@@ -15,6 +15,36 @@ internal sealed class Backoff(TimeSpan min, TimeSpan max)
     }
 }
 
+internal static class Reconnection
+{
+    /// <summary>Retries <paramref name="connect"/> with backoff until it succeeds (true) or shutdown (false).</summary>
+    public static async Task<bool> UntilConnectedAsync(RedisOptions options, Func<CancellationToken, Task> connect, Action<Exception> onFailure, CancellationToken shutdown)
+    {
+        var backoff = new Backoff(options.ReconnectMinDelay, options.ReconnectMaxDelay);
+        try
+        {
+            while (!shutdown.IsCancellationRequested)
+            {
+                await Task.Delay(backoff.Next(), shutdown);
+                try
+                {
+                    await connect(shutdown);
+                    return true;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    onFailure(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return false;
+    }
+}
+
 /// <summary>Raised when a connection is lost or comes back.</summary>
 public sealed class RedisConnectionEventArgs(string endpoint, Exception? error) : EventArgs
 {

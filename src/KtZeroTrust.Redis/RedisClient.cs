@@ -171,20 +171,9 @@ public sealed class RedisClient : IRedisClient
 
     private async Task ReadLoopAsync(Link link)
     {
-        var input = link.Connection.Input;
         try
         {
-            while (true)
-            {
-                var result = await input.ReadAsync();
-                var buffer = result.Buffer;
-                Volatile.Write(ref link.LastReceived, Stopwatch.GetTimestamp());
-                input.AdvanceTo(Dispatch(link, buffer), buffer.End);
-                if (result.IsCompleted)
-                {
-                    throw new RedisConnectionException(Endpoint, "the server closed the connection", null);
-                }
-            }
+            await link.Connection.ReadRepliesAsync(reply => OnReply(link, reply), () => CompleteBatch(link));
         }
         catch (Exception ex)
         {
@@ -192,38 +181,31 @@ public sealed class RedisClient : IRedisClient
         }
     }
 
-    private SequencePosition Dispatch(Link link, ReadOnlySequence<byte> buffer)
+    private void OnReply(Link link, RedisReply reply)
     {
-        var reader = new SequenceReader<byte>(buffer);
-        List<(PendingCommand, RedisReply)>? completed = null;
-        while (true)
+        if (reply.Kind == RedisReplyKind.Push)
         {
-            var attempt = reader;
-            if (!RespParser.TryRead(ref attempt, out var reply))
-            {
-                if (completed is not null)
-                {
-                    // Callers' continuations run on a worker, one hop per batch of replies rather than per reply,
-                    // and never on this loop (a slow continuation must not stall everyone's replies).
-                    ThreadPool.UnsafeQueueUserWorkItem(static batch => { foreach (var (p, r) in batch) { p.Complete(r); } }, completed, preferLocal: false);
-                }
+            return; // RESP3 out-of-band data (e.g. invalidations) answers no command.
+        }
 
-                return reader.Position;
-            }
+        if (!link.AwaitingReply.TryDequeue(out var pending))
+        {
+            throw new RedisProtocolException($"Redis {Endpoint} sent a reply no command was waiting for ({reply.Describe()}).");
+        }
 
-            reader = attempt;
-            if (reply!.Kind == RedisReplyKind.Push)
-            {
-                continue; // RESP3 out-of-band data (e.g. invalidations) answers no command.
-            }
+        (link.Completed ??= []).Add((pending, reply));
+    }
 
-            if (!link.AwaitingReply.TryDequeue(out var pending))
-            {
-                completed?.ForEach(static c => c.Item1.Complete(c.Item2)); // those replies were good
-                throw new RedisProtocolException($"Redis {Endpoint} sent a reply no command was waiting for ({reply.Describe()}).");
-            }
-
-            (completed ??= []).Add((pending, reply));
+    /// <summary>
+    /// Callers' continuations run on a worker, one hop per read's batch of replies rather than one per reply, and never
+    /// on the read loop (a slow continuation must not stall everyone's replies).
+    /// </summary>
+    private static void CompleteBatch(Link link)
+    {
+        if (link.Completed is { } batch)
+        {
+            link.Completed = null;
+            ThreadPool.UnsafeQueueUserWorkItem(static b => { foreach (var (p, r) in b) { p.Complete(r); } }, batch, preferLocal: false);
         }
     }
 
@@ -285,31 +267,14 @@ public sealed class RedisClient : IRedisClient
 
         _ = Task.Run(async () =>
         {
-            var backoff = new Backoff(_options.ReconnectMinDelay, _options.ReconnectMaxDelay);
-            try
-            {
-                while (!_shutdown.IsCancellationRequested)
-                {
-                    await Task.Delay(backoff.Next(), _shutdown.Token);
-                    try
-                    {
-                        Attach(await RespConnection.OpenAsync(_options, _shutdown.Token));
-                        _lastError = null;
-                        Volatile.Write(ref _reconnecting, 0);
-                        Raise(ConnectionRestored, null);
-                        return;
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        _lastError = ex;
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
+            var restored = await Reconnection.UntilConnectedAsync(
+                _options, async ct => Attach(await RespConnection.OpenAsync(_options, ct)), ex => _lastError = ex, _shutdown.Token);
             Volatile.Write(ref _reconnecting, 0);
+            if (restored)
+            {
+                _lastError = null;
+                Raise(ConnectionRestored, null);
+            }
         });
     }
 
@@ -352,7 +317,7 @@ public sealed class RedisClient : IRedisClient
         {
             Fail(link, new RedisConnectionException(Endpoint, $"writes blocked for over {_options.CommandTimeout.TotalMilliseconds:0} ms (the server is not reading)", null));
         }
-        else if (link.AwaitingReply.TryPeek(out var oldest) && now - oldest.Deadline > timeoutTicks && now - Volatile.Read(ref link.LastReceived) > timeoutTicks)
+        else if (link.AwaitingReply.TryPeek(out var oldest) && now - oldest.Deadline > timeoutTicks && now - link.Connection.LastReceived > timeoutTicks)
         {
             Fail(link, new RedisConnectionException(Endpoint, $"no data from the server for {_options.CommandTimeout.TotalMilliseconds * 2:0} ms with commands outstanding", null));
         }
@@ -369,7 +334,8 @@ public sealed class RedisClient : IRedisClient
         /// <summary>Written, in order, awaiting their replies.</summary>
         public ConcurrentQueue<PendingCommand> AwaitingReply { get; } = new();
 
-        public long LastReceived = Stopwatch.GetTimestamp();
+        /// <summary>Replies parsed in the current read, completed together at its end (read loop only).</summary>
+        public List<(PendingCommand, RedisReply)>? Completed { get; set; }
 
         /// <summary>When the current flush began (Stopwatch ticks); 0 when not flushing.</summary>
         public long FlushStarted;

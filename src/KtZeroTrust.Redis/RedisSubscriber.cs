@@ -188,20 +188,9 @@ public sealed class RedisSubscriber : IAsyncDisposable
 
     private async Task ReadLoopAsync(SubscriberLink link)
     {
-        var input = link.Connection.Input;
         try
         {
-            while (true)
-            {
-                var result = await input.ReadAsync();
-                var buffer = result.Buffer;
-                Volatile.Write(ref link.LastReceived, Stopwatch.GetTimestamp());
-                input.AdvanceTo(Dispatch(link, buffer), buffer.End);
-                if (result.IsCompleted)
-                {
-                    throw new RedisConnectionException(Endpoint, "the server closed the subscriber connection", null);
-                }
-            }
+            await link.Connection.ReadRepliesAsync(OnReply, static () => { });
         }
         catch (Exception ex)
         {
@@ -209,43 +198,32 @@ public sealed class RedisSubscriber : IAsyncDisposable
         }
     }
 
-    private SequencePosition Dispatch(SubscriberLink link, ReadOnlySequence<byte> buffer)
+    private void OnReply(RedisReply reply)
     {
-        var reader = new SequenceReader<byte>(buffer);
-        while (true)
+        if (reply.IsError)
         {
-            var attempt = reader;
-            if (!RespParser.TryRead(ref attempt, out var reply))
-            {
-                return reader.Position;
-            }
+            throw new RedisServerException(reply.AsString() ?? "", "SUBSCRIBE", $"Redis {Endpoint} subscriber");
+        }
 
-            reader = attempt;
-            if (reply!.IsError)
-            {
-                throw new RedisServerException(reply.AsString() ?? "", "SUBSCRIBE", $"Redis {Endpoint} subscriber");
-            }
+        if (reply.Kind is not (RedisReplyKind.Array or RedisReplyKind.Push) || reply.Items.Count < 2)
+        {
+            return; // +PONG under RESP3, and nothing else expected here.
+        }
 
-            if (reply.Kind is not (RedisReplyKind.Array or RedisReplyKind.Push) || reply.Items.Count < 2)
-            {
-                continue; // +PONG under RESP3, and nothing else expected here.
-            }
+        switch (reply.Items[0].AsString())
+        {
+            case "message" when reply.Items.Count == 3:
+                Deliver(reply.Items[1].AsString() ?? "", reply.Items[2].AsBytes() ?? []);
+                break;
+            case "subscribe":
+                if (_confirmations.TryRemove(reply.Items[1].AsString() ?? "", out var confirmation))
+                {
+                    confirmation.TrySetResult();
+                }
 
-            switch (reply.Items[0].AsString())
-            {
-                case "message" when reply.Items.Count == 3:
-                    Deliver(reply.Items[1].AsString() ?? "", reply.Items[2].AsBytes() ?? []);
-                    break;
-                case "subscribe":
-                    if (_confirmations.TryRemove(reply.Items[1].AsString() ?? "", out var confirmation))
-                    {
-                        confirmation.TrySetResult();
-                    }
-
-                    break;
-                default:
-                    break; // pong, unsubscribe
-            }
+                break;
+            default:
+                break; // pong, unsubscribe
         }
     }
 
@@ -274,7 +252,7 @@ public sealed class RedisSubscriber : IAsyncDisposable
             return;
         }
 
-        var silentFor = Stopwatch.GetElapsedTime(Volatile.Read(ref link.LastReceived));
+        var silentFor = Stopwatch.GetElapsedTime(link.Connection.LastReceived);
         if (silentFor > _options.HeartbeatInterval * 3)
         {
             Fail(link, new RedisConnectionException(Endpoint, $"no data from the server for {silentFor.TotalMilliseconds:0} ms", null));
@@ -327,31 +305,13 @@ public sealed class RedisSubscriber : IAsyncDisposable
 
         _ = Task.Run(async () =>
         {
-            var backoff = new Backoff(_options.ReconnectMinDelay, _options.ReconnectMaxDelay);
-            try
-            {
-                while (!_shutdown.IsCancellationRequested)
-                {
-                    await Task.Delay(backoff.Next(), _shutdown.Token);
-                    try
-                    {
-                        await OpenAsync(_shutdown.Token);
-                        _lastError = null;
-                        Volatile.Write(ref _reconnecting, 0);
-                        ConnectionRestored?.Invoke(this, new RedisConnectionEventArgs(Endpoint, null));
-                        return;
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        _lastError = ex;
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
+            var restored = await Reconnection.UntilConnectedAsync(_options, OpenAsync, ex => _lastError = ex, _shutdown.Token);
             Volatile.Write(ref _reconnecting, 0);
+            if (restored)
+            {
+                _lastError = null;
+                ConnectionRestored?.Invoke(this, new RedisConnectionEventArgs(Endpoint, null));
+            }
         });
     }
 
@@ -363,8 +323,6 @@ public sealed class RedisSubscriber : IAsyncDisposable
         public RespConnection Connection { get; } = connection;
 
         public Task ReadLoop { get; set; } = Task.CompletedTask;
-
-        public long LastReceived = Stopwatch.GetTimestamp();
 
         public bool Ready { get => _ready; set => _ready = value; }
 

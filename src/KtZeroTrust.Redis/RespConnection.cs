@@ -27,6 +27,52 @@ internal sealed class RespConnection : IAsyncDisposable
     public PipeReader Input { get; }
     public PipeWriter Output { get; }
 
+    /// <summary>When bytes last arrived (Stopwatch ticks): liveness for timeouts and heartbeats.</summary>
+    public long LastReceived => Volatile.Read(ref _lastReceived);
+
+    private long _lastReceived = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// The read loop: hands every complete reply to <paramref name="onReply"/>, then calls <paramref name="onBatchEnd"/>
+    /// once per read. Ends by throwing: a protocol error, or <see cref="RedisConnectionException"/> when the peer closes.
+    /// </summary>
+    public async Task ReadRepliesAsync(Action<RedisReply> onReply, Action onBatchEnd)
+    {
+        while (true)
+        {
+            var result = await Input.ReadAsync();
+            var buffer = result.Buffer;
+            Volatile.Write(ref _lastReceived, System.Diagnostics.Stopwatch.GetTimestamp());
+            var consumed = buffer.Start;
+            try
+            {
+                var reader = new SequenceReader<byte>(buffer);
+                while (true)
+                {
+                    var attempt = reader;
+                    if (!RespParser.TryRead(ref attempt, out var reply))
+                    {
+                        break;
+                    }
+
+                    reader = attempt;
+                    consumed = reader.Position;
+                    onReply(reply!);
+                }
+            }
+            finally
+            {
+                onBatchEnd();
+            }
+
+            Input.AdvanceTo(consumed, buffer.End);
+            if (result.IsCompleted)
+            {
+                throw new RedisConnectionException(Endpoint, "the server closed the connection", null);
+            }
+        }
+    }
+
     public static async Task<RespConnection> OpenAsync(RedisOptions options, CancellationToken cancellationToken)
     {
         var endpoint = options.Endpoint;

@@ -32,15 +32,7 @@ public class DeviceAuthorizationBenchmarks
         AllowListEntry? middle = null;
         for (var i = 0; i < Devices; i++)
         {
-            var entry = new AllowListEntry
-            {
-                CertificateHash = CertificateHash.Of(BitConverter.GetBytes(i)),
-                DeviceSerial = $"FC-{i:D7}",
-                State = DeviceLifecycleState.Active,
-                NotBeforeUtcTicks = 0,
-                NotAfterUtcTicks = long.MaxValue,
-                Version = i,
-            };
+            var entry = Tools.SampleEntries.Active(i);
             _cache.Apply(entry);
             middle = i == Devices / 2 ? entry : middle;
         }

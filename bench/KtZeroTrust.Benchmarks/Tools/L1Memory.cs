@@ -16,15 +16,7 @@ internal static class L1Memory
         var cache = new AllowListCache();
         for (var i = 0; i < count; i++)
         {
-            cache.Apply(new AllowListEntry
-            {
-                CertificateHash = CertificateHash.Of(BitConverter.GetBytes(i)),
-                DeviceSerial = $"FC-{i:D7}",
-                State = DeviceLifecycleState.Active,
-                NotBeforeUtcTicks = 0,
-                NotAfterUtcTicks = long.MaxValue,
-                Version = i,
-            });
+            cache.Apply(SampleEntries.Active(i));
         }
 
         var after = GC.GetTotalMemory(forceFullCollection: true);
@@ -33,4 +25,18 @@ internal static class L1Memory
         Console.WriteLine($"L1 with {cache.Count:N0} entries (serials of 10 characters): {bytes / 1024.0 / 1024.0:0.0} MiB managed heap, {bytes / (double)count:0} bytes per entry");
         return 0;
     }
+}
+
+/// <summary>The synthetic fleet the allow-list measurements fill the cache with.</summary>
+internal static class SampleEntries
+{
+    public static AllowListEntry Active(int i) => new()
+    {
+        CertificateHash = CertificateHash.Of(BitConverter.GetBytes(i)),
+        DeviceSerial = $"FC-{i:D7}",
+        State = DeviceLifecycleState.Active,
+        NotBeforeUtcTicks = 0,
+        NotAfterUtcTicks = long.MaxValue,
+        Version = i,
+    };
 }
