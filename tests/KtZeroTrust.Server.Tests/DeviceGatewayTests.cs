@@ -218,7 +218,8 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
 
         var abort = await server.DecisionAsync(d => d.Text("route") == "connection-abort" && d.Text("subject") == "FC-0005", "the abort decision");
         Assert.Equal(("device_revoked", port), (abort.GetProperty("reason").GetString(), abort.GetProperty("sourcePort").GetInt32()));
-        var denied = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+        // The next request finds the connection gone (or, racing the close, is cut) and is denied on a new one.
+        var denied = await Eventually.Until(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the next request to be denied");
         await AssertProblemAsync(denied, HttpStatusCode.Forbidden, "device_revoked");
     }
 
