@@ -3,6 +3,9 @@ using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Attestation;
+using KtZeroTrust.Attestation.Endpoints;
+using KtZeroTrust.Attestation.Verification;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
@@ -62,6 +65,12 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<DevelopmentBootstrap>();
 
         builder.Services.AddZeroTrustGateway(builder.Configuration);
+        builder.Services.AddSingleton(sp => ServerPki.LoadOperatorCa(options.Pki));
+        builder.Services.AddSingleton(sp => new VendorTrust(sp.GetRequiredService<ServerPki>().VendorRoot is { } root ? [root] : []));
+        builder.Services.AddAttestation(builder.Configuration,
+            builder.Configuration["ZeroTrust:Attestation:Redis"] is { Length: > 0 } attestationRedis ? attestationRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]);
+        builder.Services.PostConfigure<AttestationOptions>(o =>
+            o.CrlUrl ??= $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}{EnrollmentEndpoints.CrlPath}");
         builder.Services.AddProblemDetails();
         builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
 
@@ -69,6 +78,11 @@ public static partial class ZeroTrustServer
         if (options.Roles.Gateway)
         {
             app.MapZeroTrustGateway();
+        }
+
+        if (options.Roles.Attestation)
+        {
+            app.MapEnrollment().RequireListener(ListenerKind.Enrollment);
         }
 
         app.MapGet("/healthz", () => Results.Json(new { status = "ok" }))
@@ -111,6 +125,10 @@ public static partial class ZeroTrustServer
 
         // Load (and check) the PKI now, so a bad or development PKI in Production fails before anything listens.
         _ = app.Services.GetRequiredService<ServerPki>();
+        if (options.Roles.Attestation)
+        {
+            _ = app.Services.GetRequiredService<KtZeroTrust.Pki.Certificates.CertificateAuthority>();
+        }
     }
 
     private static void LogListeners(WebApplication app, ServerOptions options)

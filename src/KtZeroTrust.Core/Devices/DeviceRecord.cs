@@ -12,6 +12,11 @@ public sealed record DeviceRecord
     public string? IDevIdSha256 { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
     public required DateTimeOffset UpdatedAt { get; init; }
+
+    /// <summary>From the last passing attestation: what the unit ran (rollback check) and its boot counter.</summary>
+    public string? LastFirmwareVersion { get; init; }
+    public long? LastBootCounter { get; init; }
+    public DateTimeOffset? LastAttestedAt { get; init; }
 }
 
 /// <summary>An operational certificate (LDevID) issued to a device.</summary>
@@ -24,6 +29,9 @@ public sealed record DeviceCertificateRecord
     public required DateTimeOffset NotAfter { get; init; }
     public required DateTimeOffset IssuedAt { get; init; }
     public DateTimeOffset? RevokedAt { get; init; }
+
+    /// <summary>Why it stopped being valid: <c>revoked</c>, <c>superseded</c> (re-enrollment).</summary>
+    public string? RevocationReason { get; init; }
 }
 
 /// <summary>One recorded lifecycle transition, with who did it and why.</summary>

@@ -21,6 +21,33 @@ public interface IDeviceRegistry : IAllowListSource
     Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<LifecycleTransitionRecord>> GetHistoryAsync(string serial, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds or replaces sites, firmware references and model policies.</summary>
+    Task ImportReferenceValuesAsync(Attestation.ReferenceValues values, string actor, CancellationToken cancellationToken = default);
+
+    Task<Attestation.Site?> FindSiteAsync(string id, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<Attestation.FirmwareReference>> GetFirmwareAsync(string model, CancellationToken cancellationToken = default);
+
+    Task<Attestation.ModelPolicy?> FindModelPolicyAsync(string model, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores an appraisal; a passing one also becomes the device's last attested state.</summary>
+    Task RecordAttestationAsync(Attestation.AttestationRecord attestation, CancellationToken cancellationToken = default);
+
+    /// <summary>The passing attestation of <paramref name="serial"/> with this nonce, if still unused and unexpired.</summary>
+    Task<Attestation.AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enrollment in one transaction: consumes the attestation (refused when used or expired), refuses a public key
+    /// another device holds, records the certificate, retires the device's previous ones (superseded) and makes a
+    /// Provisioned device Active.
+    /// </summary>
+    Task EnrollAsync(Attestation.EnrollmentCommit enrollment, string actor, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>The serial holding a public key (SPKI SHA-256), if any.</summary>
+    Task<string?> FindSerialByPublicKeyAsync(string publicKeySha256, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<Attestation.RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default);
 }
 
 public sealed record ManifestImportResult(IReadOnlyList<string> Imported, IReadOnlyList<string> AlreadyKnown);
@@ -32,6 +59,8 @@ public sealed class RegistryException(string code, string message) : Exception(m
     public const string TransitionNotAllowed = "ZT-REG-002";
     public const string InvalidInput = "ZT-REG-003";
     public const string CertificateConflict = "ZT-REG-004";
+    public const string AttestationUnusable = "ZT-REG-005";
+    public const string KeyShared = "ZT-REG-006";
 
     public string Code { get; } = code;
 }

@@ -10,7 +10,7 @@ public static class ProblemResponses
     public const string ContentType = "application/problem+json";
     public const string TypePrefix = "urn:ktzerotrust:problem:";
 
-    public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId)
+    public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId, string? detail = null, IReadOnlyList<ReasonCode>? reasons = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Response.StatusCode = status;
@@ -24,6 +24,22 @@ public static class ProblemResponses
         writer.WriteNumber("status"u8, status);
         writer.WriteString("reasonCode"u8, name);
         writer.WriteString("decisionId"u8, decisionId);
+        if (detail is not null)
+        {
+            writer.WriteString("detail"u8, detail);
+        }
+
+        if (reasons is { Count: > 0 })
+        {
+            writer.WriteStartArray("reasons"u8);
+            foreach (var r in reasons)
+            {
+                writer.WriteStringValue(ReasonCodes.Name(r));
+            }
+
+            writer.WriteEndArray();
+        }
+
         writer.WriteEndObject();
         await writer.FlushAsync(context.RequestAborted);
     }

@@ -37,7 +37,7 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Issues an end-entity certificate for <paramref name="publicKey"/>.</summary>
     public X509Certificate2 Issue(X500DistinguishedName subject, PublicKey publicKey, CertificateUsage usage,
         DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<string>? dnsNames = null,
-        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null)
+        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null, IEnumerable<string>? crlDistributionPoints = null)
     {
         ArgumentNullException.ThrowIfNull(subject);
         ArgumentNullException.ThrowIfNull(publicKey);
@@ -98,6 +98,11 @@ public sealed class CertificateAuthority : IDisposable
             request.CertificateExtensions.Add(san.Build());
         }
 
+        if (crlDistributionPoints?.ToList() is { Count: > 0 } crls)
+        {
+            request.CertificateExtensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension(crls));
+        }
+
         var serial = new byte[16];
         RandomNumberGenerator.Fill(serial);
         serial[0] &= 0x7F; // positive INTEGER
@@ -113,6 +118,20 @@ public sealed class CertificateAuthority : IDisposable
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var cert = Issue(subject, new PublicKey(key), usage, notBefore, notAfter, dnsNames, ipAddresses, uri);
         return cert.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>Signs a CRL listing <paramref name="revoked"/> (serial number hex, revocation time, reason).</summary>
+    public byte[] BuildCrl(IEnumerable<(string SerialNumber, DateTimeOffset RevokedAt, X509RevocationReason Reason)> revoked, long crlNumber,
+        DateTimeOffset thisUpdate, TimeSpan validity)
+    {
+        ArgumentNullException.ThrowIfNull(revoked);
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var (serial, at, reason) in revoked)
+        {
+            builder.AddEntry(Convert.FromHexString(serial), at, reason);
+        }
+
+        return builder.Build(Certificate, new System.Numerics.BigInteger(crlNumber), thisUpdate.Add(validity), HashAlgorithmName.SHA256, thisUpdate: thisUpdate);
     }
 
     public void Dispose()

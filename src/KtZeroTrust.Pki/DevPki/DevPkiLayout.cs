@@ -16,6 +16,9 @@ public sealed class DevPkiLayout(string directory)
     public string ServerKey => Path.Combine(Directory, "server.key.pem");
     public string Manifest => Path.Combine(Directory, "manifest.json");
 
+    /// <summary>Install sites, firmware reference values and model policies (attestation reference values).</summary>
+    public string ReferenceValues => Path.Combine(Directory, "reference.json");
+
     public string IDevIdCertificate(string serial) => Path.Combine(Directory, "idevid", serial + ".pem");
     public string IDevIdKey(string serial) => Path.Combine(Directory, "idevid", serial + ".key.pem");
     public string LDevIdCertificate(string serial) => Path.Combine(Directory, "ldevid", serial + ".pem");

@@ -119,4 +119,5 @@ public sealed record ManifestEntry
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(ManufacturingManifest))]
+[JsonSerializable(typeof(KtZeroTrust.Core.Attestation.ReferenceValues))]
 internal sealed partial class ManifestJsonContext : JsonSerializerContext;

@@ -37,6 +37,30 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Regis
         await WriteThroughAsync(cancellationToken);
     }
 
+    public async Task ImportReferenceValuesAsync(Core.Attestation.ReferenceValues values, string actor, CancellationToken cancellationToken = default)
+        => await inner.ImportReferenceValuesAsync(values, actor, cancellationToken);
+
+    public async Task EnrollAsync(Core.Attestation.EnrollmentCommit enrollment, string actor, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await inner.EnrollAsync(enrollment, actor, now, cancellationToken);
+        await WriteThroughAsync(cancellationToken);
+    }
+
+    public Task RecordAttestationAsync(Core.Attestation.AttestationRecord attestation, CancellationToken cancellationToken = default) => inner.RecordAttestationAsync(attestation, cancellationToken);
+
+    public Task<Core.Attestation.Site?> FindSiteAsync(string id, CancellationToken cancellationToken = default) => inner.FindSiteAsync(id, cancellationToken);
+
+    public Task<IReadOnlyList<Core.Attestation.FirmwareReference>> GetFirmwareAsync(string model, CancellationToken cancellationToken = default) => inner.GetFirmwareAsync(model, cancellationToken);
+
+    public Task<Core.Attestation.ModelPolicy?> FindModelPolicyAsync(string model, CancellationToken cancellationToken = default) => inner.FindModelPolicyAsync(model, cancellationToken);
+
+    public Task<Core.Attestation.AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default)
+        => inner.FindUsableAttestationAsync(serial, nonce, now, cancellationToken);
+
+    public Task<string?> FindSerialByPublicKeyAsync(string publicKeySha256, CancellationToken cancellationToken = default) => inner.FindSerialByPublicKeyAsync(publicKeySha256, cancellationToken);
+
+    public Task<IReadOnlyList<Core.Attestation.RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default) => inner.GetRevokedCertificatesAsync(cancellationToken);
+
     public Task<DeviceRecord?> FindAsync(string serial, CancellationToken cancellationToken = default) => inner.FindAsync(serial, cancellationToken);
 
     public Task<IReadOnlyList<DeviceRecord>> ListAsync(DeviceLifecycleState? state = null, CancellationToken cancellationToken = default) => inner.ListAsync(state, cancellationToken);

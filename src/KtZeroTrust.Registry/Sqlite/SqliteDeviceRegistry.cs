@@ -9,7 +9,7 @@ namespace KtZeroTrust.Registry.Sqlite;
 /// The embedded device registry on SQLite. Every write bumps <c>registry_version</c> in the same
 /// transaction, so pollers (the allow list) see a change exactly when it commits.
 /// </summary>
-public sealed class SqliteDeviceRegistry : IDeviceRegistry
+public sealed partial class SqliteDeviceRegistry : IDeviceRegistry
 {
     private readonly string _connectionString;
     private readonly TimeProvider _timeProvider;
@@ -100,7 +100,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
     public async Task<IReadOnlyList<DeviceRecord>> ListAsync(DeviceLifecycleState? state = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT serial, model, state, site, idevid_sha256, created_at, updated_at FROM devices WHERE ($state IS NULL OR state = $state) ORDER BY serial;");
+        await using var cmd = Command(connection, null, $"{DeviceSelect} WHERE ($state IS NULL OR state = $state) ORDER BY serial;");
         cmd.Parameters.AddWithValue("$state", state is null ? DBNull.Value : state.Value.ToString());
         var list = new List<DeviceRecord>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -133,7 +133,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         await SetStateAsync(connection, tx, serial, target, now, version, cancellationToken);
         if (target is DeviceLifecycleState.Revoked or DeviceLifecycleState.Decommissioned)
         {
-            await using var revoke = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now, row_version = $version WHERE serial = $serial AND revoked_at IS NULL;");
+            await using var revoke = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now, revocation_reason = 'revoked', row_version = $version WHERE serial = $serial AND revoked_at IS NULL;");
             revoke.Parameters.AddWithValue("$now", now);
             revoke.Parameters.AddWithValue("$version", version);
             revoke.Parameters.AddWithValue("$serial", serial);
@@ -196,7 +196,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
     public async Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT sha256, serial, cert_serial, not_before, not_after, issued_at, revoked_at FROM device_certificates WHERE serial = $serial ORDER BY issued_at;");
+        await using var cmd = Command(connection, null, "SELECT sha256, serial, cert_serial, not_before, not_after, issued_at, revoked_at, revocation_reason FROM device_certificates WHERE serial = $serial ORDER BY issued_at;");
         cmd.Parameters.AddWithValue("$serial", serial);
         var list = new List<DeviceCertificateRecord>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -211,6 +211,7 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
                 NotAfter = Time(reader.GetInt64(4)),
                 IssuedAt = Time(reader.GetInt64(5)),
                 RevokedAt = reader.IsDBNull(6) ? null : Time(reader.GetInt64(6)),
+                RevocationReason = reader.IsDBNull(7) ? null : reader.GetString(7),
             });
         }
 
@@ -335,11 +336,13 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
 
     private static async Task<DeviceRecord?> FindAsync(SqliteConnection connection, SqliteTransaction? tx, string serial, CancellationToken cancellationToken)
     {
-        await using var cmd = Command(connection, tx, "SELECT serial, model, state, site, idevid_sha256, created_at, updated_at FROM devices WHERE serial = $serial;");
+        await using var cmd = Command(connection, tx, $"{DeviceSelect} WHERE serial = $serial;");
         cmd.Parameters.AddWithValue("$serial", serial);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadDevice(reader) : null;
     }
+
+    private const string DeviceSelect = "SELECT serial, model, state, site, idevid_sha256, created_at, updated_at, last_firmware_version, last_boot_counter, last_attested_at FROM devices";
 
     private static DeviceRecord ReadDevice(SqliteDataReader reader) => new()
     {
@@ -350,6 +353,9 @@ public sealed class SqliteDeviceRegistry : IDeviceRegistry
         IDevIdSha256 = reader.IsDBNull(4) ? null : reader.GetString(4),
         CreatedAt = Time(reader.GetInt64(5)),
         UpdatedAt = Time(reader.GetInt64(6)),
+        LastFirmwareVersion = reader.IsDBNull(7) ? null : reader.GetString(7),
+        LastBootCounter = reader.IsDBNull(8) ? null : reader.GetInt64(8),
+        LastAttestedAt = reader.IsDBNull(9) ? null : Time(reader.GetInt64(9)),
     };
 
     private static async Task SetStateAsync(SqliteConnection connection, SqliteTransaction tx, string serial, DeviceLifecycleState state, long now, long version, CancellationToken cancellationToken)

@@ -49,6 +49,53 @@ internal static class SqliteMigrations
         CREATE INDEX ix_devices_row_version ON devices(row_version);
         CREATE INDEX ix_device_certificates_row_version ON device_certificates(row_version);
         """,
+
+        // 3: attestation and enrollment: install sites, reference values, appraisals, one key per device.
+        """
+        ALTER TABLE devices ADD COLUMN last_firmware_version TEXT NULL;
+        ALTER TABLE devices ADD COLUMN last_boot_counter INTEGER NULL;
+        ALTER TABLE devices ADD COLUMN last_attested_at INTEGER NULL;
+        ALTER TABLE device_certificates ADD COLUMN spki_sha256 TEXT NULL;
+        ALTER TABLE device_certificates ADD COLUMN revocation_reason TEXT NULL;
+        CREATE INDEX ix_device_certificates_spki ON device_certificates(spki_sha256);
+        CREATE TABLE sites (
+            id              TEXT PRIMARY KEY NOT NULL,
+            latitude        REAL NOT NULL,
+            longitude       REAL NOT NULL,
+            radius_m        REAL NOT NULL,
+            neighbour_cells TEXT NOT NULL,
+            allowed_prefixes TEXT NOT NULL
+        );
+        CREATE TABLE firmware_reference (
+            model   TEXT NOT NULL,
+            version TEXT NOT NULL,
+            sha256  TEXT NOT NULL,
+            PRIMARY KEY (model, version)
+        );
+        CREATE TABLE model_policy (
+            model           TEXT PRIMARY KEY NOT NULL,
+            minimum_version TEXT NULL,
+            forbidden_flags TEXT NOT NULL
+        );
+        CREATE TABLE attestations (
+            id          TEXT PRIMARY KEY NOT NULL,
+            serial      TEXT NOT NULL,
+            nonce       TEXT NOT NULL,
+            passed      INTEGER NOT NULL,
+            reasons     TEXT NOT NULL,
+            firmware_version TEXT NULL,
+            boot_counter INTEGER NULL,
+            latitude    REAL NULL,
+            longitude   REAL NULL,
+            source_address TEXT NULL,
+            client_sha256 TEXT NULL,
+            token_sha256 TEXT NULL,
+            at          INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL,
+            used_at     INTEGER NULL
+        );
+        CREATE INDEX ix_attestations_serial_nonce ON attestations(serial, nonce);
+        """,
     ];
 
     public static int Latest => Steps.Length;

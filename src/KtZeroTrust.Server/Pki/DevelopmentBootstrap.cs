@@ -37,6 +37,11 @@ internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, Tim
             return;
         }
 
+        if (File.Exists(layout.ReferenceValues))
+        {
+            await registry.ImportReferenceValuesAsync(ReferenceValuesFile.Load(layout.ReferenceValues), Actor, cancellationToken);
+        }
+
         var manifest = ManufacturingManifest.Load(layout.Manifest);
         using var vendorRoot = File.Exists(layout.VendorRootCertificate) ? PemFiles.ReadCertificate(layout.VendorRootCertificate) : null;
         var result = await registry.ImportAsync(manifest.ResolveDevices(layout.Manifest, vendorRoot), Actor, cancellationToken);

@@ -54,6 +54,22 @@ public sealed class ServerPki : IDisposable
         return new ServerPki(server, operatorCa, vendorRoot, layout);
     }
 
+    /// <summary>The operator device CA with its key, for the attestation role (EST issuance, the CRL).</summary>
+    public static CertificateAuthority LoadOperatorCa(ServerPkiOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var layout = new DevPkiLayout(options.Directory);
+        var certificate = options.OperatorCaCertificate ?? layout.OperatorCaCertificate;
+        var key = options.OperatorCaKey ?? layout.OperatorCaKey;
+        if (!File.Exists(certificate) || !File.Exists(key))
+        {
+            throw new StartupException("ZT-START-005",
+                $"The attestation role issues certificates and needs the operator device CA and its key ('{certificate}', '{key}'). Configure ZeroTrust:Pki or turn ZeroTrust:Roles:Attestation off.");
+        }
+
+        return new CertificateAuthority(PemFiles.ReadCertificateWithKey(certificate, key));
+    }
+
     public void Dispose()
     {
         ServerCertificate.Dispose();

@@ -1,0 +1,50 @@
+using KtZeroTrust.Attestation;
+using KtZeroTrust.Attestation.Endpoints;
+using KtZeroTrust.Attestation.Enrollment;
+using KtZeroTrust.Attestation.Nonces;
+using KtZeroTrust.Attestation.Verification;
+using KtZeroTrust.Core.Decisions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class AttestationServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the Verifier and EST enrollment. The caller registers the registry, the operator
+    /// <see cref="KtZeroTrust.Pki.Certificates.CertificateAuthority"/>, <see cref="VendorTrust"/> and an <see cref="IDecisionSink"/>;
+    /// nonces go to Redis when a configuration string is given, else stay in process.
+    /// </summary>
+    public static IServiceCollection AddAttestation(this IServiceCollection services, IConfiguration configuration, string? redisConfiguration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<AttestationOptions>().Bind(configuration.GetSection(AttestationOptions.SectionName))
+            .Validate(o => o.NonceLifetime > TimeSpan.Zero && o.EnrollmentWindow > TimeSpan.Zero, "ZeroTrust:Attestation: NonceLifetime and EnrollmentWindow must be positive.")
+            .Validate(o => o.CertificateLifetime > TimeSpan.Zero && o.CertificateLifetime <= TimeSpan.FromDays(30), "ZeroTrust:Attestation:CertificateLifetime must be positive and at most 30 days.")
+            .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")
+            .ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<DecisionIdGenerator>();
+        if (string.IsNullOrWhiteSpace(redisConfiguration))
+        {
+            services.TryAddSingleton<INonceStore>(sp => new InMemoryNonceStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<AttestationOptions>>().Value.MaxPendingNonces));
+        }
+        else
+        {
+            services.TryAddSingleton<INonceStore>(_ =>
+            {
+                var options = KtZeroTrust.Redis.RedisOptions.Parse(redisConfiguration);
+                options.AbortOnConnectFail = false; // enrollment answers 4xx/5xx while Redis is away; it must not keep the server from starting
+                return new RedisNonceStore(KtZeroTrust.Redis.RedisClient.ConnectAsync(options).GetAwaiter().GetResult());
+            });
+        }
+
+        services.TryAddSingleton<AttestationVerifier>();
+        services.TryAddSingleton<EnrollmentService>();
+        services.TryAddSingleton<CrlPublisher>();
+        services.TryAddSingleton<EnrollmentHandlers>();
+        return services;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Attestation;
+using KtZeroTrust.Core.Decisions;
+
+namespace KtZeroTrust.Pki.Est;
+
+/// <summary>A PKCS#10 request that parsed, whose signature verified and whose key meets policy.</summary>
+public sealed record ParsedCsr(CertificateRequest Request, string? ChallengePassword, string PublicKeySha256, string? SubjectSerial);
+
+/// <summary>
+/// Reads EST enrollment requests. Only the key and the challengePassword are taken from a CSR: subject and SAN of the
+/// issued certificate come from the registry, never from the request.
+/// </summary>
+public static class CsrParser
+{
+    public static ParsedCsr Parse(byte[] der)
+    {
+        ArgumentNullException.ThrowIfNull(der);
+        CertificateRequest request;
+        try
+        {
+            // Structure first, then the signature: the two failures are different reasons.
+            request = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.SkipSignatureValidation);
+        }
+        catch (Exception ex) when (ex is CryptographicException or AsnContentException or ArgumentException)
+        {
+            throw new EnrollmentException(ReasonCode.CsrMalformed, $"The body is not a PKCS#10 certificate request: {ex.Message}");
+        }
+
+        try
+        {
+            _ = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256);
+        }
+        catch (CryptographicException)
+        {
+            throw new EnrollmentException(ReasonCode.CsrSignatureInvalid, "The certificate request's signature does not verify.");
+        }
+
+        CheckKey(request.PublicKey);
+        string? challenge = null;
+        foreach (var attribute in request.OtherRequestAttributes)
+        {
+            if (attribute.Oid?.Value == EstEncoding.ChallengePasswordOid)
+            {
+                challenge = ReadDirectoryString(attribute.RawData);
+            }
+        }
+
+        var spki = Convert.ToHexStringLower(SHA256.HashData(request.PublicKey.ExportSubjectPublicKeyInfo()));
+        var subjectSerial = request.SubjectName.EnumerateRelativeDistinguishedNames()
+            .FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.5")?.GetSingleElementValue()
+            ?? request.SubjectName.EnumerateRelativeDistinguishedNames().FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.3")?.GetSingleElementValue();
+        return new ParsedCsr(request, challenge, spki, subjectSerial);
+    }
+
+    /// <summary>ECDSA P-256/P-384, or RSA of 3072 bits and more.</summary>
+    public static void CheckKey(PublicKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        using var ec = key.GetECDsaPublicKey();
+        if (ec is not null)
+        {
+            var curve = ec.ExportParameters(false).Curve.Oid.Value;
+            if (curve is "1.2.840.10045.3.1.7" or "1.3.132.0.34")
+            {
+                return;
+            }
+
+            throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"ECDSA keys must be on P-256 or P-384 (curve {curve ?? "explicit"} given).");
+        }
+
+        using var rsa = key.GetRSAPublicKey();
+        if (rsa is not null)
+        {
+            if (rsa.KeySize >= 3072)
+            {
+                return;
+            }
+
+            throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"RSA keys must be at least 3072 bits ({rsa.KeySize} given).");
+        }
+
+        throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"Key algorithm {key.Oid.Value} is not accepted: ECDSA P-256/P-384 or RSA >= 3072.");
+    }
+
+    private static string? ReadDirectoryString(byte[] attributeValue)
+    {
+        // The attribute values arrive as the encoded value: a DirectoryString (PrintableString, UTF8String, ...).
+        try
+        {
+            var reader = new AsnReader(attributeValue, AsnEncodingRules.BER);
+            if (reader.PeekTag().HasSameClassAndValue(Asn1Tag.SetOf))
+            {
+                reader = reader.ReadSetOf();
+            }
+
+            var tag = reader.PeekTag();
+            return tag.TagValue switch
+            {
+                (int)UniversalTagNumber.PrintableString => reader.ReadCharacterString(UniversalTagNumber.PrintableString),
+                (int)UniversalTagNumber.UTF8String => reader.ReadCharacterString(UniversalTagNumber.UTF8String),
+                (int)UniversalTagNumber.IA5String => reader.ReadCharacterString(UniversalTagNumber.IA5String),
+                (int)UniversalTagNumber.T61String => reader.ReadCharacterString(UniversalTagNumber.T61String),
+                _ => null,
+            };
+        }
+        catch (AsnContentException)
+        {
+            throw new EnrollmentException(ReasonCode.CsrMalformed, "The challengePassword attribute is not a DirectoryString.");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+
+using KtZeroTrust.Core.Attestation;
+using KtZeroTrust.Core.Certificates;
+using KtZeroTrust.Core.Devices;
+using Microsoft.Data.Sqlite;
+
+namespace KtZeroTrust.Registry.Sqlite;
+
+/// <summary>Reference values, attestation results and enrollment.</summary>
+public sealed partial class SqliteDeviceRegistry
+{
+    public async Task ImportReferenceValuesAsync(ReferenceValues values, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        foreach (var site in values.Sites)
+        {
+            if (string.IsNullOrWhiteSpace(site.Id) || site.RadiusMeters <= 0 || Math.Abs(site.Latitude) > 90 || Math.Abs(site.Longitude) > 180)
+            {
+                throw new RegistryException(RegistryException.InvalidInput, $"Site '{site.Id}': an id, a latitude in [-90, 90], a longitude in [-180, 180] and a positive radius are required.");
+            }
+        }
+
+        foreach (var firmware in values.Firmware)
+        {
+            if (string.IsNullOrWhiteSpace(firmware.Model) || string.IsNullOrWhiteSpace(firmware.Version) || !CertificateHash.TryParse(firmware.Sha256, out _))
+            {
+                throw new RegistryException(RegistryException.InvalidInput, $"Firmware '{firmware.Model} {firmware.Version}': model, version and a 64-hex SHA-256 are required.");
+            }
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var site in values.Sites)
+        {
+            await using var cmd = Command(connection, tx, """
+                INSERT INTO sites (id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes) VALUES ($id, $lat, $lon, $r, $cells, $prefixes)
+                ON CONFLICT(id) DO UPDATE SET latitude = $lat, longitude = $lon, radius_m = $r, neighbour_cells = $cells, allowed_prefixes = $prefixes;
+                """);
+            cmd.Parameters.AddWithValue("$id", site.Id);
+            cmd.Parameters.AddWithValue("$lat", site.Latitude);
+            cmd.Parameters.AddWithValue("$lon", site.Longitude);
+            cmd.Parameters.AddWithValue("$r", site.RadiusMeters);
+            cmd.Parameters.AddWithValue("$cells", string.Join(',', site.NeighbourCells));
+            cmd.Parameters.AddWithValue("$prefixes", string.Join(',', site.AllowedPrefixes));
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        foreach (var firmware in values.Firmware)
+        {
+            await using var cmd = Command(connection, tx, """
+                INSERT INTO firmware_reference (model, version, sha256) VALUES ($model, $version, $sha)
+                ON CONFLICT(model, version) DO UPDATE SET sha256 = $sha;
+                """);
+            cmd.Parameters.AddWithValue("$model", firmware.Model);
+            cmd.Parameters.AddWithValue("$version", firmware.Version);
+            cmd.Parameters.AddWithValue("$sha", firmware.Sha256.ToLowerInvariant());
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        foreach (var model in values.Models)
+        {
+            await using var cmd = Command(connection, tx, """
+                INSERT INTO model_policy (model, minimum_version, forbidden_flags) VALUES ($model, $min, $flags)
+                ON CONFLICT(model) DO UPDATE SET minimum_version = $min, forbidden_flags = $flags;
+                """);
+            cmd.Parameters.AddWithValue("$model", model.Model);
+            cmd.Parameters.AddWithValue("$min", (object?)model.MinimumVersion ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$flags", string.Join(',', model.ForbiddenFlags));
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await BumpVersionAsync(connection, tx, cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    public async Task<Site?> FindSiteAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, "SELECT id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes FROM sites WHERE id = $id;");
+        cmd.Parameters.AddWithValue("$id", id);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Site
+            {
+                Id = reader.GetString(0),
+                Latitude = reader.GetDouble(1),
+                Longitude = reader.GetDouble(2),
+                RadiusMeters = reader.GetDouble(3),
+                NeighbourCells = List(reader.GetString(4)),
+                AllowedPrefixes = List(reader.GetString(5)),
+            }
+            : null;
+    }
+
+    public async Task<IReadOnlyList<FirmwareReference>> GetFirmwareAsync(string model, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, "SELECT model, version, sha256 FROM firmware_reference WHERE model = $model;");
+        cmd.Parameters.AddWithValue("$model", model);
+        var list = new List<FirmwareReference>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(new FirmwareReference { Model = reader.GetString(0), Version = reader.GetString(1), Sha256 = reader.GetString(2) });
+        }
+
+        return list;
+    }
+
+    public async Task<ModelPolicy?> FindModelPolicyAsync(string model, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, "SELECT model, minimum_version, forbidden_flags FROM model_policy WHERE model = $model;");
+        cmd.Parameters.AddWithValue("$model", model);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new ModelPolicy { Model = reader.GetString(0), MinimumVersion = reader.IsDBNull(1) ? null : reader.GetString(1), ForbiddenFlags = List(reader.GetString(2)) }
+            : null;
+    }
+
+    public async Task RecordAttestationAsync(AttestationRecord attestation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(attestation);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using (var insert = Command(connection, tx, """
+            INSERT INTO attestations (id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at)
+            VALUES ($id, $serial, $nonce, $passed, $reasons, $fw, $boot, $lat, $lon, $src, $client, $token, $at, $exp);
+            """))
+        {
+            insert.Parameters.AddWithValue("$id", attestation.Id);
+            insert.Parameters.AddWithValue("$serial", attestation.Serial);
+            insert.Parameters.AddWithValue("$nonce", attestation.Nonce);
+            insert.Parameters.AddWithValue("$passed", attestation.Passed ? 1 : 0);
+            insert.Parameters.AddWithValue("$reasons", string.Join(',', attestation.Reasons));
+            insert.Parameters.AddWithValue("$fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$boot", (object?)attestation.BootCounter ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$lat", (object?)attestation.Latitude ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$lon", (object?)attestation.Longitude ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$src", (object?)attestation.SourceAddress ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$client", (object?)attestation.ClientCertificateSha256 ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$token", (object?)attestation.EnrollmentTokenSha256 ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$at", attestation.At.UtcTicks);
+            insert.Parameters.AddWithValue("$exp", attestation.ExpiresAt.UtcTicks);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (attestation.Passed)
+        {
+            await using var update = Command(connection, tx, "UPDATE devices SET last_firmware_version = $fw, last_boot_counter = $boot, last_attested_at = $at WHERE serial = $serial;");
+            update.Parameters.AddWithValue("$fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
+            update.Parameters.AddWithValue("$boot", (object?)attestation.BootCounter ?? DBNull.Value);
+            update.Parameters.AddWithValue("$at", attestation.At.UtcTicks);
+            update.Parameters.AddWithValue("$serial", attestation.Serial);
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    public async Task<AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, """
+            SELECT id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at, used_at
+            FROM attestations WHERE serial = $serial AND nonce = $nonce AND passed = 1 AND used_at IS NULL AND expires_at > $now;
+            """);
+        cmd.Parameters.AddWithValue("$serial", serial);
+        cmd.Parameters.AddWithValue("$nonce", nonce);
+        cmd.Parameters.AddWithValue("$now", now.UtcTicks);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new AttestationRecord
+        {
+            Id = reader.GetString(0),
+            Serial = reader.GetString(1),
+            Nonce = reader.GetString(2),
+            Passed = reader.GetInt64(3) == 1,
+            Reasons = List(reader.GetString(4)),
+            FirmwareVersion = reader.IsDBNull(5) ? null : reader.GetString(5),
+            BootCounter = reader.IsDBNull(6) ? null : reader.GetInt64(6),
+            Latitude = reader.IsDBNull(7) ? null : reader.GetDouble(7),
+            Longitude = reader.IsDBNull(8) ? null : reader.GetDouble(8),
+            SourceAddress = reader.IsDBNull(9) ? null : reader.GetString(9),
+            ClientCertificateSha256 = reader.IsDBNull(10) ? null : reader.GetString(10),
+            EnrollmentTokenSha256 = reader.IsDBNull(11) ? null : reader.GetString(11),
+            At = Time(reader.GetInt64(12)),
+            ExpiresAt = Time(reader.GetInt64(13)),
+            UsedAt = reader.IsDBNull(14) ? null : Time(reader.GetInt64(14)),
+        };
+    }
+
+    public async Task EnrollAsync(EnrollmentCommit enrollment, string actor, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(enrollment);
+        var certificate = enrollment.Certificate;
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        var version = await BumpVersionAsync(connection, tx, cancellationToken);
+        var device = await FindAsync(connection, tx, certificate.DeviceSerial, cancellationToken)
+            ?? throw new RegistryException(RegistryException.DeviceNotFound, $"No device with serial '{certificate.DeviceSerial}'.");
+        if (device.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active))
+        {
+            throw new RegistryException(RegistryException.TransitionNotAllowed, $"Device '{device.Serial}' is {device.State}; it cannot enroll.");
+        }
+
+        await using (var consume = Command(connection, tx, "UPDATE attestations SET used_at = $now WHERE id = $id AND serial = $serial AND passed = 1 AND used_at IS NULL AND expires_at > $now;"))
+        {
+            consume.Parameters.AddWithValue("$now", now.UtcTicks);
+            consume.Parameters.AddWithValue("$id", enrollment.AttestationId);
+            consume.Parameters.AddWithValue("$serial", device.Serial);
+            if (await consume.ExecuteNonQueryAsync(cancellationToken) != 1)
+            {
+                throw new RegistryException(RegistryException.AttestationUnusable, $"Attestation {enrollment.AttestationId} of '{device.Serial}' is used, expired or not passing.");
+            }
+        }
+
+        await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = $spki AND serial <> $serial LIMIT 1;"))
+        {
+            owner.Parameters.AddWithValue("$spki", enrollment.PublicKeySha256);
+            owner.Parameters.AddWithValue("$serial", device.Serial);
+            if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
+            {
+                throw new RegistryException(RegistryException.KeyShared, $"The public key is already bound to device '{other}'.");
+            }
+        }
+
+        await using (var retire = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now, revocation_reason = 'superseded', row_version = $version WHERE serial = $serial AND revoked_at IS NULL;"))
+        {
+            retire.Parameters.AddWithValue("$now", now.UtcTicks);
+            retire.Parameters.AddWithValue("$version", version);
+            retire.Parameters.AddWithValue("$serial", device.Serial);
+            await retire.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var insert = Command(connection, tx, """
+            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version, spki_sha256)
+            VALUES ($sha, $serial, $certSerial, $nb, $na, $issued, $version, $spki);
+            """))
+        {
+            insert.Parameters.AddWithValue("$sha", certificate.Sha256.ToLowerInvariant());
+            insert.Parameters.AddWithValue("$serial", device.Serial);
+            insert.Parameters.AddWithValue("$certSerial", certificate.CertificateSerialNumber);
+            insert.Parameters.AddWithValue("$nb", certificate.NotBefore.UtcTicks);
+            insert.Parameters.AddWithValue("$na", certificate.NotAfter.UtcTicks);
+            insert.Parameters.AddWithValue("$issued", certificate.IssuedAt.UtcTicks);
+            insert.Parameters.AddWithValue("$version", version);
+            insert.Parameters.AddWithValue("$spki", enrollment.PublicKeySha256);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (device.State == DeviceLifecycleState.Provisioned)
+        {
+            await SetStateAsync(connection, tx, device.Serial, DeviceLifecycleState.Active, now.UtcTicks, version, cancellationToken);
+            await InsertTransitionAsync(connection, tx, device.Serial, device.State, DeviceLifecycleState.Active, actor, "enrolled after a passing attestation", now.UtcTicks, cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    public async Task<string?> FindSerialByPublicKeyAsync(string publicKeySha256, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, "SELECT serial FROM device_certificates WHERE spki_sha256 = $spki LIMIT 1;");
+        cmd.Parameters.AddWithValue("$spki", publicKeySha256);
+        return await cmd.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
+    public async Task<IReadOnlyList<RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, "SELECT cert_serial, revoked_at, COALESCE(revocation_reason, 'revoked') FROM device_certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at;");
+        var list = new List<RevokedCertificate>();
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            list.Add(new RevokedCertificate(reader.GetString(0), Time(reader.GetInt64(1)), reader.GetString(2)));
+        }
+
+        return list;
+    }
+
+    private static List<string> List(string joined)
+        => [.. joined.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
+}
