@@ -59,6 +59,7 @@ internal static class AllowListServiceCollectionExtensions
         if (string.IsNullOrWhiteSpace(section[nameof(AllowListOptions.Redis)]))
         {
             services.TryAddSingleton(sp => new DeviceRequestAuthorizer(sp.GetRequiredService<AllowListCache>()));
+            services.TryAddSingleton<RegistryAllowListFeed>();
             services.AddHostedService<AllowListRefreshService>();
         }
         else

@@ -6,6 +6,7 @@ using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Attestation;
 using KtZeroTrust.Attestation.Endpoints;
 using KtZeroTrust.Attestation.Verification;
+using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
@@ -102,7 +103,8 @@ public static partial class ZeroTrustServer
         var registry = services.GetRequiredService<SqliteDeviceRegistry>();
         if (services.GetService<GatewayRedis>() is not { } redis)
         {
-            return registry;
+            // Embedded: this process's own writes (enrollments) reach its allow list at once, not at the next poll.
+            return services.GetService<RegistryAllowListFeed>() is { } feed ? new WriteThroughDeviceRegistry(registry, feed.RefreshAsync) : registry;
         }
 
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Registry");

@@ -5,7 +5,6 @@ using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.Enforcement;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Gateway.Tests;
 
@@ -55,8 +54,7 @@ public sealed class AllowListRefreshServiceTests
         source.Entries.Add(Entry(1, 1));
         var cache = new AllowListCache();
         var tracker = new DeviceConnectionTracker(new Sink(), new DecisionIdGenerator(TimeProvider.System), TimeProvider.System, NullLogger<DeviceConnectionTracker>.Instance);
-        var service = new AllowListRefreshService(source, cache, new AllowListUpdates(cache, tracker, TimeProvider.System),
-            Options.Create(new AllowListOptions()), TimeProvider.System, NullLogger<AllowListRefreshService>.Instance);
+        using var service = new RegistryAllowListFeed(source, cache, new AllowListUpdates(cache, tracker, TimeProvider.System), NullLogger<RegistryAllowListFeed>.Instance);
         var ct = TestContext.Current.CancellationToken;
 
         await service.RefreshAsync(ct);

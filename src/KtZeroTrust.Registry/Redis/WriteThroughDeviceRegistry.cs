@@ -8,12 +8,18 @@ namespace KtZeroTrust.Registry.Redis;
 /// A registry whose writes go through to Redis: after each committed change the synchronizer pushes it to every
 /// gateway node. The registry stays the source of truth: when Redis cannot be reached the change is still committed,
 /// <paramref name="onWriteThroughFailed"/> is told, and the periodic synchronisation delivers it once Redis is back.
-/// The synchronizer is asked for on each write: a server opens Redis only once it starts.
+/// Without Redis the same hook refreshes this process's own allow list right after its writes.
 /// </summary>
-public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<RegistryRedisSynchronizer?> synchronizer, Action<Exception>? onWriteThroughFailed = null) : IDeviceRegistry
+public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<CancellationToken, Task> afterWrite, Action<Exception>? onWriteThroughFailed = null) : IDeviceRegistry
 {
     public WriteThroughDeviceRegistry(IDeviceRegistry inner, RegistryRedisSynchronizer synchronizer, Action<Exception>? onWriteThroughFailed = null)
-        : this(inner, () => synchronizer, onWriteThroughFailed)
+        : this(inner, synchronizer.SyncAsync, onWriteThroughFailed)
+    {
+    }
+
+    /// <summary>The synchronizer is asked for on each write: a server opens Redis only once it starts.</summary>
+    public WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<RegistryRedisSynchronizer?> synchronizer, Action<Exception>? onWriteThroughFailed = null)
+        : this(inner, ct => synchronizer()?.SyncAsync(ct) ?? Task.CompletedTask, onWriteThroughFailed)
     {
     }
 
@@ -77,14 +83,9 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Regis
 
     private async Task WriteThroughAsync(CancellationToken cancellationToken)
     {
-        if (synchronizer() is not { } current)
-        {
-            return; // not connected yet: the synchronisation at start delivers this change
-        }
-
         try
         {
-            await current.SyncAsync(cancellationToken);
+            await afterWrite(cancellationToken);
         }
         catch (Exception ex) when (ex is KtZeroTrust.Redis.RedisException or FormatException)
         {
