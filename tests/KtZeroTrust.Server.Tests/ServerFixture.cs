@@ -47,6 +47,7 @@ public class ServerFixture : IAsyncLifetime
     public string DecisionLogPath => Path.Combine(DataDirectory, "decisions.jsonl");
     public string Scratch => _temp.Path;
     public int DevicePort { get; private set; }
+    public int EnrollmentPort { get; private set; }
     public int ConsolePort { get; private set; }
     public int UpstreamPort { get; private set; }
     public X509Certificate2 TlsRoot { get; private set; } = null!;
@@ -56,6 +57,11 @@ public class ServerFixture : IAsyncLifetime
         var pkiDir = _pkiDirectory ?? _temp.Combine("pki");
         Directory.CreateDirectory(pkiDir);
         Layout = new DevPkiLayout(pkiDir);
+        if (!File.Exists(Layout.ReferenceValues))
+        {
+            await File.WriteAllTextAsync(Layout.ReferenceValues, JsonSerializer.Serialize(TestReference.Values, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+        }
+
         if (!File.Exists(Layout.Manifest))
         {
             await File.WriteAllTextAsync(Layout.Manifest, JsonSerializer.Serialize(new
@@ -67,6 +73,7 @@ public class ServerFixture : IAsyncLifetime
 
         var ports = FreePorts.Next(5);
         DevicePort = ports[0];
+        EnrollmentPort = ports[1];
         ConsolePort = ports[3];
         UpstreamPort = ports[4];
         _app = ZeroTrustServer.Build([.. Arguments(pkiDir, DataDirectory, ports, "Development"), $"--ZeroTrust:Registry:SqlitePath={RegistryPath}", .. _extraArguments]);
@@ -91,6 +98,11 @@ public class ServerFixture : IAsyncLifetime
     ];
 
     public Uri DeviceUri(string path) => new($"https://127.0.0.1:{DevicePort}{path}");
+
+    public Uri EnrollmentUri(string path) => new($"https://127.0.0.1:{EnrollmentPort}{path}");
+
+    public X509Certificate2 FactoryCertificate(string serial)
+        => PemFiles.ReadCertificateWithKey(Layout.IDevIdCertificate(serial), Layout.IDevIdKey(serial));
 
     /// <summary>The registry file the server uses, opened as a second client (the way ztctl reaches it).</summary>
     public SqliteDeviceRegistry OpenRegistry() => new(RegistryPath, TimeProvider.System);
