@@ -38,7 +38,7 @@ public sealed class AttestationVerifier(
     public async Task<AttestationOutcome> AppraiseAsync(byte[] cms, X509Certificate2 client, string? sourceAddress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var evidence = Evidence.Read(cms, vendorTrust.Roots);
+        var evidence = Evidence.Read(cms, vendorTrust.IsFactoryIdentity);
         var claims = evidence.Claims;
         var now = timeProvider.GetUtcNow();
         var failures = new List<ReasonCode>();
@@ -160,11 +160,42 @@ public sealed class AttestationVerifier(
     }
 }
 
-/// <summary>The vendor roots factory identities (IDevIDs) must chain to.</summary>
+/// <summary>
+/// The vendor roots factory identities (IDevIDs) must chain to. A unit presents the same factory certificate on every
+/// step of every enrollment, so the chain decision is remembered by certificate hash (bounded) instead of rebuilt.
+/// </summary>
 public sealed class VendorTrust(X509Certificate2Collection roots)
 {
+    private const int CacheSize = 100_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<CertificateHash, bool> _decisions = new();
+
     public X509Certificate2Collection Roots { get; } = roots;
 
-    public bool IsFactoryIdentity(X509Certificate2 certificate)
-        => Roots.Cast<X509Certificate2>().Any(root => TrustPolicies.ChainsTo(certificate, root));
+    public bool IsFactoryIdentity(X509Certificate2 certificate) => IsFactoryIdentity(certificate, []);
+
+    public bool IsFactoryIdentity(X509Certificate2 certificate, X509Certificate2Collection intermediates)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var hash = CertificateHash.Of(certificate);
+        if (_decisions.TryGetValue(hash, out var trusted))
+        {
+            return trusted && certificate.NotAfter.ToUniversalTime() > DateTime.UtcNow;
+        }
+
+        trusted = Roots.Cast<X509Certificate2>().Any(root => Chains(certificate, root, intermediates));
+        if (_decisions.Count >= CacheSize)
+        {
+            _decisions.Clear();
+        }
+
+        _decisions[hash] = trusted;
+        return trusted;
+    }
+
+    private static bool Chains(X509Certificate2 certificate, X509Certificate2 root, X509Certificate2Collection intermediates)
+    {
+        using var chain = new X509Chain { ChainPolicy = TrustPolicies.CustomRoots([root]) };
+        chain.ChainPolicy.ExtraStore.AddRange(intermediates);
+        return chain.Build(certificate);
+    }
 }

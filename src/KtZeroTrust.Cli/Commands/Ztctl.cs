@@ -16,6 +16,8 @@ internal static class Ztctl
             PkiCommands.Create(),
             DeviceCommands.Create(),
             CertCommands.Create(),
+            ReferenceCommands.Create(),
+            SimulateCommands.Create(),
         };
         return root;
     }

@@ -42,9 +42,13 @@ public static class Evidence
     /// claims. Throws <see cref="EnrollmentException"/> with the reason when any of it fails.
     /// </summary>
     public static SignedEvidence Read(byte[] cms, X509Certificate2Collection vendorRoots)
+        => Read(cms, (signer, intermediates) => vendorRoots.Cast<X509Certificate2>().Any(root => ChainsTo(signer, root, intermediates)));
+
+    /// <summary>As <see cref="Read(byte[], X509Certificate2Collection)"/>, with the caller's (cached) trust decision for the signer.</summary>
+    public static SignedEvidence Read(byte[] cms, Func<X509Certificate2, X509Certificate2Collection, bool> signerTrusted)
     {
         ArgumentNullException.ThrowIfNull(cms);
-        ArgumentNullException.ThrowIfNull(vendorRoots);
+        ArgumentNullException.ThrowIfNull(signerTrusted);
         var signed = new SignedCms();
         try
         {
@@ -74,7 +78,7 @@ public static class Evidence
 
         var intermediates = new X509Certificate2Collection();
         intermediates.AddRange(signed.Certificates);
-        if (!vendorRoots.Cast<X509Certificate2>().Any(root => ChainsTo(signer, root, intermediates)))
+        if (!signerTrusted(signer, intermediates))
         {
             throw new EnrollmentException(ReasonCode.EvidenceSignerUntrusted, $"The evidence signer '{signer.Subject}' does not chain to a trusted vendor root.", 403);
         }

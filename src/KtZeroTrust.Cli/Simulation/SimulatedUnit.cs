@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using KtZeroTrust.Core.Attestation;
+using KtZeroTrust.Pki.Attestation;
+using KtZeroTrust.Pki.Certificates;
+
+namespace KtZeroTrust.Cli.Simulation;
+
+/// <summary>What the simulator knows about the server it talks to.</summary>
+internal sealed record SimulationTarget(Uri Enrollment, Uri Gateway, X509Certificate2 TlsRoot, ReferenceValues Reference);
+
+/// <summary>The answer to one step: HTTP status and, for refusals, the reason code.</summary>
+internal sealed record StepResult(HttpStatusCode Status, string? Reason, JsonElement Body)
+{
+    public bool Ok => Status == HttpStatusCode.OK;
+}
+
+/// <summary>
+/// One femtocell as the simulator plays it: it holds its factory identity (IDevID), asks for a nonce, builds and signs
+/// real evidence, enrolls over EST with a fresh key, then talks to the device gateway with what it got.
+/// </summary>
+internal sealed class SimulatedUnit : IDisposable
+{
+    private readonly SimulationTarget _target;
+    private readonly HttpClient _enrollment;
+    private readonly IPAddress? _localAddress;
+    private HttpClient? _gateway;
+
+    public SimulatedUnit(SimulationTarget target, string serial, string model, string? site, X509Certificate2 factory, IPAddress? localAddress = null)
+    {
+        _target = target;
+        Serial = serial;
+        Model = model;
+        Site = site;
+        Factory = factory;
+        _localAddress = localAddress;
+        _enrollment = Client(factory);
+    }
+
+    public string Serial { get; }
+    public string Model { get; }
+    public string? Site { get; }
+    public X509Certificate2 Factory { get; }
+    public X509Certificate2? Operational { get; private set; }
+
+    public SimulationTarget GetTarget() => _target;
+
+    public async Task<(StepResult Result, string? Nonce)> NonceAsync(CancellationToken ct)
+    {
+        var result = await SendAsync(_enrollment, new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/nonce")), ct);
+        return (result, result.Ok ? result.Body.GetProperty("nonce").GetString() : null);
+    }
+
+    /// <summary>The claims an honest unit of this model at its site makes.</summary>
+    public EvidenceClaims HonestClaims(string nonce)
+    {
+        var site = _target.Reference.Sites.FirstOrDefault(s => s.Id == Site);
+        var firmware = _target.Reference.Firmware.Where(f => f.Model == Model).OrderByDescending(f => f.Version, Comparer<string>.Create(FirmwareVersion.Compare)).FirstOrDefault();
+        return new EvidenceClaims
+        {
+            Serial = Serial,
+            Nonce = nonce,
+            Firmware = new FirmwareClaim(firmware?.Version ?? "0", firmware?.Sha256 ?? new string('0', 64)),
+            Config = new Dictionary<string, bool> { ["ssh_enabled"] = false, ["debug_enabled"] = false },
+            Location = site is null ? null : new LocationClaim(site.Latitude + 0.0005, site.Longitude + 0.0005),
+            NeighbourCells = site is null ? [] : [.. site.NeighbourCells.Take(1)],
+            BootCounter = 1,
+            Time = DateTimeOffset.UtcNow,
+        };
+    }
+
+    public async Task<(StepResult Result, string? Token)> AttestAsync(EvidenceClaims claims, CancellationToken ct, X509Certificate2? signer = null)
+    {
+        using var content = new ByteArrayContent(Evidence.Create(claims, signer ?? Factory));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/cms");
+        var result = await SendAsync(_enrollment, new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/evidence")) { Content = content }, ct);
+        return (result, result.Ok ? result.Body.GetProperty("enrollmentToken").GetString() : null);
+    }
+
+    /// <summary>EST simpleenroll with the IDevID over TLS; on success the unit keeps the certificate.</summary>
+    public async Task<StepResult> EnrollAsync(string challenge, CancellationToken ct, ECDsa? key = null)
+    {
+        var ownsKey = key is null;
+        key ??= ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        try
+        {
+            var request = new CertificateRequest($"CN={Serial}", key, HashAlgorithmName.SHA256);
+            var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+            writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String, challenge);
+            request.OtherRequestAttributes.Add(new AsnEncodedData("1.2.840.113549.1.9.7", writer.Encode()));
+            using var content = new StringContent(Convert.ToBase64String(request.CreateSigningRequest()), Encoding.ASCII);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
+            using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
+            using var response = await _enrollment.SendAsync(message, ct);
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                return Refusal(response.StatusCode, text);
+            }
+
+            var cms = new System.Security.Cryptography.Pkcs.SignedCms();
+            cms.Decode(Convert.FromBase64String(text));
+            Operational?.Dispose();
+            Operational = cms.Certificates[0].CopyWithPrivateKey(key);
+            _gateway?.Dispose();
+            _gateway = Client(Operational);
+            return new StepResult(HttpStatusCode.OK, null, default);
+        }
+        finally
+        {
+            if (ownsKey)
+            {
+                key.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One request through the device gateway with the operational certificate (or another one given).</summary>
+    public async Task<StepResult> CallGatewayAsync(CancellationToken ct, X509Certificate2? certificate = null)
+    {
+        if (certificate is not null)
+        {
+            using var other = Client(certificate);
+            return await SendAsync(other, new HttpRequestMessage(HttpMethod.Get, new Uri(_target.Gateway, "/femto/status")), ct);
+        }
+
+        if (_gateway is null)
+        {
+            throw new InvalidOperationException($"{Serial} has no operational certificate yet.");
+        }
+
+        return await SendAsync(_gateway, new HttpRequestMessage(HttpMethod.Get, new Uri(_target.Gateway, "/femto/status")), ct);
+    }
+
+    public void Dispose()
+    {
+        _enrollment.Dispose();
+        _gateway?.Dispose();
+        Operational?.Dispose();
+    }
+
+    private static async Task<StepResult> SendAsync(HttpClient client, HttpRequestMessage request, CancellationToken ct)
+    {
+        using (request)
+        {
+            try
+            {
+                using var response = await client.SendAsync(request, ct);
+                var text = await response.Content.ReadAsStringAsync(ct);
+                return response.IsSuccessStatusCode ? new StepResult(response.StatusCode, null, Parse(text)) : Refusal(response.StatusCode, text);
+            }
+            catch (HttpRequestException ex)
+            {
+                // A refused handshake or a cut connection: the gateway said no below HTTP.
+                return new StepResult(0, "connection_refused:" + ex.HttpRequestError, default);
+            }
+        }
+    }
+
+    private static StepResult Refusal(HttpStatusCode status, string text)
+    {
+        var body = Parse(text);
+        var reason = body.ValueKind == JsonValueKind.Object && body.TryGetProperty("reasonCode", out var r) ? r.GetString() : null;
+        return new StepResult(status, reason, body);
+    }
+
+    private static JsonElement Parse(string text)
+    {
+        try
+        {
+            return JsonDocument.Parse(text).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+    }
+
+    private HttpClient Client(X509Certificate2 certificate)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [certificate],
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+                RemoteCertificateValidationCallback = (_, server, _, _) => server is X509Certificate2 s && TrustPolicies.ChainsTo(s, _target.TlsRoot),
+            },
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        };
+        if (_localAddress is { } local)
+        {
+            // Bind the source address (a clone on another host, simulated on loopback 127.0.0.x).
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(local, 0));
+                    var endpoint = context.DnsEndPoint;
+                    if (endpoint.Host is "localhost")
+                    {
+                        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, endpoint.Port), ct);
+                    }
+                    else
+                    {
+                        await socket.ConnectAsync(endpoint, ct);
+                    }
+
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+
+        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+    }
+}
