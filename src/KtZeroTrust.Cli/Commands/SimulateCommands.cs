@@ -22,8 +22,8 @@ internal static class SimulateCommands
 
     public static Command Create()
     {
-        var enrollUrl = new Option<Uri>("--enroll-url") { Description = "Enrollment listener", DefaultValueFactory = _ => new Uri("https://localhost:8444") };
-        var gatewayUrl = new Option<Uri>("--gateway-url") { Description = "Device gateway listener", DefaultValueFactory = _ => new Uri("https://localhost:8443") };
+        var enrollUrl = new Option<string>("--enroll-url") { Description = "Enrollment listener", DefaultValueFactory = _ => "https://localhost:8444" };
+        var gatewayUrl = new Option<string>("--gateway-url") { Description = "Device gateway listener", DefaultValueFactory = _ => "https://localhost:8443" };
         var units = new Option<int>("--units") { Description = "Honest units to simulate (synthetic SIM-nnnn units, minted and imported on first use)", DefaultValueFactory = _ => 20 };
         var rounds = new Option<int>("--rounds") { Description = "Enrollments per unit", DefaultValueFactory = _ => 1 };
         var concurrency = new Option<int>("--concurrency") { Description = "Units working at once", DefaultValueFactory = _ => 16 };
@@ -38,11 +38,17 @@ internal static class SimulateCommands
             var layout = new DevPkiLayout(ctx.PkiDirectory);
             var reference = ReferenceValuesFile.Load(layout.ReferenceValues);
             using var tlsRoot = PemFiles.ReadCertificate(layout.TlsRootCertificate);
-            var target = new SimulationTarget(ctx.ParseResult.GetValue(enrollUrl)!, ctx.ParseResult.GetValue(gatewayUrl)!, tlsRoot, reference);
+            if (!Uri.TryCreate(ctx.ParseResult.GetValue(enrollUrl), UriKind.Absolute, out var enrollUri) || !Uri.TryCreate(ctx.ParseResult.GetValue(gatewayUrl), UriKind.Absolute, out var gatewayUri))
+            {
+                await ctx.Error.WriteLineAsync("error: --enroll-url and --gateway-url must be absolute URLs (https://host:port).");
+                return ExitCodes.Usage;
+            }
+
+            var target = new SimulationTarget(enrollUri, gatewayUri, tlsRoot, reference);
             var registry = await ctx.OpenRegistryAsync(ct);
             await registry.ImportReferenceValuesAsync(reference, CliContext.Actor, ct);
 
-            var ok = await HonestAsync(ctx, target, layout, reference, registry, ctx.ParseResult.GetValue(units), ctx.ParseResult.GetValue(rounds), ctx.ParseResult.GetValue(concurrency), !ctx.ParseResult.GetValue(noGateway), ct);
+            var (ok, honestSummary) = await HonestAsync(ctx, target, layout, reference, registry, ctx.ParseResult.GetValue(units), ctx.ParseResult.GetValue(rounds), ctx.ParseResult.GetValue(concurrency), !ctx.ParseResult.GetValue(noGateway), ct);
             var scenarios = ctx.ParseResult.GetValue(rogue) ?? [];
             if (scenarios.Contains("all"))
             {
@@ -55,9 +61,17 @@ internal static class SimulateCommands
                 return ExitCodes.Usage;
             }
 
+            object? rogueResults = null;
             if (scenarios.Length > 0)
             {
-                ok &= await RogueAsync(ctx, target, layout, reference, registry, scenarios, ct);
+                var (refused, results) = await RogueAsync(ctx, target, layout, reference, registry, scenarios, ct);
+                ok &= refused;
+                rogueResults = results;
+            }
+
+            if (ctx.AsJson)
+            {
+                ctx.WriteJson(new { honest = honestSummary, rogue = rogueResults });
             }
 
             return ok ? ExitCodes.Success : ExitCodes.Failed;
@@ -65,12 +79,12 @@ internal static class SimulateCommands
         return command;
     }
 
-    private static async Task<bool> HonestAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
+    private static async Task<(bool Ok, object? Summary)> HonestAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
         IDeviceRegistry registry, int unitCount, int rounds, int concurrency, bool useGateway, CancellationToken ct)
     {
         if (unitCount <= 0)
         {
-            return true;
+            return (true, null);
         }
 
         var fleet = await SimulatedFleet.EnsureAsync(layout, reference, registry, "SIM", unitCount, ct);
@@ -124,11 +138,8 @@ internal static class SimulateCommands
         fleet.ForEach(u => u.Factory.Dispose());
 
         var rate = enrolled / elapsed.TotalSeconds;
-        if (ctx.AsJson)
-        {
-            ctx.WriteJson(new { units = unitCount, rounds, concurrency, enrolled, failed, gatewayOk, seconds = elapsed.TotalSeconds, enrollmentsPerSecond = rate, failures });
-        }
-        else
+        var summary = new { units = unitCount, rounds, concurrency, enrolled, failed, gatewayOk, seconds = elapsed.TotalSeconds, enrollmentsPerSecond = rate, failures };
+        if (!ctx.AsJson)
         {
             ctx.Out.WriteLine($"Honest fleet: {enrolled} attested enrollments in {elapsed.TotalSeconds:0.0} s = {rate:0} per second ({unitCount} units x {rounds} rounds, concurrency {concurrency}); gateway allowed {gatewayOk}; {failed} failed.");
             foreach (var (what, n) in failures)
@@ -137,10 +148,10 @@ internal static class SimulateCommands
             }
         }
 
-        return failed == 0 && (!useGateway || gatewayOk == enrolled);
+        return (failed == 0 && (!useGateway || gatewayOk == enrolled), summary);
     }
 
-    private static async Task<bool> RogueAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
+    private static async Task<(bool Refused, object Results)> RogueAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
         IDeviceRegistry registry, string[] scenarios, CancellationToken ct)
     {
         // Fresh units per run (their serials carry the time), so terminal states left by earlier runs do not matter.
@@ -168,11 +179,7 @@ internal static class SimulateCommands
             unit.Dispose();
         }
 
-        if (ctx.AsJson)
-        {
-            ctx.WriteJson(results.Select(r => new { scenario = r.Scenario, expected = r.Expected, got = r.Got, refused = r.Refused }));
-        }
-        else
+        if (!ctx.AsJson)
         {
             ctx.Out.WriteLine("Rogue scenarios:");
             foreach (var (scenario, expected, got, refused) in results)
@@ -181,7 +188,7 @@ internal static class SimulateCommands
             }
         }
 
-        return results.All(r => r.Refused);
+        return (results.All(r => r.Refused), results.Select(r => new { scenario = r.Scenario, expected = r.Expected, got = r.Got, refused = r.Refused }).ToList());
     }
 
     private static async Task<(string, string)> SharedKeyAsync(SimulatedUnit first, SimulatedUnit second, CancellationToken ct)
