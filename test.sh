@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki).
+# Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki, postgresql).
 # Results land as TRX files in ./TestResults; the last line is "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # strongSwan's EST client fetches over HTTP through its curl plugin, packaged separately.
 ls /usr/lib/ipsec/plugins/libstrongswan-curl.so >/dev/null 2>&1 || need+=(libstrongswan-extra-plugins)
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,4 +8,7 @@ public sealed class RegistryOptions
 
     /// <summary>SQLite database file. Default: <c>{DataDirectory}/registry.db</c>.</summary>
     public string? SqlitePath { get; set; }
+
+    /// <summary>PostgreSQL connection string (Npgsql form); when set, the registry lives there instead of SQLite.</summary>
+    public string? PostgreSql { get; set; }
 }

@@ -13,6 +13,8 @@ using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Registry;
 using KtZeroTrust.Registry.Redis;
+using KtZeroTrust.Registry.Postgres;
+using KtZeroTrust.Registry.Sql;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Hosting;
@@ -46,12 +48,19 @@ public static partial class ZeroTrustServer
         }
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp =>
+        builder.Services.AddSingleton<SqlDeviceRegistry>(sp =>
         {
-            var path = sp.GetRequiredService<IConfiguration>()[$"{RegistryOptions.SectionName}:SqlitePath"] ?? Path.Combine(dataDirectory, RegistryOptions.DefaultFileName);
+            var configuration = sp.GetRequiredService<IConfiguration>();
+            if (configuration[$"{RegistryOptions.SectionName}:PostgreSql"] is { Length: > 0 } postgres)
+            {
+                // Resolved once, while the host starts: the schema is created or upgraded before anything is served.
+                return PostgresDeviceRegistry.ConnectAsync(postgres, sp.GetRequiredService<TimeProvider>()).GetAwaiter().GetResult();
+            }
+
+            var path = configuration[$"{RegistryOptions.SectionName}:SqlitePath"] ?? Path.Combine(dataDirectory, RegistryOptions.DefaultFileName);
             return new SqliteDeviceRegistry(path, sp.GetRequiredService<TimeProvider>());
         });
-        builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<SqliteDeviceRegistry>());
+        builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
         builder.Services.AddSingleton(sp => new JsonLinesDecisionLog(
@@ -100,7 +109,7 @@ public static partial class ZeroTrustServer
     /// <summary>With Redis, every registry write of this process goes through to Redis and reaches every gateway node at once.</summary>
     private static IDeviceRegistry RegistryWithWriteThrough(IServiceProvider services)
     {
-        var registry = services.GetRequiredService<SqliteDeviceRegistry>();
+        var registry = services.GetRequiredService<SqlDeviceRegistry>();
         if (services.GetService<GatewayRedis>() is not { } redis)
         {
             // Embedded: this process's own writes (enrollments) reach its allow list at once, not at the next poll.

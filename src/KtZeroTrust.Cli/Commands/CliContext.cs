@@ -43,6 +43,13 @@ internal sealed class CliContext : IAsyncDisposable
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_REDIS"),
     };
 
+    public static readonly Option<string?> Postgres = new("--postgres")
+    {
+        Description = "PostgreSQL registry (Npgsql connection string) instead of the SQLite file in --data-dir. Default: $ZT_POSTGRES",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_POSTGRES"),
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print JSON for scripts",
@@ -64,7 +71,10 @@ internal sealed class CliContext : IAsyncDisposable
         PkiDirectory = Path.GetFullPath(parseResult.GetValue(PkiDir)!);
         AsJson = parseResult.GetValue(Json);
         RedisConfiguration = parseResult.GetValue(Redis);
+        PostgresConnectionString = parseResult.GetValue(Postgres);
     }
+
+    public string? PostgresConnectionString { get; }
 
     public string? RedisConfiguration { get; }
 
@@ -83,7 +93,9 @@ internal sealed class CliContext : IAsyncDisposable
     /// <summary>The registry; with <c>--redis</c>, one whose every write goes through to Redis and is pushed to the gateways.</summary>
     public async Task<IDeviceRegistry> OpenRegistryAsync(CancellationToken cancellationToken)
     {
-        var registry = new SqliteDeviceRegistry(Path.Combine(DataDirectory, RegistryOptions.DefaultFileName), TimeProvider.System);
+        IDeviceRegistry registry = string.IsNullOrWhiteSpace(PostgresConnectionString)
+            ? new SqliteDeviceRegistry(Path.Combine(DataDirectory, RegistryOptions.DefaultFileName), TimeProvider.System)
+            : await KtZeroTrust.Registry.Postgres.PostgresDeviceRegistry.ConnectAsync(PostgresConnectionString, TimeProvider.System, cancellationToken);
         if (string.IsNullOrWhiteSpace(RedisConfiguration))
         {
             return registry;
@@ -132,7 +144,7 @@ internal sealed class CliContext : IAsyncDisposable
                 await context.Error.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.Usage;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or InvalidOperationException)
             {
                 await context.Error.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.Failed;

@@ -12,6 +12,7 @@ internal static class Ztctl
             CliContext.DataDir,
             CliContext.PkiDir,
             CliContext.Redis,
+            CliContext.Postgres,
             CliContext.Json,
             PkiCommands.Create(),
             DeviceCommands.Create(),

@@ -55,7 +55,7 @@ internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, Tim
         foreach (var entry in manifest.Devices)
         {
             var device = await registry.FindAsync(entry.Serial, cancellationToken);
-            if (device?.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active) || HasCurrentCertificate(layout, entry.Serial))
+            if (device?.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active) || await HasCurrentCertificateAsync(layout, entry.Serial, cancellationToken))
             {
                 continue;
             }
@@ -66,6 +66,18 @@ internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, Tim
             PemFiles.WriteCertificate(layout.LDevIdCertificate(entry.Serial), certificate, overwrite: true);
             LogIssued(logger, entry.Serial, layout.LDevIdCertificate(entry.Serial));
         }
+    }
+
+    /// <summary>A sample certificate on disk that is still valid for a while and known to this registry (which may be a new one).</summary>
+    private async Task<bool> HasCurrentCertificateAsync(DevPkiLayout layout, string serial, CancellationToken cancellationToken)
+    {
+        if (!HasCurrentCertificate(layout, serial))
+        {
+            return false;
+        }
+
+        using var cert = PemFiles.ReadCertificate(layout.LDevIdCertificate(serial));
+        return await registry.FindAllowListEntryAsync(KtZeroTrust.Core.Certificates.CertificateHash.Of(cert), cancellationToken) is { CertificateRevoked: false };
     }
 
     private bool HasCurrentCertificate(DevPkiLayout layout, string serial)

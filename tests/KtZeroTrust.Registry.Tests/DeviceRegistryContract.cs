@@ -1,17 +1,35 @@
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Core.Attestation;
+using KtZeroTrust.Registry.Postgres;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Tests.Common;
 
 namespace KtZeroTrust.Registry.Tests;
 
-public sealed class SqliteDeviceRegistryTests : IDisposable
+/// <summary>
+/// The store test suite: every registry store (SQLite, PostgreSQL) must pass all of it. A derived class supplies a
+/// fresh, empty store per test and a second client on the same store.
+/// </summary>
+public abstract class DeviceRegistryContract : IAsyncLifetime
 {
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-    private readonly TempDirectory _temp = new();
-    private readonly SqliteDeviceRegistry _registry;
+    private IDeviceRegistry _registry = null!;
 
-    public SqliteDeviceRegistryTests() => _registry = new SqliteDeviceRegistry(_temp.Combine("data", "registry.db"), TimeProvider.System);
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>A fresh, empty store.</summary>
+    protected abstract Task<IDeviceRegistry> CreateAsync();
+
+    /// <summary>A second client of the same store (another process, in real life).</summary>
+    protected abstract Task<IDeviceRegistry> OpenSecondAsync();
+
+    public async ValueTask InitializeAsync() => _registry = await CreateAsync();
+
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
 
     private static ManifestDevice Device(string serial, string? idevid = null) => new() { Serial = serial, Model = "M1", Site = "site-1", IDevIdSha256 = idevid };
 
@@ -140,13 +158,90 @@ public sealed class SqliteDeviceRegistryTests : IDisposable
     public async Task Reopen_KeepsDataAndSchema_AndSecondWriterIsSeen()
     {
         await _registry.ImportAsync([Device("A1")], "test", Ct);
-        var other = new SqliteDeviceRegistry(_temp.Combine("data", "registry.db"), TimeProvider.System);
+        var other = await OpenSecondAsync();
 
         await other.TransitionAsync("A1", DeviceLifecycleState.Suspended, "ztctl", "maintenance", Ct);
 
         Assert.Equal(DeviceLifecycleState.Suspended, (await _registry.FindAsync("A1", Ct))!.State);
         Assert.Equal(await other.GetVersionAsync(Ct), await _registry.GetVersionAsync(Ct));
     }
+
+    [Fact]
+    public async Task ReferenceValues_AttestationsAndEnrollment_WorkAsOneTransaction()
+    {
+        await _registry.ImportReferenceValuesAsync(new ReferenceValues
+        {
+            Sites = [new Site { Id = "site-1", Latitude = 37.5, Longitude = 127.0, RadiusMeters = 300, NeighbourCells = ["c1", "c2"], AllowedPrefixes = ["10.0.0.0/8"] }],
+            Firmware = [new FirmwareReference { Model = "M1", Version = "1.2.3", Sha256 = new string('b', 64) }],
+            Models = [new ModelPolicy { Model = "M1", MinimumVersion = "1.0.0", ForbiddenFlags = ["ssh_enabled"] }],
+        }, "test", Ct);
+        var site = await _registry.FindSiteAsync("site-1", Ct);
+        Assert.Equal((37.5, 300.0, 2), (site!.Latitude, site.RadiusMeters, site.NeighbourCells.Count));
+        Assert.Equal("1.2.3", Assert.Single(await _registry.GetFirmwareAsync("M1", Ct)).Version);
+        Assert.Equal("1.0.0", (await _registry.FindModelPolicyAsync("M1", Ct))!.MinimumVersion);
+        Assert.Null(await _registry.FindSiteAsync("nowhere", Ct));
+
+        await _registry.ImportAsync([Device("A1"), Device("A2")], "test", Ct);
+        var now = DateTimeOffset.UtcNow;
+        await _registry.RecordAttestationAsync(Attestation("att-1", "A1", "nonce-1", now), Ct);
+        await _registry.RecordAttestationAsync(Attestation("att-bad", "A1", "nonce-2", now) with { Passed = false, Reasons = ["firmware_unknown"] }, Ct);
+        Assert.Null(await _registry.FindUsableAttestationAsync("A1", "nonce-2", now, Ct)); // failed ones are never usable
+        Assert.Equal("att-1", (await _registry.FindUsableAttestationAsync("A1", "nonce-1", now, Ct))!.Id);
+        Assert.Equal("5.0.0", (await _registry.FindAsync("A1", Ct))!.LastFirmwareVersion);
+
+        var first = Certificate("A1");
+        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-1", Certificate = first, PublicKeySha256 = new string('1', 64) }, "est", now, Ct);
+        Assert.Equal(DeviceLifecycleState.Active, (await _registry.FindAsync("A1", Ct))!.State);
+        Assert.Null(await _registry.FindUsableAttestationAsync("A1", "nonce-1", now, Ct)); // consumed
+        var reuse = await Assert.ThrowsAsync<RegistryException>(() => _registry.EnrollAsync(
+            new EnrollmentCommit { AttestationId = "att-1", Certificate = Certificate("A1"), PublicKeySha256 = new string('2', 64) }, "est", now, Ct));
+        Assert.Equal(RegistryException.AttestationUnusable, reuse.Code);
+
+        // Another device presenting the same key: refused, and nothing of that enrollment is written.
+        await _registry.RecordAttestationAsync(Attestation("att-2", "A2", "nonce-3", now), Ct);
+        var shared = await Assert.ThrowsAsync<RegistryException>(() => _registry.EnrollAsync(
+            new EnrollmentCommit { AttestationId = "att-2", Certificate = Certificate("A2"), PublicKeySha256 = new string('1', 64) }, "est", now, Ct));
+        Assert.Equal(RegistryException.KeyShared, shared.Code);
+        Assert.Empty(await _registry.GetCertificatesAsync("A2", Ct));
+        Assert.NotNull(await _registry.FindUsableAttestationAsync("A2", "nonce-3", now, Ct)); // rolled back, still usable
+        Assert.Equal("A1", await _registry.FindSerialByPublicKeyAsync(new string('1', 64), Ct));
+
+        // Re-enrollment supersedes the previous certificate; revocation marks the rest; the CRL source lists both.
+        await _registry.RecordAttestationAsync(Attestation("att-3", "A1", "nonce-4", now), Ct);
+        var second = Certificate("A1");
+        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-3", Certificate = second, PublicKeySha256 = new string('3', 64) }, "est", now, Ct);
+        var certificates = await _registry.GetCertificatesAsync("A1", Ct);
+        Assert.Equal("superseded", certificates.Single(c => c.Sha256 == first.Sha256).RevocationReason);
+        Assert.Null(certificates.Single(c => c.Sha256 == second.Sha256).RevokedAt);
+        await _registry.TransitionAsync("A1", DeviceLifecycleState.Revoked, "soc", "stolen", Ct);
+        var revoked = await _registry.GetRevokedCertificatesAsync(Ct);
+        Assert.Equal(["revoked", "superseded"], revoked.Select(r => r.Reason).Order());
+    }
+
+    private static AttestationRecord Attestation(string id, string serial, string nonce, DateTimeOffset now) => new()
+    {
+        Id = id,
+        Serial = serial,
+        Nonce = nonce,
+        Passed = true,
+        FirmwareVersion = "5.0.0",
+        BootCounter = 3,
+        Latitude = 37.5,
+        Longitude = 127.0,
+        At = now,
+        ExpiresAt = now.AddMinutes(10),
+    };
+}
+
+public sealed class SqliteDeviceRegistryTests : DeviceRegistryContract
+{
+    private readonly TempDirectory _temp = new();
+
+    private string Path => _temp.Combine("data", "registry.db");
+
+    protected override Task<IDeviceRegistry> CreateAsync() => Task.FromResult<IDeviceRegistry>(new SqliteDeviceRegistry(Path, TimeProvider.System));
+
+    protected override Task<IDeviceRegistry> OpenSecondAsync() => CreateAsync();
 
     [Fact]
     public void Open_FileThatIsNotADatabase_FailsClearly()
@@ -157,9 +252,40 @@ public sealed class SqliteDeviceRegistryTests : IDisposable
         Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => new SqliteDeviceRegistry(path, TimeProvider.System));
     }
 
-    public void Dispose()
+    public override async ValueTask DisposeAsync()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _temp.Dispose();
+        await base.DisposeAsync();
+    }
+}
+
+/// <summary>The same suite against a real PostgreSQL server started for the test class.</summary>
+public sealed class PostgresDeviceRegistryTests(PostgresServerFixture postgres) : DeviceRegistryContract, IClassFixture<PostgresServerFixture>
+{
+    private readonly List<PostgresDeviceRegistry> _opened = [];
+    private string? _connectionString;
+
+    protected override async Task<IDeviceRegistry> CreateAsync()
+    {
+        _connectionString = await postgres.CreateDatabaseAsync();
+        return await OpenSecondAsync();
+    }
+
+    protected override async Task<IDeviceRegistry> OpenSecondAsync()
+    {
+        var registry = await PostgresDeviceRegistry.ConnectAsync(_connectionString!, TimeProvider.System);
+        _opened.Add(registry);
+        return registry;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var registry in _opened)
+        {
+            await registry.DisposeAsync();
+        }
+
+        await base.DisposeAsync();
     }
 }

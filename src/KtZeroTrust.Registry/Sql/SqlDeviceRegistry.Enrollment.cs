@@ -2,12 +2,12 @@
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Devices;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
-namespace KtZeroTrust.Registry.Sqlite;
+namespace KtZeroTrust.Registry.Sql;
 
 /// <summary>Reference values, attestation results and enrollment.</summary>
-public sealed partial class SqliteDeviceRegistry
+public abstract partial class SqlDeviceRegistry
 {
     public async Task ImportReferenceValuesAsync(ReferenceValues values, string actor, CancellationToken cancellationToken = default)
     {
@@ -29,43 +29,43 @@ public sealed partial class SqliteDeviceRegistry
         }
 
         await using var connection = await OpenAsync(cancellationToken);
-        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var tx = await BeginWriteAsync(connection, cancellationToken);
         foreach (var site in values.Sites)
         {
             await using var cmd = Command(connection, tx, """
-                INSERT INTO sites (id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes) VALUES ($id, $lat, $lon, $r, $cells, $prefixes)
-                ON CONFLICT(id) DO UPDATE SET latitude = $lat, longitude = $lon, radius_m = $r, neighbour_cells = $cells, allowed_prefixes = $prefixes;
+                INSERT INTO sites (id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes) VALUES (@id, @lat, @lon, @r, @cells, @prefixes)
+                ON CONFLICT(id) DO UPDATE SET latitude = @lat, longitude = @lon, radius_m = @r, neighbour_cells = @cells, allowed_prefixes = @prefixes;
                 """);
-            cmd.Parameters.AddWithValue("$id", site.Id);
-            cmd.Parameters.AddWithValue("$lat", site.Latitude);
-            cmd.Parameters.AddWithValue("$lon", site.Longitude);
-            cmd.Parameters.AddWithValue("$r", site.RadiusMeters);
-            cmd.Parameters.AddWithValue("$cells", string.Join(',', site.NeighbourCells));
-            cmd.Parameters.AddWithValue("$prefixes", string.Join(',', site.AllowedPrefixes));
+            Add(cmd, "@id", site.Id);
+            Add(cmd, "@lat", site.Latitude);
+            Add(cmd, "@lon", site.Longitude);
+            Add(cmd, "@r", site.RadiusMeters);
+            Add(cmd, "@cells", string.Join(',', site.NeighbourCells));
+            Add(cmd, "@prefixes", string.Join(',', site.AllowedPrefixes));
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
         foreach (var firmware in values.Firmware)
         {
             await using var cmd = Command(connection, tx, """
-                INSERT INTO firmware_reference (model, version, sha256) VALUES ($model, $version, $sha)
-                ON CONFLICT(model, version) DO UPDATE SET sha256 = $sha;
+                INSERT INTO firmware_reference (model, version, sha256) VALUES (@model, @version, @sha)
+                ON CONFLICT(model, version) DO UPDATE SET sha256 = @sha;
                 """);
-            cmd.Parameters.AddWithValue("$model", firmware.Model);
-            cmd.Parameters.AddWithValue("$version", firmware.Version);
-            cmd.Parameters.AddWithValue("$sha", firmware.Sha256.ToLowerInvariant());
+            Add(cmd, "@model", firmware.Model);
+            Add(cmd, "@version", firmware.Version);
+            Add(cmd, "@sha", firmware.Sha256.ToLowerInvariant());
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
         foreach (var model in values.Models)
         {
             await using var cmd = Command(connection, tx, """
-                INSERT INTO model_policy (model, minimum_version, forbidden_flags) VALUES ($model, $min, $flags)
-                ON CONFLICT(model) DO UPDATE SET minimum_version = $min, forbidden_flags = $flags;
+                INSERT INTO model_policy (model, minimum_version, forbidden_flags) VALUES (@model, @min, @flags)
+                ON CONFLICT(model) DO UPDATE SET minimum_version = @min, forbidden_flags = @flags;
                 """);
-            cmd.Parameters.AddWithValue("$model", model.Model);
-            cmd.Parameters.AddWithValue("$min", (object?)model.MinimumVersion ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$flags", string.Join(',', model.ForbiddenFlags));
+            Add(cmd, "@model", model.Model);
+            Add(cmd, "@min", (object?)model.MinimumVersion ?? DBNull.Value);
+            Add(cmd, "@flags", string.Join(',', model.ForbiddenFlags));
             await cmd.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -76,8 +76,8 @@ public sealed partial class SqliteDeviceRegistry
     public async Task<Site?> FindSiteAsync(string id, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes FROM sites WHERE id = $id;");
-        cmd.Parameters.AddWithValue("$id", id);
+        await using var cmd = Command(connection, null, "SELECT id, latitude, longitude, radius_m, neighbour_cells, allowed_prefixes FROM sites WHERE id = @id;");
+        Add(cmd, "@id", id);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new Site
@@ -95,8 +95,8 @@ public sealed partial class SqliteDeviceRegistry
     public async Task<IReadOnlyList<FirmwareReference>> GetFirmwareAsync(string model, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT model, version, sha256 FROM firmware_reference WHERE model = $model;");
-        cmd.Parameters.AddWithValue("$model", model);
+        await using var cmd = Command(connection, null, "SELECT model, version, sha256 FROM firmware_reference WHERE model = @model;");
+        Add(cmd, "@model", model);
         var list = new List<FirmwareReference>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -110,8 +110,8 @@ public sealed partial class SqliteDeviceRegistry
     public async Task<ModelPolicy?> FindModelPolicyAsync(string model, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT model, minimum_version, forbidden_flags FROM model_policy WHERE model = $model;");
-        cmd.Parameters.AddWithValue("$model", model);
+        await using var cmd = Command(connection, null, "SELECT model, minimum_version, forbidden_flags FROM model_policy WHERE model = @model;");
+        Add(cmd, "@model", model);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new ModelPolicy { Model = reader.GetString(0), MinimumVersion = reader.IsDBNull(1) ? null : reader.GetString(1), ForbiddenFlags = List(reader.GetString(2)) }
@@ -122,36 +122,36 @@ public sealed partial class SqliteDeviceRegistry
     {
         ArgumentNullException.ThrowIfNull(attestation);
         await using var connection = await OpenAsync(cancellationToken);
-        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var tx = await BeginWriteAsync(connection, cancellationToken);
         await using (var insert = Command(connection, tx, """
             INSERT INTO attestations (id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at)
-            VALUES ($id, $serial, $nonce, $passed, $reasons, $fw, $boot, $lat, $lon, $src, $client, $token, $at, $exp);
+            VALUES (@id, @serial, @nonce, @passed, @reasons, @fw, @boot, @lat, @lon, @src, @client, @token, @at, @exp);
             """))
         {
-            insert.Parameters.AddWithValue("$id", attestation.Id);
-            insert.Parameters.AddWithValue("$serial", attestation.Serial);
-            insert.Parameters.AddWithValue("$nonce", attestation.Nonce);
-            insert.Parameters.AddWithValue("$passed", attestation.Passed ? 1 : 0);
-            insert.Parameters.AddWithValue("$reasons", string.Join(',', attestation.Reasons));
-            insert.Parameters.AddWithValue("$fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$boot", (object?)attestation.BootCounter ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$lat", (object?)attestation.Latitude ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$lon", (object?)attestation.Longitude ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$src", (object?)attestation.SourceAddress ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$client", (object?)attestation.ClientCertificateSha256 ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$token", (object?)attestation.EnrollmentTokenSha256 ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$at", attestation.At.UtcTicks);
-            insert.Parameters.AddWithValue("$exp", attestation.ExpiresAt.UtcTicks);
+            Add(insert, "@id", attestation.Id);
+            Add(insert, "@serial", attestation.Serial);
+            Add(insert, "@nonce", attestation.Nonce);
+            Add(insert, "@passed", attestation.Passed ? 1 : 0);
+            Add(insert, "@reasons", string.Join(',', attestation.Reasons));
+            Add(insert, "@fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
+            Add(insert, "@boot", (object?)attestation.BootCounter ?? DBNull.Value);
+            Add(insert, "@lat", (object?)attestation.Latitude ?? DBNull.Value);
+            Add(insert, "@lon", (object?)attestation.Longitude ?? DBNull.Value);
+            Add(insert, "@src", (object?)attestation.SourceAddress ?? DBNull.Value);
+            Add(insert, "@client", (object?)attestation.ClientCertificateSha256 ?? DBNull.Value);
+            Add(insert, "@token", (object?)attestation.EnrollmentTokenSha256 ?? DBNull.Value);
+            Add(insert, "@at", attestation.At.UtcTicks);
+            Add(insert, "@exp", attestation.ExpiresAt.UtcTicks);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
         if (attestation.Passed)
         {
-            await using var update = Command(connection, tx, "UPDATE devices SET last_firmware_version = $fw, last_boot_counter = $boot, last_attested_at = $at WHERE serial = $serial;");
-            update.Parameters.AddWithValue("$fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
-            update.Parameters.AddWithValue("$boot", (object?)attestation.BootCounter ?? DBNull.Value);
-            update.Parameters.AddWithValue("$at", attestation.At.UtcTicks);
-            update.Parameters.AddWithValue("$serial", attestation.Serial);
+            await using var update = Command(connection, tx, "UPDATE devices SET last_firmware_version = @fw, last_boot_counter = @boot, last_attested_at = @at WHERE serial = @serial;");
+            Add(update, "@fw", (object?)attestation.FirmwareVersion ?? DBNull.Value);
+            Add(update, "@boot", (object?)attestation.BootCounter ?? DBNull.Value);
+            Add(update, "@at", attestation.At.UtcTicks);
+            Add(update, "@serial", attestation.Serial);
             await update.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -163,11 +163,11 @@ public sealed partial class SqliteDeviceRegistry
         await using var connection = await OpenAsync(cancellationToken);
         await using var cmd = Command(connection, null, """
             SELECT id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at, used_at
-            FROM attestations WHERE serial = $serial AND nonce = $nonce AND passed = 1 AND used_at IS NULL AND expires_at > $now;
+            FROM attestations WHERE serial = @serial AND nonce = @nonce AND passed = 1 AND used_at IS NULL AND expires_at > @now;
             """);
-        cmd.Parameters.AddWithValue("$serial", serial);
-        cmd.Parameters.AddWithValue("$nonce", nonce);
-        cmd.Parameters.AddWithValue("$now", now.UtcTicks);
+        Add(cmd, "@serial", serial);
+        Add(cmd, "@nonce", nonce);
+        Add(cmd, "@now", now.UtcTicks);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -199,7 +199,7 @@ public sealed partial class SqliteDeviceRegistry
         ArgumentNullException.ThrowIfNull(enrollment);
         var certificate = enrollment.Certificate;
         await using var connection = await OpenAsync(cancellationToken);
-        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var tx = await BeginWriteAsync(connection, cancellationToken);
         var version = await BumpVersionAsync(connection, tx, cancellationToken);
         var device = await FindAsync(connection, tx, certificate.DeviceSerial, cancellationToken)
             ?? throw new RegistryException(RegistryException.DeviceNotFound, $"No device with serial '{certificate.DeviceSerial}'.");
@@ -208,48 +208,48 @@ public sealed partial class SqliteDeviceRegistry
             throw new RegistryException(RegistryException.TransitionNotAllowed, $"Device '{device.Serial}' is {device.State}; it cannot enroll.");
         }
 
-        await using (var consume = Command(connection, tx, "UPDATE attestations SET used_at = $now WHERE id = $id AND serial = $serial AND passed = 1 AND used_at IS NULL AND expires_at > $now;"))
+        await using (var consume = Command(connection, tx, "UPDATE attestations SET used_at = @now WHERE id = @id AND serial = @serial AND passed = 1 AND used_at IS NULL AND expires_at > @now;"))
         {
-            consume.Parameters.AddWithValue("$now", now.UtcTicks);
-            consume.Parameters.AddWithValue("$id", enrollment.AttestationId);
-            consume.Parameters.AddWithValue("$serial", device.Serial);
+            Add(consume, "@now", now.UtcTicks);
+            Add(consume, "@id", enrollment.AttestationId);
+            Add(consume, "@serial", device.Serial);
             if (await consume.ExecuteNonQueryAsync(cancellationToken) != 1)
             {
                 throw new RegistryException(RegistryException.AttestationUnusable, $"Attestation {enrollment.AttestationId} of '{device.Serial}' is used, expired or not passing.");
             }
         }
 
-        await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = $spki AND serial <> $serial LIMIT 1;"))
+        await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki AND serial <> @serial LIMIT 1;"))
         {
-            owner.Parameters.AddWithValue("$spki", enrollment.PublicKeySha256);
-            owner.Parameters.AddWithValue("$serial", device.Serial);
+            Add(owner, "@spki", enrollment.PublicKeySha256);
+            Add(owner, "@serial", device.Serial);
             if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
             {
                 throw new RegistryException(RegistryException.KeyShared, $"The public key is already bound to device '{other}'.");
             }
         }
 
-        await using (var retire = Command(connection, tx, "UPDATE device_certificates SET revoked_at = $now, revocation_reason = 'superseded', row_version = $version WHERE serial = $serial AND revoked_at IS NULL;"))
+        await using (var retire = Command(connection, tx, "UPDATE device_certificates SET revoked_at = @now, revocation_reason = 'superseded', row_version = @version WHERE serial = @serial AND revoked_at IS NULL;"))
         {
-            retire.Parameters.AddWithValue("$now", now.UtcTicks);
-            retire.Parameters.AddWithValue("$version", version);
-            retire.Parameters.AddWithValue("$serial", device.Serial);
+            Add(retire, "@now", now.UtcTicks);
+            Add(retire, "@version", version);
+            Add(retire, "@serial", device.Serial);
             await retire.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using (var insert = Command(connection, tx, """
             INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version, spki_sha256)
-            VALUES ($sha, $serial, $certSerial, $nb, $na, $issued, $version, $spki);
+            VALUES (@sha, @serial, @certSerial, @nb, @na, @issued, @version, @spki);
             """))
         {
-            insert.Parameters.AddWithValue("$sha", certificate.Sha256.ToLowerInvariant());
-            insert.Parameters.AddWithValue("$serial", device.Serial);
-            insert.Parameters.AddWithValue("$certSerial", certificate.CertificateSerialNumber);
-            insert.Parameters.AddWithValue("$nb", certificate.NotBefore.UtcTicks);
-            insert.Parameters.AddWithValue("$na", certificate.NotAfter.UtcTicks);
-            insert.Parameters.AddWithValue("$issued", certificate.IssuedAt.UtcTicks);
-            insert.Parameters.AddWithValue("$version", version);
-            insert.Parameters.AddWithValue("$spki", enrollment.PublicKeySha256);
+            Add(insert, "@sha", certificate.Sha256.ToLowerInvariant());
+            Add(insert, "@serial", device.Serial);
+            Add(insert, "@certSerial", certificate.CertificateSerialNumber);
+            Add(insert, "@nb", certificate.NotBefore.UtcTicks);
+            Add(insert, "@na", certificate.NotAfter.UtcTicks);
+            Add(insert, "@issued", certificate.IssuedAt.UtcTicks);
+            Add(insert, "@version", version);
+            Add(insert, "@spki", enrollment.PublicKeySha256);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -265,8 +265,8 @@ public sealed partial class SqliteDeviceRegistry
     public async Task<string?> FindSerialByPublicKeyAsync(string publicKeySha256, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT serial FROM device_certificates WHERE spki_sha256 = $spki LIMIT 1;");
-        cmd.Parameters.AddWithValue("$spki", publicKeySha256);
+        await using var cmd = Command(connection, null, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki LIMIT 1;");
+        Add(cmd, "@spki", publicKeySha256);
         return await cmd.ExecuteScalarAsync(cancellationToken) as string;
     }
 
