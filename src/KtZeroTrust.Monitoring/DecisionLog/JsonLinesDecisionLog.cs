@@ -52,6 +52,18 @@ public sealed partial class JsonLinesDecisionLog : BackgroundService, IDecisionS
         }
     }
 
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        // The host may stop the service before ExecuteAsync ever ran (it starts on the thread pool): write what is queued.
+        _queue.Writer.TryComplete();
+        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+        await using var json = new Utf8JsonWriter(buffer);
+        while (await DrainAsync(buffer, json, CancellationToken.None) > 0)
+        {
+        }
+    }
+
     private async Task<int> DrainAsync(ArrayBufferWriter<byte> buffer, Utf8JsonWriter json, CancellationToken cancellationToken)
     {
         var count = 0;
