@@ -14,6 +14,8 @@ internal static class GatewayEventIds
     public const int AllowListRedisSyncFailed = 1008;
     public const int AllowListRedisConnecting = 1009;
     public const int ConnectionsAborted = 1015;
+    public const int CloneSuspected = 1040;
+    public const int CloneSuspendFailed = 1041;
     public const int HandshakeRejected = 1010;
     public const int RequestDenied = 1020;
     public const int ProxyConfigRejected = 1030;

@@ -33,6 +33,10 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<DeviceCertificateValidator>();
         services.TryAddSingleton<DeviceTlsHandshake>();
         services.TryAddSingleton<DeviceConnectionTracker>();
+        services.AddOptions<CloneDetectionOptions>().Bind(configuration.GetSection(CloneDetectionOptions.SectionName))
+            .Validate(o => o.Window > TimeSpan.Zero && o.MaxTracked > 0, "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.")
+            .ValidateOnStart();
+        services.TryAddSingleton<CloneDetector>();
         services.AddAllowList(configuration);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, ListenerMatcherPolicy>());
 

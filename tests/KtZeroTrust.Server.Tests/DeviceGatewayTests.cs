@@ -224,6 +224,23 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task SameIdentityFromASecondAddress_IsRefusedAsAClone_AlertedAndSuspended()
+    {
+        using var here = server.DeviceClient(server.SampleCertificate("FC-0006"));
+        using var elsewhere = server.DeviceClient(server.SampleCertificate("FC-0006"), localAddress: IPAddress.Parse("127.0.0.2"));
+        Assert.Equal(HttpStatusCode.OK, (await here.GetAsync(server.DeviceUri("/femto/status"), Ct)).StatusCode);
+
+        var problem = await AssertProblemAsync(await elsewhere.GetAsync(server.DeviceUri("/femto/status"), Ct), HttpStatusCode.Forbidden, "clone_suspected");
+
+        var alert = await server.DecisionAsync(d => d.Text("kind") == "alert" && d.Text("subject") == "FC-0006", "the clone alert");
+        Assert.Equal(("detector:clone", "clone_suspected", "127.0.0.2"), (alert.Text("route"), alert.Text("reason"), alert.Text("sourceAddress")));
+        Assert.NotNull(problem.GetProperty("decisionId").GetString());
+        var cut = await Eventually.Until(() => here.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "the original too to be cut off");
+        await AssertProblemAsync(cut, HttpStatusCode.Forbidden, "device_suspended");
+        Assert.Equal("detector:clone", (await server.OpenRegistry().GetHistoryAsync("FC-0006", Ct))[^1].Actor);
+    }
+
+    [Fact]
     public async Task Request_ToPathNoRouteServes_IsDeniedAndRecorded()
     {
         using var client = server.DeviceClient(server.SampleCertificate("FC-0001"));

@@ -114,7 +114,7 @@ public class ServerFixture : IAsyncLifetime
         => new(PemFiles.ReadCertificateWithKey(Layout.OperatorCaCertificate, Layout.OperatorCaKey));
 
     /// <summary>An HttpClient on a fresh connection that presents <paramref name="clientCertificate"/> and trusts only the dev TLS root.</summary>
-    public HttpClient DeviceClient(X509Certificate2? clientCertificate, Version? version = null)
+    public HttpClient DeviceClient(X509Certificate2? clientCertificate, Version? version = null, System.Net.IPAddress? localAddress = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -126,6 +126,18 @@ public class ServerFixture : IAsyncLifetime
             },
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
         };
+        if (localAddress is not null)
+        {
+            // Another source address (127.0.0.2 stands for a second site).
+            handler.ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new System.Net.IPEndPoint(localAddress, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            };
+        }
+
         return new HttpClient(handler)
         {
             DefaultRequestVersion = version ?? new Version(1, 1),

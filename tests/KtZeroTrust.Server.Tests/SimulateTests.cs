@@ -11,7 +11,7 @@ public sealed class SimulateTests(ServerFixture server) : IClassFixture<ServerFi
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        string[] scenarios = ["shared-key", "decommissioned", "moved", "bad-firmware", "replayed-nonce", "unknown-serial"];
+        string[] scenarios = ["shared-key", "decommissioned", "moved", "bad-firmware", "replayed-nonce", "unknown-serial", "cloned-certificate"];
         var code = await Ztctl.RunAsync(
         [
             "simulate", "--units", "6", "--rounds", "2", "--concurrency", "4",
@@ -33,7 +33,7 @@ public sealed class SimulateTests(ServerFixture server) : IClassFixture<ServerFi
         Assert.Equal(scenarios.Length, rogue.GetArrayLength());
 
         // Each refusal is in the decision log with its own reason code.
-        foreach (var reason in new[] { "key_shared", "device_decommissioned", "location_outside_site", "firmware_unknown", "nonce_invalid", "device_unknown" })
+        foreach (var reason in new[] { "key_shared", "device_decommissioned", "location_outside_site", "firmware_unknown", "nonce_invalid", "device_unknown", "clone_suspected" })
         {
             await server.DecisionAsync(d => d.Text("reason") == reason && d.Text("outcome") == "deny", reason);
         }

@@ -286,7 +286,7 @@ internal static class SimulateCommands
             }
         }
 
-        return ("clone_suspected", last.Ok ? "allowed (no clone detector yet)" : last.Reason ?? last.Status.ToString());
+        return ("clone_suspected", last.Ok ? "allowed" : last.Reason ?? last.Status.ToString());
     }
 
     private static async Task<StepResult> EnrollAsync(SimulatedUnit unit, CancellationToken ct, ECDsa? key = null)

@@ -5,11 +5,12 @@ public sealed class DecisionEvent
 {
     public const string AccessKind = "access";
     public const string SystemKind = "system";
+    public const string AlertKind = "alert";
 
     public required string Id { get; init; }
     public required DateTimeOffset Time { get; init; }
 
-    /// <summary><c>access</c> (a request, handshake or connection judged) or <c>system</c> (the gateway's own state changed).</summary>
+    /// <summary><c>access</c> (a request, handshake or connection judged), <c>system</c> (the gateway's own state changed) or <c>alert</c> (a detector fired).</summary>
     public string Kind { get; init; } = AccessKind;
 
     /// <summary>Which listener took the request: device, enrollment, user, console.</summary>

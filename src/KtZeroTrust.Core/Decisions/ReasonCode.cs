@@ -40,6 +40,7 @@ public enum ReasonCode
     KeyShared,
     UnsupportedMediaType,
     PayloadTooLarge,
+    CloneSuspected,
 }
 
 public enum DecisionOutcome
@@ -106,6 +107,7 @@ public static class ReasonCodes
         ReasonCode.KeyShared => "key_shared",
         ReasonCode.UnsupportedMediaType => "unsupported_media_type",
         ReasonCode.PayloadTooLarge => "payload_too_large",
+        ReasonCode.CloneSuspected => "clone_suspected",
         _ => "unknown",
     };
 
@@ -149,6 +151,7 @@ public static class ReasonCodes
         ReasonCode.KeyShared => "The public key is already bound to another device",
         ReasonCode.UnsupportedMediaType => "The request's content type is not accepted here",
         ReasonCode.PayloadTooLarge => "The request body is larger than allowed",
+        ReasonCode.CloneSuspected => "The same device identity is in use from two places at once",
         _ => "Denied",
     };
 }

@@ -16,6 +16,7 @@ namespace KtZeroTrust.Gateway.Enforcement;
 internal sealed partial class DeviceGatewayMiddleware(
     RequestDelegate next,
     DeviceRequestAuthorizer authorizer,
+    CloneDetector cloneDetector,
     IDecisionSink decisions,
     DecisionIdGenerator ids,
     TimeProvider timeProvider,
@@ -32,6 +33,11 @@ internal sealed partial class DeviceGatewayMiddleware(
             : new DeviceAuthorization(ReasonCode.RouteNotAllowed, default); // user routes are enforced by the user gateway; until then nothing else passes here.
         var reason = authorization.Reason;
         var serial = authorization.Entry.DeviceSerial;
+
+        if (reason == ReasonCode.Allowed && cloneDetector.IsClone(serial!, context.Connection.RemoteIpAddress, now.UtcTicks))
+        {
+            reason = ReasonCode.CloneSuspected;
+        }
 
         var decisionId = ids.Next();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
@@ -66,6 +72,11 @@ internal sealed partial class DeviceGatewayMiddleware(
             }
 
             await ProblemResponses.WriteDenialAsync(context, route is null && reason == ReasonCode.RouteNotAllowed ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden, reason, decisionId);
+            if (reason == ReasonCode.CloneSuspected)
+            {
+                cloneDetector.Act(serial!);
+            }
+
             return;
         }
 

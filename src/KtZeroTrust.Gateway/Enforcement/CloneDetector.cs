@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using System.Net;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Gateway.Listeners;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KtZeroTrust.Gateway.Enforcement;
+
+/// <summary>Clone detection. Bound from <c>ZeroTrust:Detectors:Clone</c>.</summary>
+public sealed class CloneDetectionOptions
+{
+    public const string SectionName = "ZeroTrust:Detectors:Clone";
+
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Two source addresses for one identity within this window is a clone. Default 5 minutes.</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Suspend the device in the registry on detection (every node then cuts it off). Default true.</summary>
+    public bool SuspendDevice { get; set; } = true;
+
+    /// <summary>Most identities tracked at once; beyond it the oldest are forgotten. Default 1,000,000.</summary>
+    public int MaxTracked { get; set; } = 1_000_000;
+}
+
+/// <summary>
+/// Attack 2 of the threat model: one device identity used from two places at once. Every allowed device request
+/// records where it came from; a request for the same device from another address within the window is refused
+/// (<c>clone_suspected</c>), raised as an alert, and (by default) the device is suspended so every node cuts it off.
+/// Per request it is one dictionary lookup and a reference comparison (the address object belongs to the connection),
+/// no allocation. State is in memory: a restart forgets it (the decision stream will carry it across restarts).
+/// </summary>
+public sealed partial class CloneDetector(
+    IOptions<CloneDetectionOptions> options,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    TimeProvider timeProvider,
+    IServiceProvider services,
+    ILogger<CloneDetector> logger)
+{
+    private readonly ConcurrentDictionary<string, Sighting> _seen = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _pending = new(StringComparer.Ordinal);
+    private readonly long _windowTicks = options.Value.Window.Ticks;
+
+    /// <summary>True when this request shows a clone (and the alert and suspension are under way).</summary>
+    public bool IsClone(string serial, IPAddress? source, long nowUtcTicks)
+    {
+        if (!options.Value.Enabled || source is null)
+        {
+            return false;
+        }
+
+        if (!_seen.TryGetValue(serial, out var last))
+        {
+            if (_seen.Count >= options.Value.MaxTracked)
+            {
+                Forget(nowUtcTicks);
+            }
+
+            _seen[serial] = new Sighting(source, nowUtcTicks);
+            return false;
+        }
+
+        if (ReferenceEquals(last.Address, source) || SamePlace(last.Address, source) || nowUtcTicks - last.Ticks > _windowTicks)
+        {
+            last.Address = source;
+            last.Ticks = nowUtcTicks;
+            return false;
+        }
+
+        Alert(serial, last.Address, source);
+        return true;
+    }
+
+    /// <summary>Equal addresses; IPv4-mapped IPv6 equals its IPv4; <c>::1</c> and <c>127.0.0.1</c> are one host ("localhost" resolves to either).</summary>
+    private static bool SamePlace(IPAddress a, IPAddress b)
+    {
+        if (a.IsIPv4MappedToIPv6)
+        {
+            a = a.MapToIPv4();
+        }
+
+        if (b.IsIPv4MappedToIPv6)
+        {
+            b = b.MapToIPv4();
+        }
+
+        return a.Equals(b) || (IsHostLoopback(a) && IsHostLoopback(b));
+    }
+
+    private static bool IsHostLoopback(IPAddress address) => address.Equals(IPAddress.IPv6Loopback) || address.Equals(IPAddress.Loopback);
+
+    private void Alert(string serial, IPAddress first, IPAddress second)
+    {
+        var detail = $"same identity from {first} and {second} within {options.Value.Window.TotalSeconds:0} s";
+        LogClone(logger, serial, first, second);
+        decisions.Post(new DecisionEvent
+        {
+            Id = ids.Next(),
+            Time = timeProvider.GetUtcNow(),
+            Kind = DecisionEvent.AlertKind,
+            Listener = ListenerContext.Name(ListenerKind.Device),
+            Subject = serial,
+            SourceAddress = second.ToString(),
+            Route = "detector:clone",
+            Outcome = DecisionOutcome.Deny,
+            Reason = ReasonCode.CloneSuspected,
+        });
+        _pending[serial] = detail;
+    }
+
+    /// <summary>
+    /// Acts on a detection after the refusal has been answered: suspends the device, which every node applies and which
+    /// aborts all its connections. The short grace lets the 403 reach the clone first (an abort now would reset the very
+    /// connection carrying it); the clone is refused meanwhile anyway, its address staying the suspicious one.
+    /// </summary>
+    public void Act(string serial)
+    {
+        if (!_pending.TryRemove(serial, out var detail) || !options.Value.SuspendDevice || services.GetService<IDeviceRegistry>() is not { } registry)
+        {
+            return;
+        }
+
+        _ = Task.Run(() => SuspendAsync(registry, serial, detail));
+    }
+
+    private async Task SuspendAsync(IDeviceRegistry registry, string serial, string detail)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250), timeProvider);
+            await registry.TransitionAsync(serial, DeviceLifecycleState.Suspended, "detector:clone", detail);
+        }
+        catch (RegistryException ex)
+        {
+            LogSuspendFailed(logger, ex, serial); // already suspended or revoked: nothing more to do
+        }
+    }
+
+    private void Forget(long nowUtcTicks)
+    {
+        foreach (var pair in _seen)
+        {
+            if (nowUtcTicks - pair.Value.Ticks > _windowTicks)
+            {
+                _seen.TryRemove(pair);
+            }
+        }
+
+        if (_seen.Count >= options.Value.MaxTracked)
+        {
+            _seen.Clear();
+        }
+    }
+
+    private sealed class Sighting(IPAddress address, long ticks)
+    {
+        public IPAddress Address { get; set; } = address;
+
+        public long Ticks { get; set; } = ticks;
+    }
+
+    [LoggerMessage(EventId = GatewayEventIds.CloneSuspected, Level = LogLevel.Warning, Message = "Clone suspected: device {Serial} from {First} and {Second}")]
+    private static partial void LogClone(ILogger logger, string serial, IPAddress first, IPAddress second);
+
+    [LoggerMessage(EventId = GatewayEventIds.CloneSuspendFailed, Level = LogLevel.Information, Message = "Clone detector could not suspend {Serial}")]
+    private static partial void LogSuspendFailed(ILogger logger, Exception exception, string serial);
+}
