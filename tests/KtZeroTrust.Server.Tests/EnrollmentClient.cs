@@ -102,24 +102,14 @@ public sealed class EnrollmentClient(ServerFixture server, X509Certificate2? cli
     public static (byte[] Der, ECDsa Key) Csr(string commonName, string? challenge, ECDsa? key = null)
     {
         key ??= ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
-        if (challenge is not null)
-        {
-            var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
-            writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String, challenge);
-            request.OtherRequestAttributes.Add(new AsnEncodedData("1.2.840.113549.1.9.7", writer.Encode()));
-        }
-
-        return (request.CreateSigningRequest(), key);
+        return (KtZeroTrust.Pki.Est.EstEncoding.CreateCsr(commonName, key, challenge), key);
     }
 
     /// <summary>The certificate out of an EST certs-only response.</summary>
     public static async Task<X509Certificate2> IssuedAsync(HttpResponseMessage response, ECDsa key, CancellationToken ct)
     {
         var der = Convert.FromBase64String(await response.Content.ReadAsStringAsync(ct));
-        var cms = new System.Security.Cryptography.Pkcs.SignedCms();
-        cms.Decode(der);
-        return cms.Certificates[0].CopyWithPrivateKey(key);
+        return KtZeroTrust.Pki.Est.EstEncoding.ReadCertsOnly(der)[0].CopyWithPrivateKey(key);
     }
 
     public void Dispose() => _http.Dispose();

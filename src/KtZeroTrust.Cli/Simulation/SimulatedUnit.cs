@@ -10,6 +10,7 @@ using System.Text.Json;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Pki.Attestation;
 using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Pki.Est;
 
 namespace KtZeroTrust.Cli.Simulation;
 
@@ -91,11 +92,7 @@ internal sealed class SimulatedUnit : IDisposable
         key ??= ECDsa.Create(ECCurve.NamedCurves.nistP256);
         try
         {
-            var request = new CertificateRequest($"CN={Serial}", key, HashAlgorithmName.SHA256);
-            var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
-            writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.UTF8String, challenge);
-            request.OtherRequestAttributes.Add(new AsnEncodedData("1.2.840.113549.1.9.7", writer.Encode()));
-            using var content = new StringContent(Convert.ToBase64String(request.CreateSigningRequest()), Encoding.ASCII);
+            using var content = new StringContent(Convert.ToBase64String(EstEncoding.CreateCsr(Serial, key, challenge)), Encoding.ASCII);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
             using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
             using var response = await _enrollment.SendAsync(message, ct);
@@ -105,10 +102,8 @@ internal sealed class SimulatedUnit : IDisposable
                 return Refusal(response.StatusCode, text);
             }
 
-            var cms = new System.Security.Cryptography.Pkcs.SignedCms();
-            cms.Decode(Convert.FromBase64String(text));
             Operational?.Dispose();
-            Operational = cms.Certificates[0].CopyWithPrivateKey(key);
+            Operational = EstEncoding.ReadCertsOnly(Convert.FromBase64String(text))[0].CopyWithPrivateKey(key);
             _gateway?.Dispose();
             _gateway = Client(Operational);
             return new StepResult(HttpStatusCode.OK, null, default);

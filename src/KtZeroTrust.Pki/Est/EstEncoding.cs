@@ -79,6 +79,31 @@ public static class EstEncoding
     }
 
     /// <summary>
+    /// A PKCS#10 request for <paramref name="commonName"/> carrying <paramref name="challengePassword"/> (the attestation
+    /// nonce), as an enrolling unit builds it.
+    /// </summary>
+    public static byte[] CreateCsr(string commonName, System.Security.Cryptography.ECDsa key, string? challengePassword)
+    {
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest($"CN={commonName}", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        if (challengePassword is not null)
+        {
+            var writer = new AsnWriter(AsnEncodingRules.DER);
+            writer.WriteCharacterString(UniversalTagNumber.UTF8String, challengePassword);
+            request.OtherRequestAttributes.Add(new System.Security.Cryptography.AsnEncodedData(ChallengePasswordOid, writer.Encode()));
+        }
+
+        return request.CreateSigningRequest();
+    }
+
+    /// <summary>The certificates of a certs-only response (what an EST client does with the answer).</summary>
+    public static X509Certificate2Collection ReadCertsOnly(byte[] der)
+    {
+        var cms = new System.Security.Cryptography.Pkcs.SignedCms();
+        cms.Decode(der);
+        return cms.Certificates;
+    }
+
+    /// <summary>
     /// Base64 on one line. Line breaks are allowed by RFC 7030 but trip up real clients: strongSwan's EST client
     /// miscounts the decoded length across them, and coreutils base64 rejects CR.
     /// </summary>
