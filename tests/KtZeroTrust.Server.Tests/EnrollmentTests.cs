@@ -174,6 +174,7 @@ public sealed class EnrollmentTests(ServerFixture server) : IClassFixture<Server
         var (n2, _) = await u2.AttestAsync("FC-0002", f2, Ct);
         using var fleetKey = await u2.EnrollAsync(EnrollmentClient.Csr("FC-0002", n2, shared).Der, Ct);
         await DeviceGatewayTests.AssertProblemAsync(fleetKey, HttpStatusCode.Forbidden, "key_shared");
+        await server.DecisionAsync(d => d.Text("kind") == "alert" && d.Text("reason") == "key_shared" && d.Text("subject") == "FC-0002", "the shared-key alert");
 
         using var otherName = await u2.EnrollAsync(EnrollmentClient.Csr("FC-0001", n2).Der, Ct);
         await DeviceGatewayTests.AssertProblemAsync(otherName, HttpStatusCode.Forbidden, "csr_identity_mismatch");

@@ -178,6 +178,24 @@ public sealed partial class EnrollmentHandlers(
             CertificateHash = certificateHash,
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
         });
+        if (reason == ReasonCode.KeyShared)
+        {
+            // A key under a second serial is the fleet-wide credential of the incident: an alert, not just a refusal.
+            decisions.Post(new DecisionEvent
+            {
+                Id = ids.Next(),
+                Time = timeProvider.GetUtcNow(),
+                Kind = DecisionEvent.AlertKind,
+                Listener = Listener,
+                Subject = subject,
+                SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
+                Route = "detector:shared-key",
+                Outcome = DecisionOutcome.Deny,
+                Reason = reason,
+                CertificateHash = certificateHash,
+            });
+        }
+
         if (status != StatusCodes.Status200OK && !context.Response.HasStarted)
         {
             if (status == StatusCodes.Status401Unauthorized)
