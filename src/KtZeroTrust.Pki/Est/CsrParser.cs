@@ -21,20 +21,20 @@ public static class CsrParser
         CertificateRequest request;
         try
         {
-            // Structure first, then the signature: the two failures are different reasons.
-            request = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.SkipSignatureValidation);
+            request = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.UnsafeLoadCertificateExtensions);
         }
         catch (Exception ex) when (ex is CryptographicException or AsnContentException or ArgumentException)
         {
-            throw new EnrollmentException(ReasonCode.CsrMalformed, $"The body is not a PKCS#10 certificate request: {ex.Message}");
-        }
+            // Only on failure, a second look tells a bad signature from a structure that is not a CSR at all.
+            try
+            {
+                _ = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.SkipSignatureValidation);
+            }
+            catch (Exception inner) when (inner is CryptographicException or AsnContentException or ArgumentException)
+            {
+                throw new EnrollmentException(ReasonCode.CsrMalformed, $"The body is not a PKCS#10 certificate request: {inner.Message}");
+            }
 
-        try
-        {
-            _ = CertificateRequest.LoadSigningRequest(der, HashAlgorithmName.SHA256);
-        }
-        catch (CryptographicException)
-        {
             throw new EnrollmentException(ReasonCode.CsrSignatureInvalid, "The certificate request's signature does not verify.");
         }
 
