@@ -11,6 +11,8 @@ using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Pipeline;
+using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Registry;
 using KtZeroTrust.Registry.Redis;
 using KtZeroTrust.Registry.Postgres;
@@ -63,11 +65,24 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
-        builder.Services.AddSingleton(sp => new JsonLinesDecisionLog(
-            sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl"),
-            sp.GetRequiredService<ILogger<JsonLinesDecisionLog>>()));
-        builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<JsonLinesDecisionLog>());
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<JsonLinesDecisionLog>());
+        // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
+        builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(
+            sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl")));
+        if ((builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]) is { Length: > 0 } decisionRedis)
+        {
+            builder.Services.AddSingleton<IDecisionExportSink>(sp =>
+            {
+                var redisOptions = KtZeroTrust.Redis.RedisOptions.Parse(decisionRedis);
+                redisOptions.AbortOnConnectFail = false; // decisions spool to disk while Redis is away
+                return new RedisStreamSink(KtZeroTrust.Redis.RedisClient.ConnectAsync(redisOptions).GetAwaiter().GetResult(),
+                    sp.GetRequiredService<IConfiguration>()["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions");
+            });
+        }
+
+        builder.Services.AddSingleton(sp => new DecisionPipeline(sp.GetServices<IDecisionExportSink>(),
+            new DecisionPipelineOptions { SpoolDirectory = Path.Combine(dataDirectory, "spool") }, sp.GetRequiredService<ILogger<DecisionPipeline>>()));
+        builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
 
         builder.Services.AddSingleton(sp => ServerPki.Load(options.Pki, sp.GetRequiredService<IHostEnvironment>().IsProduction()));
         builder.Services.AddSingleton(sp => new DeviceTrust(new X509Certificate2Collection(sp.GetRequiredService<ServerPki>().OperatorCa)));

@@ -32,6 +32,49 @@ public static class DecisionJson
         writer.WriteEndObject();
     }
 
+    /// <summary>Reads an event back (the spool and the stream hold this form). Throws <see cref="JsonException"/> on anything else.</summary>
+    public static DecisionEvent Read(ReadOnlySpan<byte> json)
+    {
+        using var document = JsonDocument.Parse(json.ToArray());
+        var e = document.RootElement;
+        string? Text(string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        var reasonName = Text("reason") ?? throw new JsonException("A decision needs a reason.");
+        if (!ReasonCodes.TryParse(reasonName, out var reason))
+        {
+            throw new JsonException($"Unknown reason code '{reasonName}'.");
+        }
+
+        return new DecisionEvent
+        {
+            Id = Text("id") ?? throw new JsonException("A decision needs an id."),
+            Time = e.GetProperty("time").GetDateTimeOffset(),
+            Kind = Text("kind") ?? DecisionEvent.AccessKind,
+            Listener = Text("listener") ?? "unknown",
+            Subject = Text("subject"),
+            SourceAddress = Text("sourceAddress"),
+            SourcePort = e.TryGetProperty("sourcePort", out var port) ? port.GetInt32() : 0,
+            Method = Text("method"),
+            Path = Text("path"),
+            Route = Text("route"),
+            Outcome = Text("outcome") == "allow" ? DecisionOutcome.Allow : DecisionOutcome.Deny,
+            Reason = reason,
+            CertificateHash = Text("certificateSha256"),
+            LatencyMicroseconds = e.TryGetProperty("latencyUs", out var latency) ? latency.GetDouble() : 0,
+        };
+    }
+
+    /// <summary>One event as a UTF-8 JSON object.</summary>
+    public static byte[] ToUtf8(DecisionEvent e)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            Write(writer, e);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
     private static void WriteOptional(Utf8JsonWriter writer, ReadOnlySpan<byte> name, string? value)
     {
         if (value is not null)

@@ -1,0 +1,309 @@
+using System.Threading.Channels;
+using KtZeroTrust.Core.Decisions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace KtZeroTrust.Monitoring.Pipeline;
+
+/// <summary>A destination of the decision stream (file, Redis Stream, OTLP). Throws when the batch was not accepted.</summary>
+public interface IDecisionExportSink
+{
+    string Name { get; }
+
+    Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken);
+}
+
+/// <summary>The pipeline's settings.</summary>
+public sealed class DecisionPipelineOptions
+{
+    /// <summary>Events held in memory between posting and dispatch. Default 65,536.</summary>
+    public int BufferCapacity { get; set; } = 65_536;
+
+    /// <summary>Events queued in memory per sink before further ones go to its spool. Default 16,384.</summary>
+    public int SinkQueueCapacity { get; set; } = 16_384;
+
+    public int BatchSize { get; set; } = 512;
+
+    /// <summary>Where each sink's spool lives.</summary>
+    public required string SpoolDirectory { get; set; }
+
+    /// <summary>Pause between attempts while a sink is failing. Default 1 s.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// Every decision to every sink, none lost, none slowing a request. <see cref="Post"/> only writes to a bounded
+/// in-memory buffer (it never blocks; a full buffer is counted as loss and reported, never silent). A dispatcher hands
+/// batches to one lane per sink; a lane writes to its sink, and when the sink fails or falls behind, the lane's events
+/// go to its on-disk spool (group-committed) until the sink recovers and the spool has been replayed, in order. On
+/// shutdown everything still in memory is written or spooled.
+/// </summary>
+public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
+{
+    private readonly Channel<DecisionEvent> _buffer;
+    private readonly List<Lane> _lanes;
+    private readonly DecisionPipelineOptions _options;
+    private readonly ILogger<DecisionPipeline> _logger;
+    private long _posted;
+    private long _dropped;
+
+    public DecisionPipeline(IEnumerable<IDecisionExportSink> sinks, DecisionPipelineOptions options, ILogger<DecisionPipeline> logger)
+    {
+        ArgumentNullException.ThrowIfNull(sinks);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _logger = logger;
+        _buffer = Channel.CreateBounded<DecisionEvent>(new BoundedChannelOptions(options.BufferCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger))];
+    }
+
+    public long Posted => Interlocked.Read(ref _posted);
+
+    /// <summary>Events refused because the in-memory buffer was full (reported as loss).</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public IReadOnlyList<SinkStatus> Sinks => [.. _lanes.Select(l => l.Status)];
+
+    public void Post(DecisionEvent decision)
+    {
+        if (_buffer.Writer.TryWrite(decision))
+        {
+            Interlocked.Increment(ref _posted);
+        }
+        else if (Interlocked.Increment(ref _dropped) == 1 || Dropped % 10_000 == 0)
+        {
+            LogDropped(_logger, Dropped);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var writers = _lanes.Select(l => Task.Run(() => l.RunAsync(stoppingToken), CancellationToken.None)).ToList();
+        var batch = new List<DecisionEvent>(_options.BatchSize);
+        try
+        {
+            while (await _buffer.Reader.WaitToReadAsync(stoppingToken))
+            {
+                Dispatch(batch);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        await Task.WhenAll(writers);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _buffer.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+        // Whatever is still in memory: one last dispatch, then each lane writes what it can and spools the rest.
+        Dispatch(new List<DecisionEvent>(_options.BatchSize));
+        foreach (var lane in _lanes)
+        {
+            await lane.FlushAsync(cancellationToken);
+        }
+    }
+
+    private void Dispatch(List<DecisionEvent> batch)
+    {
+        while (true)
+        {
+            batch.Clear();
+            while (batch.Count < _options.BatchSize && _buffer.Reader.TryRead(out var e))
+            {
+                batch.Add(e);
+            }
+
+            if (batch.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var lane in _lanes)
+            {
+                lane.Accept(batch);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = MonitoringEventIds.PipelineDropped, Level = LogLevel.Critical, Message = "Decision pipeline buffer full: {Dropped} decisions lost so far")]
+    private static partial void LogDropped(ILogger logger, long dropped);
+
+    [LoggerMessage(EventId = MonitoringEventIds.SinkFailed, Level = LogLevel.Warning, Message = "Decision sink {Sink} failed; its decisions go to the spool until it recovers")]
+    private static partial void LogSinkFailed(ILogger logger, Exception exception, string sink);
+
+    [LoggerMessage(EventId = MonitoringEventIds.SinkRecovered, Level = LogLevel.Information, Message = "Decision sink {Sink} recovered; spool replayed")]
+    private static partial void LogSinkRecovered(ILogger logger, string sink);
+
+    [LoggerMessage(EventId = MonitoringEventIds.SpoolFailed, Level = LogLevel.Critical, Message = "Decision spool of {Sink} cannot be written ({Count} decisions lost)")]
+    private static partial void LogSpoolFailed(ILogger logger, Exception exception, string sink, int count);
+
+    /// <summary>What a sink's lane has done so far.</summary>
+    public sealed record SinkStatus(string Name, long Written, long Spooled, long SpoolBytes, long Lost, bool Spooling, string? LastError);
+
+    /// <summary>One sink: an in-memory queue while it keeps up, its spool while it does not.</summary>
+    private sealed class Lane(IDecisionExportSink sink, DiskSpool spool, DecisionPipelineOptions options, ILogger logger)
+    {
+        private readonly Channel<DecisionEvent[]> _queue = Channel.CreateUnbounded<DecisionEvent[]>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly object _mode = new();
+        private int _queued;
+        private bool _spooling = !spool.IsEmpty; // a spool left by the previous run is replayed first (read with Volatile)
+        private long _written;
+        private long _spooled;
+        private long _lost;
+
+        private volatile string? _lastError;
+
+        public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError);
+
+        /// <summary>From the dispatcher: queue the batch, or spool it while the sink is behind (order is kept by the lock).</summary>
+        public void Accept(List<DecisionEvent> batch)
+        {
+            lock (_mode)
+            {
+                if (!_spooling && Volatile.Read(ref _queued) + batch.Count <= options.SinkQueueCapacity)
+                {
+                    Interlocked.Add(ref _queued, batch.Count);
+                    _queue.Writer.TryWrite([.. batch]);
+                    return;
+                }
+
+                if (!_spooling)
+                {
+                    _spooling = true;
+                    _queue.Writer.TryWrite([]); // wake the writer: after the queue it must turn to the spool
+                }
+
+                SpoolLocked(batch);
+            }
+        }
+
+        public async Task RunAsync(CancellationToken stoppingToken)
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    // Order: what is queued in memory is older than anything spooled, so the queue always goes first.
+                    if (_queue.Reader.TryPeek(out var batch))
+                    {
+                        if (batch.Length > 0)
+                        {
+                            await WriteAsync(batch, stoppingToken);
+                        }
+
+                        _queue.Reader.TryRead(out _);
+                        Interlocked.Add(ref _queued, -batch.Length);
+                        continue;
+                    }
+
+                    if (Volatile.Read(ref _spooling))
+                    {
+                        await ReplayAsync(stoppingToken);
+                        continue;
+                    }
+
+                    if (!await _queue.Reader.WaitToReadAsync(stoppingToken))
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    // The failed batch stays at the head of the queue and is retried; once the queue is full, the
+                    // dispatcher sends newer events to the spool, which is replayed after the queue drains: in order.
+                    _lastError = $"{ex.GetType().Name}: {ex.Message}";
+                    LogSinkFailed(logger, ex, sink.Name);
+                    await DelayAsync(stoppingToken);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Shutdown: try the sink once for what is queued; spool what it does not take (after anything already spooled:
+        /// the one place order can give way, and only across a restart; event ids and times still sort it).
+        /// </summary>
+        public async Task FlushAsync(CancellationToken cancellationToken)
+        {
+            while (_queue.Reader.TryRead(out var batch))
+            {
+                try
+                {
+                    if (_spooling)
+                    {
+                        throw new InvalidOperationException("spooling");
+                    }
+
+                    await WriteAsync(batch, cancellationToken);
+                }
+                catch (Exception)
+                {
+                    lock (_mode)
+                    {
+                        _spooling = true;
+                        SpoolLocked(batch);
+                    }
+                }
+            }
+        }
+
+        private async Task ReplayAsync(CancellationToken stoppingToken)
+        {
+            var (events, next) = spool.Peek(options.BatchSize);
+            if (events.Count == 0)
+            {
+                lock (_mode)
+                {
+                    // Caught up: back to the in-memory queue, unless something was spooled meanwhile.
+                    if (spool.IsEmpty)
+                    {
+                        _spooling = false;
+                        LogSinkRecovered(logger, sink.Name);
+                    }
+                }
+
+                return;
+            }
+
+            await WriteAsync([.. events], stoppingToken);
+            spool.Commit(next);
+        }
+
+        private async Task WriteAsync(DecisionEvent[] batch, CancellationToken cancellationToken)
+        {
+            await sink.WriteBatchAsync(batch, cancellationToken);
+            Interlocked.Add(ref _written, batch.Length);
+        }
+
+        private void SpoolLocked(IReadOnlyList<DecisionEvent> batch)
+        {
+            try
+            {
+                spool.Append(batch);
+                Interlocked.Add(ref _spooled, batch.Count);
+            }
+            catch (IOException ex)
+            {
+                Interlocked.Add(ref _lost, batch.Count);
+                LogSpoolFailed(logger, ex, sink.Name, batch.Count);
+            }
+        }
+
+        private async Task DelayAsync(CancellationToken stoppingToken)
+        {
+            try
+            {
+                await Task.Delay(options.RetryDelay, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+}

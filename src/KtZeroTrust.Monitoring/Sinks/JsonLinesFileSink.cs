@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Text.Json;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Pipeline;
+
+namespace KtZeroTrust.Monitoring.Sinks;
+
+/// <summary>
+/// The local decision log: one JSON object per line, appended with one write and flush per batch. When the file passes
+/// <paramref name="maxFileBytes"/> it is rolled to <c>decisions-&lt;utc time&gt;.jsonl</c> and a new one begins.
+/// </summary>
+public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 1024 * 1024) : IDecisionExportSink
+{
+    private readonly string _path = Path.GetFullPath(path);
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+
+    public string Name => "file";
+
+    public string FilePath => _path;
+
+    public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        _buffer.Clear();
+        await using (var json = new Utf8JsonWriter(_buffer))
+        {
+            foreach (var e in batch)
+            {
+                json.Reset(_buffer);
+                DecisionJson.Write(json, e);
+                await json.FlushAsync(cancellationToken);
+                _buffer.Write("\n"u8);
+            }
+        }
+
+        if (File.Exists(_path) && new FileInfo(_path).Length > maxFileBytes)
+        {
+            var rolled = Path.Combine(Path.GetDirectoryName(_path)!, $"{Path.GetFileNameWithoutExtension(_path)}-{DateTime.UtcNow:yyyyMMddTHHmmssfff}.jsonl");
+            File.Move(_path, rolled);
+        }
+
+        await using var file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1, useAsync: true);
+        await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);
+        await file.FlushAsync(cancellationToken);
+    }
+}
