@@ -19,6 +19,7 @@ internal static class Ztctl
             CertCommands.Create(),
             ReferenceCommands.Create(),
             SimulateCommands.Create(),
+            DecisionCommands.Create(),
         };
         return root;
     }

@@ -1,0 +1,267 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Redis;
+
+namespace KtZeroTrust.Cli.Commands;
+
+/// <summary>
+/// <c>ztctl decisions tail|search</c>: the decision stream for SOC staff, from the local JSON-lines log (default) or,
+/// with <c>--redis</c>, from the Redis Stream every node writes to. A readable table by default, <c>--json</c> for lines.
+/// </summary>
+internal static class DecisionCommands
+{
+    private static readonly Option<string?> Outcome = new("--outcome") { Description = "allow or deny" };
+    private static readonly Option<string?> Device = new("--device") { Description = "Only this device serial" };
+    private static readonly Option<string?> User = new("--user") { Description = "Only this user" };
+    private static readonly Option<string?> Reason = new("--reason") { Description = "Only this reason code (e.g. device_revoked)" };
+    private static readonly Option<string?> Stream = new("--stream") { Description = "Redis Stream key (with --redis)", DefaultValueFactory = _ => "zt:decisions" };
+
+    public static Command Create()
+    {
+        var max = new Option<int?>("--max") { Description = "Stop after this many matching decisions" };
+        var duration = new Option<TimeSpan?>("--for") { Description = "Stop after this long (e.g. 00:01:00); default: until Ctrl+C" };
+        var tail = new Command("tail", "Follow decisions as they happen") { Outcome, Device, User, Reason, Stream, max, duration };
+        tail.SetAction(CliContext.Run(async (ctx, ct) =>
+        {
+            var filter = Filter(ctx);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            if (ctx.ParseResult.GetValue(duration) is { } limit)
+            {
+                stop.CancelAfter(limit);
+            }
+
+            var limitCount = ctx.ParseResult.GetValue(max);
+            var shown = 0;
+            var printer = new Printer(ctx);
+            try
+            {
+                await foreach (var e in FollowAsync(ctx, stop.Token))
+                {
+                    if (!filter(e))
+                    {
+                        continue;
+                    }
+
+                    printer.Print(e);
+                    if (++shown >= limitCount)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+
+            return ExitCodes.Success;
+        }));
+
+        var since = new Option<DateTimeOffset?>("--since") { Description = "From this time (ISO 8601)" };
+        var until = new Option<DateTimeOffset?>("--until") { Description = "Up to this time (ISO 8601)" };
+        var limit = new Option<int>("--limit") { Description = "At most this many (newest last)", DefaultValueFactory = _ => 1000 };
+        var search = new Command("search", "Find past decisions") { Outcome, Device, User, Reason, Stream, since, until, limit };
+        search.SetAction(CliContext.Run(async (ctx, ct) =>
+        {
+            var filter = Filter(ctx);
+            var from = ctx.ParseResult.GetValue(since) ?? DateTimeOffset.MinValue;
+            var to = ctx.ParseResult.GetValue(until) ?? DateTimeOffset.MaxValue;
+            var found = new Queue<DecisionEvent>();
+            var max = Math.Max(1, ctx.ParseResult.GetValue(limit));
+            await foreach (var e in ReadAllAsync(ctx, ct))
+            {
+                if (e.Time >= from && e.Time <= to && filter(e))
+                {
+                    found.Enqueue(e);
+                    if (found.Count > max)
+                    {
+                        found.Dequeue();
+                    }
+                }
+            }
+
+            var printer = new Printer(ctx);
+            foreach (var e in found)
+            {
+                printer.Print(e);
+            }
+
+            return found.Count == 0 ? ExitCodes.NotFound : ExitCodes.Success;
+        }));
+
+        return new Command("decisions", "The decision stream: every allow and deny, with its reason") { tail, search };
+    }
+
+    private static Func<DecisionEvent, bool> Filter(CliContext ctx)
+    {
+        var outcome = ctx.ParseResult.GetValue(Outcome)?.ToLowerInvariant();
+        var device = ctx.ParseResult.GetValue(Device);
+        var user = ctx.ParseResult.GetValue(User);
+        var reason = ctx.ParseResult.GetValue(Reason);
+        if (outcome is not (null or "allow" or "deny"))
+        {
+            throw new FormatException("--outcome is allow or deny.");
+        }
+
+        return e => (outcome is null || (outcome == "allow") == (e.Outcome == DecisionOutcome.Allow))
+            && (device is null || e.Subject == device)
+            && (user is null || e.Subject == user)
+            && (reason is null || ReasonCodes.Name(e.Reason) == reason);
+    }
+
+    /// <summary>Everything stored: the Redis Stream, or the log file and its rolled predecessors (oldest first).</summary>
+    private static async IAsyncEnumerable<DecisionEvent> ReadAllAsync(CliContext ctx, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (ctx.RedisConfiguration is { Length: > 0 } redisConfiguration)
+        {
+            await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
+            var last = "-";
+            while (true)
+            {
+                var page = await redis.StreamRangeAsync(ctx.ParseResult.GetValue(Stream)!, last, "+", 1000, ct);
+                foreach (var entry in page)
+                {
+                    if (Parse(entry.GetString("event")) is { } e)
+                    {
+                        yield return e;
+                    }
+                }
+
+                if (page.Count < 1000)
+                {
+                    yield break;
+                }
+
+                last = "(" + page[^1].Id;
+            }
+        }
+
+        var current = LogPath(ctx);
+        var directory = Path.GetDirectoryName(current)!;
+        var rolled = Directory.Exists(directory) ? Directory.GetFiles(directory, Path.GetFileNameWithoutExtension(current) + "-*.jsonl").Order(StringComparer.Ordinal) : Enumerable.Empty<string>();
+        foreach (var file in rolled.Append(current).Where(File.Exists))
+        {
+            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            while (await reader.ReadLineAsync(ct) is { } line)
+            {
+                if (Parse(line) is { } e)
+                {
+                    yield return e;
+                }
+            }
+        }
+    }
+
+    /// <summary>New decisions as they are written: polls the stream (XRANGE after the last id) or the end of the log file.</summary>
+    private static async IAsyncEnumerable<DecisionEvent> FollowAsync(CliContext ctx, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (ctx.RedisConfiguration is { Length: > 0 } redisConfiguration)
+        {
+            await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
+            var key = ctx.ParseResult.GetValue(Stream)!;
+            var newest = await redis.StreamRevRangeAsync(key, count: 1, cancellationToken: ct);
+            var last = newest.Count == 0 ? "0-0" : newest[0].Id;
+            while (true)
+            {
+                var page = await redis.StreamRangeAsync(key, "(" + last, "+", 1000, ct);
+                foreach (var entry in page)
+                {
+                    last = entry.Id;
+                    if (Parse(entry.GetString("event")) is { } e)
+                    {
+                        yield return e;
+                    }
+                }
+
+                if (page.Count == 0)
+                {
+                    await Task.Delay(200, ct);
+                }
+            }
+        }
+
+        var path = LogPath(ctx);
+        long position = File.Exists(path) ? new FileInfo(path).Length : 0;
+        var pending = new StringBuilder();
+        while (true)
+        {
+            if (File.Exists(path) && new FileInfo(path).Length < position)
+            {
+                position = 0; // rolled over: the new file starts from the top
+            }
+
+            if (File.Exists(path))
+            {
+                await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                stream.Position = position;
+                using var reader = new StreamReader(stream, Encoding.UTF8);
+                pending.Append(await reader.ReadToEndAsync(ct));
+                position = stream.Position;
+            }
+
+            var text = pending.ToString();
+            var end = text.LastIndexOf('\n');
+            if (end >= 0)
+            {
+                pending.Clear().Append(text[(end + 1)..]); // a line still being written waits for its end
+                foreach (var line in text[..end].Split('\n'))
+                {
+                    if (Parse(line) is { } e)
+                    {
+                        yield return e;
+                    }
+                }
+            }
+            else
+            {
+                await Task.Delay(200, ct);
+            }
+        }
+    }
+
+    private static string LogPath(CliContext ctx) => Path.Combine(ctx.DataDirectory, "decisions.jsonl");
+
+    private static DecisionEvent? Parse(string? json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            return DecisionJson.Read(Encoding.UTF8.GetBytes(json));
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            return null; // not a decision line: skipped, the rest is still shown
+        }
+    }
+
+    private sealed class Printer(CliContext ctx)
+    {
+        private bool _header;
+
+        public void Print(DecisionEvent e)
+        {
+            if (ctx.AsJson)
+            {
+                ctx.Out.WriteLine(Encoding.UTF8.GetString(DecisionJson.ToUtf8(e)));
+                return;
+            }
+
+            if (!_header)
+            {
+                ctx.Out.WriteLine($"{"TIME (UTC)",-24} {"OUTCOME",-7} {"REASON",-26} {"SUBJECT",-18} {"SOURCE",-16} {"LISTENER",-10} ROUTE / PATH");
+                _header = true;
+            }
+
+            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{e.Time.UtcDateTime:yyyy-MM-dd HH:mm:ss.fff}  {(e.Outcome == DecisionOutcome.Allow ? "allow" : "DENY"),-7} {ReasonCodes.Name(e.Reason),-26} {e.Subject ?? "-",-18} {e.SourceAddress ?? "-",-16} {e.Listener,-10} {e.Route ?? "-"} {e.Path}"));
+        }
+    }
+}
