@@ -8,6 +8,7 @@ return args.FirstOrDefault() switch
     "resp-compare" => await RespCompare.RunAsync(args[1..]),
     "l1-memory" => L1Memory.Run(args[1..]),
     "propagation" => await Propagation.RunAsync(args[1..]),
+    "stream-throughput" => await StreamThroughput.RunAsync(args[1..]),
     _ => Run(args),
 };
 
