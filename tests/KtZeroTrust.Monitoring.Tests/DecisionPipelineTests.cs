@@ -116,6 +116,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         await pipeline.StopAsync(Ct);
 
         var ids = new HashSet<string>();
+        var firstSeen = new List<string>();
         var entries = 0;
         var last = "-";
         while (true)
@@ -129,13 +130,17 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
             foreach (var entry in page)
             {
                 entries++;
-                ids.Add(entry.GetString("id")!);
+                if (ids.Add(entry.GetString("id")!))
+                {
+                    firstSeen.Add(entry.GetString("id")!);
+                }
             }
 
             last = page[^1].Id;
         }
 
         Assert.Equal(total, ids.Count); // every decision made is there (duplicates allowed: at least once)
+        Assert.Equal(firstSeen.Order(StringComparer.Ordinal), firstSeen); // and in the order they were made
         Assert.True(entries >= total);
         Assert.Equal(0, pipeline.Dropped);
         Assert.Equal(0, pipeline.Sinks[0].Lost);

@@ -154,7 +154,9 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         private long _spooled;
         private long _lost;
 
+        private const int MaxWrite = 8192;
         private volatile string? _lastError;
+        private DecisionEvent[]? _retry;
 
         public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError);
 
@@ -187,15 +189,28 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                 try
                 {
                     // Order: what is queued in memory is older than anything spooled, so the queue always goes first.
-                    if (_queue.Reader.TryPeek(out var batch))
+                    // Queued batches are coalesced into one write (fewer round trips when the sink is behind); a write
+                    // that fails is kept and retried as it was before anything newer.
+                    if (_retry is null && _queue.Reader.TryPeek(out _))
                     {
-                        if (batch.Length > 0)
+                        var coalesced = new List<DecisionEvent>();
+                        while (coalesced.Count < MaxWrite && _queue.Reader.TryRead(out var queued))
                         {
-                            await WriteAsync(batch, stoppingToken);
+                            coalesced.AddRange(queued);
+                            Interlocked.Add(ref _queued, -queued.Length);
                         }
 
-                        _queue.Reader.TryRead(out _);
-                        Interlocked.Add(ref _queued, -batch.Length);
+                        _retry = [.. coalesced];
+                    }
+
+                    if (_retry is { } pendingWrite)
+                    {
+                        if (pendingWrite.Length > 0)
+                        {
+                            await WriteAsync(pendingWrite, stoppingToken);
+                        }
+
+                        _retry = null;
                         continue;
                     }
 
@@ -231,7 +246,9 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         /// </summary>
         public async Task FlushAsync(CancellationToken cancellationToken)
         {
-            while (_queue.Reader.TryRead(out var batch))
+            var leftovers = _retry is { } retry ? new[] { retry } : [];
+            _retry = null;
+            foreach (var batch in leftovers.Concat(Drain()))
             {
                 try
                 {
@@ -253,9 +270,17 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
             }
         }
 
+        private IEnumerable<DecisionEvent[]> Drain()
+        {
+            while (_queue.Reader.TryRead(out var batch))
+            {
+                yield return batch;
+            }
+        }
+
         private async Task ReplayAsync(CancellationToken stoppingToken)
         {
-            var (events, next) = spool.Peek(options.BatchSize);
+            var (events, next) = spool.Peek(MaxWrite);
             if (events.Count == 0)
             {
                 lock (_mode)

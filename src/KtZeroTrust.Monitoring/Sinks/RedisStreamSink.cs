@@ -1,3 +1,4 @@
+using System.Globalization;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
@@ -7,11 +8,23 @@ namespace KtZeroTrust.Monitoring.Sinks;
 
 /// <summary>
 /// Decisions into a Redis Stream (default <c>zt:decisions</c>): one entry per event with fields <c>id</c> (the
-/// decision id, for de-duplication: delivery is at least once) and <c>event</c> (the JSON). A batch is pipelined on the
-/// shared connection; the stream is trimmed with an approximate MAXLEN. Exporters read it with a consumer group.
+/// decision id, for de-duplication: delivery is at least once) and <c>event</c> (the JSON), trimmed with an approximate
+/// MAXLEN. Entries are added by a script, a chunk per command, chunks one after another: a chunk is all-or-nothing and
+/// cannot be split across a reconnect, so the stream keeps the order decisions were made in even when Redis restarts
+/// mid-batch. Exporters read it with a consumer group.
 /// </summary>
 public sealed class RedisStreamSink(IRedisClient redis, string streamKey = "zt:decisions", long maxLength = 10_000_000) : IDecisionExportSink
 {
+    private const int Chunk = 1000;
+
+    // KEYS[1] stream; ARGV[1] max length, then (id, event) pairs.
+    private static readonly RedisScript AddMany = new("""
+        for i = 2, #ARGV, 2 do
+          redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[i], 'event', ARGV[i + 1])
+        end
+        return (#ARGV - 1) / 2
+        """);
+
     public string Name => "redis-stream";
 
     public string StreamKey => streamKey;
@@ -19,13 +32,19 @@ public sealed class RedisStreamSink(IRedisClient redis, string streamKey = "zt:d
     public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var writes = new Task<string>[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
+        for (var start = 0; start < batch.Count; start += Chunk)
         {
-            var e = batch[i];
-            writes[i] = redis.StreamAddAsync(streamKey, [new("id", e.Id), new("event", DecisionJson.ToUtf8(e))], maxLength, cancellationToken: cancellationToken);
-        }
+            var count = Math.Min(Chunk, batch.Count - start);
+            var args = new RedisArg[1 + (2 * count)];
+            args[0] = maxLength.ToString(CultureInfo.InvariantCulture);
+            for (var i = 0; i < count; i++)
+            {
+                var e = batch[start + i];
+                args[1 + (2 * i)] = e.Id;
+                args[2 + (2 * i)] = DecisionJson.ToUtf8(e);
+            }
 
-        await Task.WhenAll(writes);
+            await redis.EvaluateAsync(AddMany, [streamKey], args, cancellationToken);
+        }
     }
 }
