@@ -21,19 +21,7 @@ internal static class StreamThroughput
         var pipeline = new DecisionPipeline([new RedisStreamSink(client)],
             new DecisionPipelineOptions { SpoolDirectory = directory, BufferCapacity = 1 << 20, BatchSize = 1024 }, NullLogger<DecisionPipeline>.Instance);
         await pipeline.StartAsync(CancellationToken.None);
-        var template = new DecisionEvent
-        {
-            Id = "01M80FD0ZAGCYJD0XC1S95G0T3",
-            Time = DateTimeOffset.UtcNow,
-            Listener = "device",
-            Subject = "FC-0001",
-            SourceAddress = "127.0.0.1",
-            Route = "femto-management",
-            Path = "/femto/status",
-            Method = "GET",
-            Outcome = DecisionOutcome.Allow,
-            Reason = ReasonCode.Allowed,
-        };
+        var template = Monitoring.SampleDecision.Allowed();
         var watch = Stopwatch.StartNew();
         for (var i = 0; i < count; i++)
         {
