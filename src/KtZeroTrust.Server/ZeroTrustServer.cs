@@ -110,6 +110,8 @@ public static partial class ZeroTrustServer
             app.MapEnrollment().RequireListener(ListenerKind.Enrollment);
         }
 
+        app.MapGet("/metrics", (DecisionPipeline pipeline) => Results.Text(PipelineMetrics.Render(pipeline), PipelineMetrics.ContentType))
+            .RequireListener(ListenerKind.Console);
         app.MapGet("/healthz", () => Results.Json(new { status = "ok" }))
             .RequireListener(ListenerKind.Enrollment, ListenerKind.User, ListenerKind.Console);
         if (options.DemoUpstream.Enabled)

@@ -275,3 +275,24 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
         return problem;
     }
 }
+
+/// <summary>The decision pipeline's Prometheus metrics on the console listener.</summary>
+public sealed class MetricsEndpointTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task Metrics_CountDecisionsPerSink_InPrometheusText()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var device = server.DeviceClient(server.SampleCertificate("FC-0001"));
+        Assert.Equal(HttpStatusCode.OK, (await device.GetAsync(server.DeviceUri("/femto/status"), ct)).StatusCode);
+        using var console = server.DeviceClient(null);
+
+        var text = await Eventually.Until(() => console.GetStringAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/metrics"), ct),
+            t => t.Contains("ktzt_sink_written_total{sink=\"file\"}", StringComparison.Ordinal) && !t.Contains("ktzt_sink_written_total{sink=\"file\"} 0\n", StringComparison.Ordinal), "decisions to be counted");
+
+        Assert.Contains("# TYPE ktzt_decisions_posted_total counter", text, StringComparison.Ordinal);
+        Assert.Contains("ktzt_decisions_dropped_total 0", text, StringComparison.Ordinal);
+        Assert.Contains("ktzt_sink_behind{sink=\"file\"} 0", text, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await device.GetAsync(server.DeviceUri("/metrics"), ct)).StatusCode); // not on the device listener
+    }
+}

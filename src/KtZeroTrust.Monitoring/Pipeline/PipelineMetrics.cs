@@ -1,0 +1,39 @@
+using System.Globalization;
+using System.Text;
+
+namespace KtZeroTrust.Monitoring.Pipeline;
+
+/// <summary>
+/// The pipeline's health in the Prometheus text format (0.0.4): what was posted and lost, and per sink what was
+/// written, spooled and lost, the spool's size and whether the sink is behind. Scrapers alert on loss and spool growth.
+/// </summary>
+public static class PipelineMetrics
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static string Render(DecisionPipeline pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var text = new StringBuilder();
+        void Metric(string name, string type, string help, IEnumerable<(string Labels, double Value)> samples)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n");
+            foreach (var (labels, value) in samples)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"{name}{labels} {value}\n");
+            }
+        }
+
+        var sinks = pipeline.Sinks;
+        Metric("ktzt_decisions_posted_total", "counter", "Decisions posted to the pipeline.", [("", pipeline.Posted)]);
+        Metric("ktzt_decisions_dropped_total", "counter", "Decisions lost because the in-memory buffer was full.", [("", pipeline.Dropped)]);
+        Metric("ktzt_sink_written_total", "counter", "Decisions accepted by a sink.", sinks.Select(s => (Label(s.Name), (double)s.Written)));
+        Metric("ktzt_sink_spooled_total", "counter", "Decisions a sink could not take at once, written to its spool.", sinks.Select(s => (Label(s.Name), (double)s.Spooled)));
+        Metric("ktzt_sink_lost_total", "counter", "Decisions lost because the spool could not be written (disk full).", sinks.Select(s => (Label(s.Name), (double)s.Lost)));
+        Metric("ktzt_sink_spool_bytes", "gauge", "Bytes waiting in a sink's spool.", sinks.Select(s => (Label(s.Name), (double)s.SpoolBytes)));
+        Metric("ktzt_sink_behind", "gauge", "1 while a sink is failing or catching up from its spool.", sinks.Select(s => (Label(s.Name), s.Spooling ? 1.0 : 0.0)));
+        return text.ToString();
+    }
+
+    private static string Label(string sink) => $"{{sink=\"{sink.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"}}";
+}
