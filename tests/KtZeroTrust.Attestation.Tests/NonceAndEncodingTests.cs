@@ -18,12 +18,13 @@ public sealed class NonceStoreTests(RedisServerFixture redis) : IClassFixture<Re
     [Fact]
     public async Task InMemory_NoncesAreSingleUse_BoundToTheirSerial_AndExpire()
     {
-        var store = new InMemoryNonceStore(TimeProvider.System, capacity: 2);
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var store = new InMemoryNonceStore(clock, capacity: 2);
         var nonce = await store.IssueAsync("FC-1", TimeSpan.FromMinutes(1), Ct);
         Assert.Equal("FC-1", await store.ConsumeAsync(nonce, Ct));
         Assert.Null(await store.ConsumeAsync(nonce, Ct));
-        var expired = await store.IssueAsync("FC-1", TimeSpan.FromTicks(1), Ct);
-        await Task.Delay(5, Ct);
+        var expired = await store.IssueAsync("FC-1", TimeSpan.FromSeconds(30), Ct);
+        clock.Advance(TimeSpan.FromSeconds(31));
         Assert.Null(await store.ConsumeAsync(expired, Ct));
         await store.IssueAsync("FC-2", TimeSpan.FromMinutes(1), Ct);
         await store.IssueAsync("FC-3", TimeSpan.FromMinutes(1), Ct);

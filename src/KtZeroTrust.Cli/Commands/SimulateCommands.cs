@@ -96,9 +96,9 @@ internal static class SimulateCommands
         var total = (long)unitCount * rounds;
         var progress = Task.Run(async () =>
         {
-            while (!progressStop.IsCancellationRequested)
+            using var everySecond = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            while (await everySecond.WaitForNextTickAsync(progressStop.Token).AsTask().ContinueWith(t => t.IsCompletedSuccessfully && t.Result, TaskScheduler.Default))
             {
-                await Task.Delay(1000, progressStop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
                 if (!ctx.AsJson)
                 {
                     var done = Interlocked.Read(ref enrolled);

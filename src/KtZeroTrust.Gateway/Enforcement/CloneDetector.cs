@@ -42,12 +42,12 @@ public sealed partial class CloneDetector(
     ILogger<CloneDetector> logger)
 {
     private readonly ConcurrentDictionary<string, Sighting> _seen = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _pending = new(StringComparer.Ordinal);
     private readonly long _windowTicks = options.Value.Window.Ticks;
 
-    /// <summary>True when this request shows a clone (and the alert and suspension are under way).</summary>
-    public bool IsClone(string serial, IPAddress? source, long nowUtcTicks)
+    /// <summary>True when this request shows a clone; the alert is raised, <paramref name="detail"/> says why.</summary>
+    public bool IsClone(string serial, IPAddress? source, long nowUtcTicks, out string? detail)
     {
+        detail = null;
         if (!options.Value.Enabled || source is null)
         {
             return false;
@@ -71,6 +71,7 @@ public sealed partial class CloneDetector(
             return false;
         }
 
+        detail = $"same identity from {last.Address} and {source} within {options.Value.Window.TotalSeconds:0} s";
         Alert(serial, last.Address, source);
         return true;
     }
@@ -95,7 +96,6 @@ public sealed partial class CloneDetector(
 
     private void Alert(string serial, IPAddress first, IPAddress second)
     {
-        var detail = $"same identity from {first} and {second} within {options.Value.Window.TotalSeconds:0} s";
         LogClone(logger, serial, first, second);
         decisions.Post(new DecisionEvent
         {
@@ -109,29 +109,21 @@ public sealed partial class CloneDetector(
             Outcome = DecisionOutcome.Deny,
             Reason = ReasonCode.CloneSuspected,
         });
-        _pending[serial] = detail;
     }
 
     /// <summary>
-    /// Acts on a detection after the refusal has been answered: suspends the device, which every node applies and which
-    /// aborts all its connections. The short grace lets the 403 reach the clone first (an abort now would reset the very
-    /// connection carrying it); the clone is refused meanwhile anyway, its address staying the suspicious one.
+    /// Acts on a detection: suspends the device, which every node applies and which aborts all its connections. Called
+    /// once the refusal has been sent (an abort before that would reset the very connection carrying the 403).
     /// </summary>
-    public void Act(string serial)
+    public async Task SuspendAsync(string serial, string detail)
     {
-        if (!_pending.TryRemove(serial, out var detail) || !options.Value.SuspendDevice || services.GetService<IDeviceRegistry>() is not { } registry)
+        if (!options.Value.SuspendDevice || services.GetService<IDeviceRegistry>() is not { } registry)
         {
             return;
         }
 
-        _ = Task.Run(() => SuspendAsync(registry, serial, detail));
-    }
-
-    private async Task SuspendAsync(IDeviceRegistry registry, string serial, string detail)
-    {
         try
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(250), timeProvider);
             await registry.TransitionAsync(serial, DeviceLifecycleState.Suspended, "detector:clone", detail);
         }
         catch (RegistryException ex)

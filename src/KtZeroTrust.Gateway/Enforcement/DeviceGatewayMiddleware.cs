@@ -34,9 +34,10 @@ internal sealed partial class DeviceGatewayMiddleware(
         var reason = authorization.Reason;
         var serial = authorization.Entry.DeviceSerial;
 
-        if (reason == ReasonCode.Allowed && cloneDetector.IsClone(serial!, context.Connection.RemoteIpAddress, now.UtcTicks))
+        if (reason == ReasonCode.Allowed && cloneDetector.IsClone(serial!, context.Connection.RemoteIpAddress, now.UtcTicks, out var cloneDetail))
         {
             reason = ReasonCode.CloneSuspected;
+            SuspendAfterRefusal(context, serial!, cloneDetail!);
         }
 
         var decisionId = ids.Next();
@@ -72,16 +73,29 @@ internal sealed partial class DeviceGatewayMiddleware(
             }
 
             await ProblemResponses.WriteDenialAsync(context, route is null && reason == ReasonCode.RouteNotAllowed ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden, reason, decisionId);
-            if (reason == ReasonCode.CloneSuspected)
-            {
-                cloneDetector.Act(serial!);
-            }
-
             return;
         }
 
         context.Features.Set(new DeviceRequestFeature(serial!, decisionId));
         await next(context);
+    }
+
+    /// <summary>
+    /// The suspension aborts every connection of the device, so it must not overtake the clone's own 403. HTTP/1.1: the
+    /// refusal closes its connection, and the suspension follows once it is closed. HTTP/2 (no such header): once the
+    /// response is sent.
+    /// </summary>
+    private void SuspendAfterRefusal(HttpContext context, string serial, string detail)
+    {
+        if (HttpProtocol.IsHttp11(context.Request.Protocol) && context.Features.Get<IConnectionLifetimeFeature>() is { } lifetime)
+        {
+            context.Response.Headers.Connection = "close";
+            lifetime.ConnectionClosed.Register(() => _ = cloneDetector.SuspendAsync(serial, detail));
+        }
+        else
+        {
+            context.Response.OnCompleted(() => cloneDetector.SuspendAsync(serial, detail));
+        }
     }
 
     [LoggerMessage(EventId = GatewayEventIds.RequestDenied, Level = LogLevel.Information,

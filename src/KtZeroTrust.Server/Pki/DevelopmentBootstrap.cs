@@ -71,30 +71,25 @@ internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, Tim
     /// <summary>A sample certificate on disk that is still valid for a while and known to this registry (which may be a new one).</summary>
     private async Task<bool> HasCurrentCertificateAsync(DevPkiLayout layout, string serial, CancellationToken cancellationToken)
     {
-        if (!HasCurrentCertificate(layout, serial))
-        {
-            return false;
-        }
-
-        using var cert = PemFiles.ReadCertificate(layout.LDevIdCertificate(serial));
-        return await registry.FindAllowListEntryAsync(KtZeroTrust.Core.Certificates.CertificateHash.Of(cert), cancellationToken) is { CertificateRevoked: false };
-    }
-
-    private bool HasCurrentCertificate(DevPkiLayout layout, string serial)
-    {
         if (!File.Exists(layout.LDevIdCertificate(serial)) || !File.Exists(layout.LDevIdKey(serial)))
         {
             return false;
         }
 
+        X509Certificate2 cert;
         try
         {
-            using var cert = PemFiles.ReadCertificate(layout.LDevIdCertificate(serial));
-            return cert.NotAfter.ToUniversalTime() - timeProvider.GetUtcNow().UtcDateTime > RenewBefore;
+            cert = PemFiles.ReadCertificate(layout.LDevIdCertificate(serial));
         }
         catch (PkiException)
         {
             return false;
+        }
+
+        using (cert)
+        {
+            return cert.NotAfter.ToUniversalTime() - timeProvider.GetUtcNow().UtcDateTime > RenewBefore
+                && await registry.FindAllowListEntryAsync(KtZeroTrust.Core.Certificates.CertificateHash.Of(cert), cancellationToken) is { CertificateRevoked: false };
         }
     }
 
