@@ -33,12 +33,9 @@ public static class AttestationServiceCollectionExtensions
         }
         else
         {
-            services.TryAddSingleton<INonceStore>(_ =>
-            {
-                var options = KtZeroTrust.Redis.RedisOptions.Parse(redisConfiguration);
-                options.AbortOnConnectFail = false; // enrollment answers 4xx/5xx while Redis is away; it must not keep the server from starting
-                return new RedisNonceStore(KtZeroTrust.Redis.RedisClient.ConnectAsync(options).GetAwaiter().GetResult());
-            });
+            services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
+            services.TryAddSingleton<INonceStore>(sp =>
+                new RedisNonceStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redisConfiguration).GetAwaiter().GetResult()));
         }
 
         services.TryAddSingleton<AttestationVerifier>();

@@ -68,6 +68,7 @@ internal static class AllowListServiceCollectionExtensions
         }
         else
         {
+            services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             services.TryAddSingleton<GatewayRedis>();
             services.TryAddSingleton<IAllowListResolver, RedisAllowListResolver>();
             services.TryAddSingleton(sp => new DeviceRequestAuthorizer(

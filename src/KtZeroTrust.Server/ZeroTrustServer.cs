@@ -21,6 +21,7 @@ using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Pki;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Server;
@@ -70,13 +71,10 @@ public static partial class ZeroTrustServer
             sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl")));
         if ((builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]) is { Length: > 0 } decisionRedis)
         {
-            builder.Services.AddSingleton<IDecisionExportSink>(sp =>
-            {
-                var redisOptions = KtZeroTrust.Redis.RedisOptions.Parse(decisionRedis);
-                redisOptions.AbortOnConnectFail = false; // decisions spool to disk while Redis is away
-                return new RedisStreamSink(KtZeroTrust.Redis.RedisClient.ConnectAsync(redisOptions).GetAwaiter().GetResult(),
-                    sp.GetRequiredService<IConfiguration>()["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions");
-            });
+            builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
+            builder.Services.AddSingleton<IDecisionExportSink>(sp => new RedisStreamSink(
+                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), // decisions spool while Redis is away
+                sp.GetRequiredService<IConfiguration>()["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
         }
 
         builder.Services.AddSingleton(sp => new DecisionPipeline(sp.GetServices<IDecisionExportSink>(),

@@ -8,6 +8,7 @@ using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Redis;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -22,6 +23,7 @@ public class RedisAllowListBenchmarks
 {
     private RedisProcess _redis = null!;
     private GatewayRedis _gatewayRedis = null!;
+    private RedisConnections _connections = null!;
     private AllowListCache _cache = null!;
     private DeviceRequestAuthorizer _authorizer = null!;
     private DeviceConnectionIdentity _identity = null!;
@@ -32,7 +34,8 @@ public class RedisAllowListBenchmarks
     {
         _redis = RedisProcess.Start();
         var options = Options.Create(new AllowListOptions { Redis = _redis.Configuration });
-        _gatewayRedis = new GatewayRedis(options, TimeProvider.System);
+        _connections = new RedisConnections();
+        _gatewayRedis = new GatewayRedis(options, _connections, TimeProvider.System);
         _gatewayRedis.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
         var entry = new AllowListEntry
         {
@@ -56,6 +59,7 @@ public class RedisAllowListBenchmarks
     public void Cleanup()
     {
         _gatewayRedis.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _connections.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _redis.Dispose();
     }
 

@@ -10,7 +10,7 @@ namespace KtZeroTrust.Gateway.AllowList.Redis;
 /// feed. Opened by the sync service at start (never failing the start: a node whose Redis is down denies until it is
 /// back); until then <see cref="FeedConnected"/> is false and lookups are refused.
 /// </summary>
-public sealed class GatewayRedis(IOptions<AllowListOptions> options, TimeProvider timeProvider, IAllowListSource? registry = null) : IAsyncDisposable
+public sealed class GatewayRedis(IOptions<AllowListOptions> options, RedisConnections connections, TimeProvider timeProvider, IAllowListSource? registry = null) : IAsyncDisposable
 {
     private RedisClient? _client;
     private RedisSubscriber? _subscriber;
@@ -31,7 +31,7 @@ public sealed class GatewayRedis(IOptions<AllowListOptions> options, TimeProvide
 
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
-        _client = await RedisClient.ConnectAsync(ClientOptions, cancellationToken);
+        _client = await connections.GetAsync(options.Value.Redis!); // shared with the other features of this process
         _subscriber = await RedisSubscriber.ConnectAsync(ClientOptions, cancellationToken);
         Store = new RedisAllowListStore(_client, options.Value.KeyPrefix);
         if (registry is not null && options.Value.SyncRegistryToRedis)
@@ -48,10 +48,6 @@ public sealed class GatewayRedis(IOptions<AllowListOptions> options, TimeProvide
             await _subscriber.DisposeAsync();
         }
 
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-        }
     }
 
     private static RedisOptions CreateOptions(AllowListOptions options)
