@@ -57,6 +57,9 @@ public sealed partial class EnrollmentHandlers(
 {
     private const string Listener = "enrollment";
 
+    // The CA does not change while the process runs: encode its certs-only answer once.
+    private readonly byte[] _caCerts = EstEncoding.CertsOnly([operatorCa.Certificate]);
+
     public Task NonceAsync(HttpContext context) => GuardAsync(context, "attest-nonce", async () =>
     {
         var client = await ClientCertificateAsync(context)
@@ -93,7 +96,7 @@ public sealed partial class EnrollmentHandlers(
     });
 
     public Task CaCertsAsync(HttpContext context)
-        => WriteBase64Async(context, "application/pkcs7-mime", EstEncoding.CertsOnly([operatorCa.Certificate]));
+        => WriteBase64Async(context, "application/pkcs7-mime", _caCerts);
 
     public static Task CsrAttrsAsync(HttpContext context)
         => WriteBase64Async(context, "application/csrattrs", EstEncoding.CsrAttributes());
@@ -311,5 +314,4 @@ internal static class AttestationEventIds
 {
     public const int AttestationFailed = 2000;
     public const int Enrolled = 2001;
-    public const int CrlBuilt = 2010;
 }
