@@ -11,6 +11,7 @@ using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Registry;
@@ -77,8 +78,21 @@ public static partial class ZeroTrustServer
                 sp.GetRequiredService<IConfiguration>()["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
         }
 
+        var node = builder.Configuration["ZeroTrust:Node"] is { Length: > 0 } configuredNode ? configuredNode : Environment.MachineName;
+        var otlp = builder.Configuration.GetSection(OtlpOptions.SectionName).Get<OtlpOptions>() ?? new OtlpOptions();
+        if (otlp.Endpoint is not null && otlp.Logs)
+        {
+            builder.Services.AddSingleton<IDecisionExportSink>(_ => new OtlpLogSink(otlp, node));
+        }
+
         builder.Services.AddSingleton(sp => new DecisionPipeline(sp.GetServices<IDecisionExportSink>(),
-            new DecisionPipelineOptions { SpoolDirectory = Path.Combine(dataDirectory, "spool") }, sp.GetRequiredService<ILogger<DecisionPipeline>>()));
+            new DecisionPipelineOptions { SpoolDirectory = Path.Combine(dataDirectory, "spool"), Node = node }, sp.GetRequiredService<ILogger<DecisionPipeline>>(), sp.GetRequiredService<TimeProvider>()));
+        if (otlp.Endpoint is not null && otlp.Metrics)
+        {
+            builder.Services.AddSingleton(sp => new OtlpMetricsExporter(sp.GetRequiredService<DecisionPipeline>(), otlp));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<OtlpMetricsExporter>());
+        }
+
         builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
 

@@ -53,6 +53,45 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
     }
 
     [Fact]
+    public async Task Export_WritesOcsfLines_FromTheLocalLog_WithTheFilters()
+    {
+        var sink = new JsonLinesFileSink(_temp.Combine("data", "decisions.jsonl"));
+        await sink.WriteBatchAsync([Event(1, "FC-1", ReasonCode.Allowed), Event(2, "FC-2", ReasonCode.DeviceRevoked), Event(3, "FC-3", ReasonCode.DeviceRevoked)], Ct);
+
+        var result = await Run("decisions", "export", "--outcome", "deny", "--until", "2026-11-22T01:02:30Z");
+        Assert.Equal(0, result.Code);
+        var line = Assert.Single(result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var ocsf = JsonDocument.Parse(line).RootElement;
+        Assert.Equal(("FC-2", "device_revoked", "ID000000000000000000000002"), (ocsf.GetProperty("device").GetProperty("uid").GetString(), ocsf.GetProperty("status_code").GetString(), ocsf.GetProperty("metadata").GetProperty("uid").GetString()));
+
+        var file = _temp.Combine("export.ocsf.jsonl");
+        Assert.Equal(0, (await Run("decisions", "export", "--out", file)).Code);
+        Assert.Equal(3, (await File.ReadAllLinesAsync(file, Ct)).Length);
+    }
+
+    [Fact]
+    public async Task Export_AsAConsumerGroup_ResumesWhereItStopped_AndNeverRepeatsAcknowledgedEntries()
+    {
+        var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
+        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        var redisSink = new RedisStreamSink(client, stream);
+        await redisSink.WriteBatchAsync([Event(1, "FC-1", ReasonCode.Allowed), Event(2, "FC-2", ReasonCode.DeviceRevoked)], Ct);
+        var file = _temp.Combine("siem.jsonl");
+        string[] Args() => ["decisions", "export", "--redis", redis.Configuration, "--stream", stream, "--group", "siem", "--consumer", "exporter-1", "--out", file];
+
+        Assert.Equal(0, (await Run(Args())).Code);
+        await redisSink.WriteBatchAsync([Event(3, "FC-3", ReasonCode.CloneSuspected)], Ct);
+        Assert.Equal(0, (await Run(Args())).Code);
+        Assert.Equal(0, (await Run(Args())).Code); // nothing new: nothing written
+
+        var uids = (await File.ReadAllLinesAsync(file, Ct)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("metadata").GetProperty("uid").GetString()).ToList();
+        Assert.Equal(["ID000000000000000000000001", "ID000000000000000000000002", "ID000000000000000000000003"], uids);
+        var pending = await client.ExecuteAsync("XPENDING", [stream, "siem"], Ct);
+        Assert.Equal(0, pending.Items[0].AsInt64()); // every entry acknowledged
+        Assert.Equal(ExitCodes.Usage, (await Run("decisions", "export", "--group", "siem")).Code); // a group needs Redis
+    }
+
+    [Fact]
     public async Task Tail_ShowsNewDecisionsLive_FromTheFileAndFromTheRedisStream()
     {
         var sink = new JsonLinesFileSink(_temp.Combine("data", "decisions.jsonl"));

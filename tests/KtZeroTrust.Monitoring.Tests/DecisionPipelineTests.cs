@@ -131,6 +131,11 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
 
             foreach (var entry in page)
             {
+                if (!entry.GetString("id")!.StartsWith("ID", StringComparison.Ordinal))
+                {
+                    continue; // the pipeline's own alerts (the spool grew while Redis was down) are in the stream too
+                }
+
                 entries++;
                 if (ids.Add(entry.GetString("id")!))
                 {
@@ -146,7 +151,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         Assert.True(entries >= total);
         Assert.Equal(0, pipeline.Dropped);
         Assert.Equal(0, pipeline.Sinks[0].Lost);
-        Assert.Equal(total, (await File.ReadAllLinesAsync(temp.Combine("decisions.jsonl"), Ct)).Length); // the file lane never stalled
+        Assert.Equal(total, (await File.ReadAllLinesAsync(temp.Combine("decisions.jsonl"), Ct)).Count(l => l.StartsWith("{\"id\":\"ID", StringComparison.Ordinal))); // the file lane never stalled
     }
 
     [Fact]

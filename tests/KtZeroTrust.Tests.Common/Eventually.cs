@@ -34,4 +34,8 @@ public static class Eventually
 
         throw new TimeoutException($"Timed out waiting for {what}; last value: {(lastError is null ? last : lastError.Message)}", lastError);
     }
+
+    /// <summary>Waits until an in-process condition holds.</summary>
+    public static Task Until(Func<bool> condition, string what, TimeSpan? timeout = null)
+        => Until(() => Task.FromResult(condition()), static ok => ok, what, timeout);
 }

@@ -169,6 +169,7 @@ public sealed partial class EnrollmentHandlers(
         {
             Id = decisionId,
             Time = timeProvider.GetUtcNow(),
+            Kind = route.StartsWith("est-", StringComparison.Ordinal) ? DecisionEvent.EnrollmentKind : DecisionEvent.AttestationKind,
             Listener = Listener,
             Subject = subject,
             SourceAddress = context.Connection.RemoteIpAddress?.ToString(),

@@ -4,12 +4,13 @@ using System.Text;
 using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Ocsf;
 using KtZeroTrust.Redis;
 
 namespace KtZeroTrust.Cli.Commands;
 
 /// <summary>
-/// <c>ztctl decisions tail|search</c>: the decision stream for SOC staff, from the local JSON-lines log (default) or,
+/// <c>ztctl decisions tail|search|export</c>: the decision stream for SOC staff, from the local JSON-lines log (default) or,
 /// with <c>--redis</c>, from the Redis Stream every node writes to. A readable table by default, <c>--json</c> for lines.
 /// </summary>
 internal static class DecisionCommands
@@ -92,7 +93,114 @@ internal static class DecisionCommands
             return found.Count == 0 ? ExitCodes.NotFound : ExitCodes.Success;
         }));
 
-        return new Command("decisions", "The decision stream: every allow and deny, with its reason") { tail, search };
+        var output = new Option<string?>("--out") { Description = "Append to this file instead of standard output" };
+        var group = new Option<string?>("--group") { Description = "With --redis: read as this consumer group (created at the stream's start if new); each entry is acknowledged once written, so a restarted exporter resumes where it stopped" };
+        var consumer = new Option<string>("--consumer") { Description = "Consumer name within --group", DefaultValueFactory = _ => Environment.MachineName };
+        var follow = new Option<bool>("--follow") { Description = "With --group: keep exporting new decisions until Ctrl+C or --for" };
+        var exportFor = new Option<TimeSpan?>("--for") { Description = "With --follow: stop after this long" };
+        var export = new Command("export", "Export decisions as OCSF JSON lines (HTTP Activity, Authentication, Detection Finding, Entity Management)")
+        {
+            Outcome, Device, User, Reason, Stream, since, until, output, group, consumer, follow, exportFor,
+        };
+        export.SetAction(CliContext.Run(async (ctx, ct) =>
+        {
+            var filter = Filter(ctx);
+            var from = ctx.ParseResult.GetValue(since) ?? DateTimeOffset.MinValue;
+            var to = ctx.ParseResult.GetValue(until) ?? DateTimeOffset.MaxValue;
+            bool Wanted(DecisionEvent e) => e.Time >= from && e.Time <= to && filter(e);
+            var path = ctx.ParseResult.GetValue(output);
+            await using var file = path is null ? null : new StreamWriter(path, append: true, new UTF8Encoding(false));
+            var writer = file ?? ctx.Out;
+            var count = 0;
+            if (ctx.ParseResult.GetValue(group) is { } groupName)
+            {
+                if (ctx.RedisConfiguration is not { Length: > 0 } redisConfiguration)
+                {
+                    throw new FormatException("--group reads the Redis Stream: give --redis (or ZT_REDIS).");
+                }
+
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                if (ctx.ParseResult.GetValue(exportFor) is { } limit)
+                {
+                    stop.CancelAfter(limit);
+                }
+
+                try
+                {
+                    count = await ExportGroupAsync(redisConfiguration, ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
+                        ctx.ParseResult.GetValue(follow), Wanted, writer, stop.Token);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
+            }
+            else
+            {
+                await foreach (var e in ReadAllAsync(ctx, ct))
+                {
+                    if (Wanted(e))
+                    {
+                        await writer.WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
+                        count++;
+                    }
+                }
+            }
+
+            await writer.FlushAsync(ct);
+            if (file is not null)
+            {
+                ctx.Error.WriteLine($"{count} decisions exported to {path}");
+            }
+
+            return ExitCodes.Success;
+        }));
+
+        return new Command("decisions", "The decision stream: every allow and deny, with its reason") { tail, search, export };
+    }
+
+    /// <summary>
+    /// Consumer-group export: pending entries of this consumer first (written before a crash but not acknowledged), then
+    /// new ones; an entry is acknowledged only after its line is flushed, so delivery is at least once (OCSF
+    /// <c>metadata.uid</c> is the decision id for de-duplication).
+    /// </summary>
+    private static async Task<int> ExportGroupAsync(string redisConfiguration, string key, string group, string consumer, bool follow, Func<DecisionEvent, bool> wanted, TextWriter writer, CancellationToken ct)
+    {
+        await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
+        await redis.StreamCreateGroupAsync(key, group, "0", ct);
+        var count = 0;
+        var position = "0"; // this consumer's pending entries, then ">" for new ones
+        while (true)
+        {
+            var page = await redis.StreamReadGroupAsync(key, group, consumer, 1000, position, ct);
+            if (page.Count == 0)
+            {
+                if (position == "0")
+                {
+                    position = ">";
+                    continue;
+                }
+
+                if (!follow)
+                {
+                    return count;
+                }
+
+                await Task.Delay(200, ct);
+                continue;
+            }
+
+            foreach (var entry in page)
+            {
+                if (Parse(entry.GetString("event")) is { } e && wanted(e))
+                {
+                    await writer.WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
+                    count++;
+                }
+            }
+
+            await writer.FlushAsync(ct);
+            await redis.StreamAcknowledgeAsync(key, group, [.. page.Select(p => p.Id)], ct);
+        }
     }
 
     private static Func<DecisionEvent, bool> Filter(CliContext ctx)

@@ -6,11 +6,19 @@ public sealed class DecisionEvent
     public const string AccessKind = "access";
     public const string SystemKind = "system";
     public const string AlertKind = "alert";
+    public const string AttestationKind = "attestation";
+    public const string EnrollmentKind = "enrollment";
+    public const string LifecycleKind = "lifecycle";
+    public const string AdminKind = "admin";
 
     public required string Id { get; init; }
     public required DateTimeOffset Time { get; init; }
 
-    /// <summary><c>access</c> (a request, handshake or connection judged), <c>system</c> (the gateway's own state changed) or <c>alert</c> (a detector fired).</summary>
+    /// <summary>
+    /// <c>access</c> (a request, handshake or connection judged), <c>attestation</c> (evidence judged), <c>enrollment</c>
+    /// (a certificate asked for), <c>lifecycle</c> (a device changed state), <c>admin</c> (an operator acted),
+    /// <c>alert</c> (a detector fired) or <c>system</c> (the gateway's own state changed).
+    /// </summary>
     public string Kind { get; init; } = AccessKind;
 
     /// <summary>Which listener took the request: device, enrollment, user, console.</summary>
@@ -29,6 +37,15 @@ public sealed class DecisionEvent
 
     /// <summary>Time spent deciding, in microseconds.</summary>
     public double LatencyMicroseconds { get; init; }
+
+    /// <summary>The node that made the decision; stamped by the pipeline when the producer leaves it empty.</summary>
+    public string? Node { get; set; }
+
+    /// <summary>Hash of the policy set in force (device access, user routes); empty where no policy applies.</summary>
+    public string? PolicyVersion { get; init; }
+
+    /// <summary>A sentence for people (what a detector saw, an operator's reason); never parsed.</summary>
+    public string? Detail { get; init; }
 }
 
 /// <summary>Takes decisions for the monitoring pipeline. <see cref="Post"/> never blocks.</summary>

@@ -41,6 +41,13 @@ public enum ReasonCode
     UnsupportedMediaType,
     PayloadTooLarge,
     CloneSuspected,
+    DeviceIdle,
+    SourceOutsidePrefixes,
+    LocationDrift,
+    DenialBurst,
+    DecisionsLost,
+    DecisionSpoolGrowing,
+    LifecycleTransition,
 }
 
 public enum DecisionOutcome
@@ -108,6 +115,13 @@ public static class ReasonCodes
         ReasonCode.UnsupportedMediaType => "unsupported_media_type",
         ReasonCode.PayloadTooLarge => "payload_too_large",
         ReasonCode.CloneSuspected => "clone_suspected",
+        ReasonCode.DeviceIdle => "device_idle",
+        ReasonCode.SourceOutsidePrefixes => "source_outside_prefixes",
+        ReasonCode.LocationDrift => "location_drift",
+        ReasonCode.DenialBurst => "denial_burst",
+        ReasonCode.DecisionsLost => "decisions_lost",
+        ReasonCode.DecisionSpoolGrowing => "decision_spool_growing",
+        ReasonCode.LifecycleTransition => "lifecycle_transition",
         _ => "unknown",
     };
 
@@ -152,6 +166,13 @@ public static class ReasonCodes
         ReasonCode.UnsupportedMediaType => "The request's content type is not accepted here",
         ReasonCode.PayloadTooLarge => "The request body is larger than allowed",
         ReasonCode.CloneSuspected => "The same device identity is in use from two places at once",
+        ReasonCode.DeviceIdle => "The device has not connected for longer than allowed",
+        ReasonCode.SourceOutsidePrefixes => "The device connected from outside its site's allowed source prefixes",
+        ReasonCode.LocationDrift => "The device reported a position far from its previous attestation",
+        ReasonCode.DenialBurst => "Many denials from one source address in a short time",
+        ReasonCode.DecisionsLost => "Decisions were lost by the monitoring pipeline",
+        ReasonCode.DecisionSpoolGrowing => "A decision sink is failing and its spool is growing",
+        ReasonCode.LifecycleTransition => "The device changed lifecycle state",
         _ => "Denied",
     };
 }

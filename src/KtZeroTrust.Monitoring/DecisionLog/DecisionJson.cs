@@ -29,6 +29,9 @@ public static class DecisionJson
         writer.WriteString("reason"u8, ReasonCodes.Name(e.Reason));
         WriteOptional(writer, "certificateSha256"u8, e.CertificateHash);
         writer.WriteNumber("latencyUs"u8, Math.Round(e.LatencyMicroseconds, 1));
+        WriteOptional(writer, "node"u8, e.Node);
+        WriteOptional(writer, "policyVersion"u8, e.PolicyVersion);
+        WriteOptional(writer, "detail"u8, e.Detail);
         writer.WriteEndObject();
     }
 
@@ -60,6 +63,9 @@ public static class DecisionJson
             Reason = reason,
             CertificateHash = Text("certificateSha256"),
             LatencyMicroseconds = e.TryGetProperty("latencyUs", out var latency) ? latency.GetDouble() : 0,
+            Node = Text("node"),
+            PolicyVersion = Text("policyVersion"),
+            Detail = Text("detail"),
         };
     }
 

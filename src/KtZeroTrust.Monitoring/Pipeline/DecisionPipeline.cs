@@ -29,6 +29,15 @@ public sealed class DecisionPipelineOptions
 
     /// <summary>Pause between attempts while a sink is failing. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Stamped on every event that does not name its node. Default: the machine name.</summary>
+    public string Node { get; set; } = Environment.MachineName;
+
+    /// <summary>A spool past this size raises a <c>decision_spool_growing</c> alert (again at every doubling). Default 1 MiB.</summary>
+    public long SpoolAlertBytes { get; set; } = 1 << 20;
+
+    /// <summary>Loss alerts are raised at most this often. Default 1 minute.</summary>
+    public TimeSpan LossAlertInterval { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -44,15 +53,21 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
     private readonly List<Lane> _lanes;
     private readonly DecisionPipelineOptions _options;
     private readonly ILogger<DecisionPipeline> _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly DecisionIdGenerator _ids;
     private long _posted;
     private long _dropped;
+    private long _lossReported;
+    private DateTimeOffset _lastLossAlert = DateTimeOffset.MinValue;
 
-    public DecisionPipeline(IEnumerable<IDecisionExportSink> sinks, DecisionPipelineOptions options, ILogger<DecisionPipeline> logger)
+    public DecisionPipeline(IEnumerable<IDecisionExportSink> sinks, DecisionPipelineOptions options, ILogger<DecisionPipeline> logger, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(sinks);
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _logger = logger;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _ids = new DecisionIdGenerator(_timeProvider);
         _buffer = Channel.CreateBounded<DecisionEvent>(new BoundedChannelOptions(options.BufferCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger))];
     }
@@ -64,8 +79,18 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
 
     public IReadOnlyList<SinkStatus> Sinks => [.. _lanes.Select(l => l.Status)];
 
+    /// <summary>Decisions by outcome and reason, and access latency, as dispatched.</summary>
+    public DecisionCounters Counters { get; } = new();
+
+    public string Node => _options.Node;
+
+    /// <summary>How far the slowest sink is behind: seconds since the oldest event it has not yet written (0 when caught up).</summary>
+    public double LagSeconds => _lanes.Count == 0 ? 0 : _lanes.Max(l => l.LagSeconds(_timeProvider.GetUtcNow()));
+
     public void Post(DecisionEvent decision)
     {
+        ArgumentNullException.ThrowIfNull(decision);
+        decision.Node ??= _options.Node;
         if (_buffer.Writer.TryWrite(decision))
         {
             Interlocked.Increment(ref _posted);
@@ -121,12 +146,57 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                 return;
             }
 
+            foreach (var e in batch)
+            {
+                Counters.Count(e);
+            }
+
             foreach (var lane in _lanes)
             {
                 lane.Accept(batch);
             }
+
+            RaiseHealthAlerts();
         }
     }
+
+    /// <summary>
+    /// Loss and spool growth become alerts in the stream itself (and so on the console and in the SIEM), not only
+    /// metrics: loss at most once per interval, spool growth once per doubling past the threshold.
+    /// </summary>
+    private void RaiseHealthAlerts()
+    {
+        var lost = Dropped + _lanes.Sum(l => l.Status.Lost);
+        var now = _timeProvider.GetUtcNow();
+        if (lost > _lossReported && now - _lastLossAlert >= _options.LossAlertInterval)
+        {
+            var detail = $"{lost - _lossReported} decisions lost ({Dropped} with the buffer full, {lost - Dropped} with a spool unwritable) since the last alert";
+            _lossReported = lost;
+            _lastLossAlert = now;
+            PostAlert(ReasonCode.DecisionsLost, "pipeline", detail);
+        }
+
+        foreach (var lane in _lanes)
+        {
+            if (lane.SpoolAlertDue(_options.SpoolAlertBytes) is { } bytes)
+            {
+                PostAlert(ReasonCode.DecisionSpoolGrowing, lane.Name, $"sink {lane.Name} is behind; its spool holds {bytes:N0} bytes");
+            }
+        }
+    }
+
+    private void PostAlert(ReasonCode reason, string what, string detail) => Post(new DecisionEvent
+    {
+        Id = _ids.Next(),
+        Time = _timeProvider.GetUtcNow(),
+        Kind = DecisionEvent.AlertKind,
+        Listener = "pipeline",
+        Subject = _options.Node,
+        Route = "pipeline:" + what,
+        Outcome = DecisionOutcome.Deny,
+        Reason = reason,
+        Detail = detail,
+    });
 
     [LoggerMessage(EventId = MonitoringEventIds.PipelineDropped, Level = LogLevel.Critical, Message = "Decision pipeline buffer full: {Dropped} decisions lost so far")]
     private static partial void LogDropped(ILogger logger, long dropped);
@@ -153,6 +223,10 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         private long _written;
         private long _spooled;
         private long _lost;
+        private long _accepted;
+        private long _lastWrittenTicks;
+        private long _firstPendingTicks;
+        private long _spoolAlertedBytes;
 
         private const int MaxWrite = 8192;
         private volatile string? _lastError;
@@ -160,9 +234,47 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
 
         public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError);
 
+        public string Name => sink.Name;
+
+        /// <summary>Seconds since the oldest event not yet written: approximated by the last written event's time (or the first accepted one's).</summary>
+        public double LagSeconds(DateTimeOffset now)
+        {
+            if (Interlocked.Read(ref _accepted) - Interlocked.Read(ref _written) - Interlocked.Read(ref _lost) <= 0)
+            {
+                return 0;
+            }
+
+            var since = Math.Max(Interlocked.Read(ref _lastWrittenTicks), Interlocked.Read(ref _firstPendingTicks));
+            return since == 0 ? 0 : Math.Max(0, (now.UtcTicks - since) / (double)TimeSpan.TicksPerSecond);
+        }
+
+        /// <summary>The spool's size when it has passed the threshold or doubled since the last alert; null otherwise.</summary>
+        public long? SpoolAlertDue(long threshold)
+        {
+            var bytes = spool.PendingBytes;
+            if (bytes < threshold)
+            {
+                _spoolAlertedBytes = 0; // drained: the next growth alerts again
+                return null;
+            }
+
+            if (bytes < Math.Max(threshold, _spoolAlertedBytes * 2))
+            {
+                return null;
+            }
+
+            _spoolAlertedBytes = bytes;
+            return bytes;
+        }
+
         /// <summary>From the dispatcher: queue the batch, or spool it while the sink is behind (order is kept by the lock).</summary>
         public void Accept(List<DecisionEvent> batch)
         {
+            if (Interlocked.Add(ref _accepted, batch.Count) - batch.Count == Interlocked.Read(ref _written) + Interlocked.Read(ref _lost))
+            {
+                Interlocked.Exchange(ref _firstPendingTicks, batch[0].Time.UtcTicks); // was caught up: lag counts from here
+            }
+
             lock (_mode)
             {
                 if (!_spooling && Volatile.Read(ref _queued) + batch.Count <= options.SinkQueueCapacity)
@@ -303,6 +415,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         private async Task WriteAsync(DecisionEvent[] batch, CancellationToken cancellationToken)
         {
             await sink.WriteBatchAsync(batch, cancellationToken);
+            Interlocked.Exchange(ref _lastWrittenTicks, batch[^1].Time.UtcTicks);
             Interlocked.Add(ref _written, batch.Length);
         }
 

@@ -24,6 +24,24 @@ public static class PipelineMetrics
             }
         }
 
+        var counters = pipeline.Counters;
+        Metric("ktzt_decisions_total", "counter", "Decisions by outcome and reason code.",
+            counters.ByOutcomeAndReason().Select(c => ($"{{outcome=\"{(c.Outcome == Core.Decisions.DecisionOutcome.Allow ? "allow" : "deny")}\",reason=\"{Core.Decisions.ReasonCodes.Name(c.Reason)}\"}}", (double)c.Count)));
+
+        // Histogram: cumulative buckets in seconds, as Prometheus expects.
+        var buckets = counters.LatencyBuckets();
+        text.Append("# HELP ktzt_decision_latency_seconds Time spent deciding an access request.\n# TYPE ktzt_decision_latency_seconds histogram\n");
+        long cumulative = 0;
+        for (var i = 0; i < buckets.Length; i++)
+        {
+            cumulative += buckets[i];
+            var le = i < DecisionCounters.LatencyBoundsMicroseconds.Length ? (DecisionCounters.LatencyBoundsMicroseconds[i] / 1e6).ToString("R", CultureInfo.InvariantCulture) : "+Inf";
+            text.Append(CultureInfo.InvariantCulture, $"ktzt_decision_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}\n");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"ktzt_decision_latency_seconds_sum {counters.LatencySumMicroseconds / 1e6}\nktzt_decision_latency_seconds_count {cumulative}\n");
+        Metric("ktzt_pipeline_lag_seconds", "gauge", "Age of the oldest decision the slowest sink has not yet written.", [("", pipeline.LagSeconds)]);
+
         var sinks = pipeline.Sinks;
         Metric("ktzt_decisions_posted_total", "counter", "Decisions posted to the pipeline.", [("", pipeline.Posted)]);
         Metric("ktzt_decisions_dropped_total", "counter", "Decisions lost because the in-memory buffer was full.", [("", pipeline.Dropped)]);
