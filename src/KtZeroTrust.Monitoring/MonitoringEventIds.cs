@@ -7,4 +7,15 @@ internal static class MonitoringEventIds
     public const int SinkFailed = 3011;
     public const int SinkRecovered = 3012;
     public const int SpoolFailed = 3013;
+    public const int DetectorFinding = 3020;
+    public const int DetectorSuspendSkipped = 3021;
+    public const int DetectorRestored = 3022;
+    public const int DetectorSnapshotUnreadable = 3023;
+    public const int DetectorSaveFailed = 3024;
+    public const int DetectorFailed = 3025;
+    public const int DetectorLeading = 3026;
+    public const int DetectorFollowing = 3027;
+    public const int DetectorEntryUnreadable = 3028;
+    public const int DetectorRedisFailed = 3029;
+    public const int DetectorFeedFailed = 3030;
 }

@@ -11,6 +11,7 @@ using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
@@ -70,12 +71,13 @@ public static partial class ZeroTrustServer
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
         builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(
             sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl")));
-        if ((builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]) is { Length: > 0 } decisionRedis)
+        var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
+        var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";
+        if (decisionRedis is { Length: > 0 })
         {
             builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             builder.Services.AddSingleton<IDecisionExportSink>(sp => new RedisStreamSink(
-                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), // decisions spool while Redis is away
-                sp.GetRequiredService<IConfiguration>()["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
+                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), streamKey)); // decisions spool while Redis is away
         }
 
         var node = builder.Configuration["ZeroTrust:Node"] is { Length: > 0 } configuredNode ? configuredNode : Environment.MachineName;
@@ -95,6 +97,7 @@ public static partial class ZeroTrustServer
 
         builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
+        AddDetectors(builder, dataDirectory, node, decisionRedis, streamKey); // after the pipeline: they stop first, while it still takes their alerts
 
         builder.Services.AddSingleton(sp => ServerPki.Load(options.Pki, sp.GetRequiredService<IHostEnvironment>().IsProduction()));
         builder.Services.AddSingleton(sp => new DeviceTrust(new X509Certificate2Collection(sp.GetRequiredService<ServerPki>().OperatorCa)));
@@ -133,6 +136,36 @@ public static partial class ZeroTrustServer
 
         app.Lifetime.ApplicationStarted.Register(() => LogListeners(app, options));
         return app;
+    }
+
+    /// <summary>
+    /// The anomaly detectors. Embedded: one more lane of this node's pipeline, state in data/detectors.json. With Redis:
+    /// the leader among the nodes reads the shared stream, state in Redis.
+    /// </summary>
+    private static void AddDetectors(WebApplicationBuilder builder, string dataDirectory, string node, string? redis, string streamKey)
+    {
+        var options = builder.Configuration.GetSection(DetectorOptions.SectionName).Get<DetectorOptions>() ?? new DetectorOptions();
+        if (!options.Enabled)
+        {
+            return;
+        }
+
+        builder.Services.AddSingleton(sp => new DetectorEngine(options, sp.GetRequiredService<IDeviceRegistry>(), sp.GetRequiredService<TimeProvider>()));
+        if (redis is { Length: > 0 })
+        {
+            builder.Services.AddSingleton<IDetectorStateStore>(sp => new RedisDetectorStateStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redis).GetAwaiter().GetResult()));
+            builder.Services.AddSingleton<IDetectorFeed>(sp => new RedisStreamDetectorFeed(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redis).GetAwaiter().GetResult(),
+                streamKey, node, options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisStreamDetectorFeed>>()));
+        }
+        else
+        {
+            builder.Services.AddSingleton<IDetectorStateStore>(_ => new FileDetectorStateStore(Path.Combine(dataDirectory, "detectors.json")));
+            builder.Services.AddSingleton<IDecisionExportSink>(sp => new DetectorFeedSink(sp));
+        }
+
+        builder.Services.AddSingleton(sp => new DetectorService(sp.GetRequiredService<DetectorEngine>(), sp.GetRequiredService<IDetectorStateStore>(), sp.GetRequiredService<IDecisionSink>(),
+            sp.GetRequiredService<IDeviceRegistry>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DetectorService>());
     }
 
     /// <summary>With Redis, every registry write of this process goes through to Redis and reaches every gateway node at once.</summary>

@@ -188,6 +188,11 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         Assert.Null(await _registry.FindUsableAttestationAsync("A1", "nonce-2", now, Ct)); // failed ones are never usable
         Assert.Equal("att-1", (await _registry.FindUsableAttestationAsync("A1", "nonce-1", now, Ct))!.Id);
         Assert.Equal("5.0.0", (await _registry.FindAsync("A1", Ct))!.LastFirmwareVersion);
+        await _registry.RecordAttestationAsync(Attestation("att-later", "A1", "nonce-9", now.AddSeconds(1)) with { Passed = false, Reasons = ["nonce_invalid"] }, Ct);
+        Assert.Equal(["att-later"], (await _registry.GetAttestationsAsync("A1", 1, Ct)).Select(a => a.Id)); // newest first, limited
+        Assert.Equal(3, (await _registry.GetAttestationsAsync("A1", 10, Ct)).Count);
+        Assert.Equal(["firmware_unknown"], (await _registry.GetAttestationsAsync("A1", 10, Ct)).Single(a => a.Id == "att-bad").Reasons);
+        Assert.Empty(await _registry.GetAttestationsAsync("A2", 10, Ct));
 
         var first = Certificate("A1");
         await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-1", Certificate = first, PublicKeySha256 = new string('1', 64) }, "est", now, Ct);

@@ -34,6 +34,9 @@ public interface IDeviceRegistry : IAllowListSource
     /// <summary>Stores an appraisal; a passing one also becomes the device's last attested state.</summary>
     Task RecordAttestationAsync(Attestation.AttestationRecord attestation, CancellationToken cancellationToken = default);
 
+    /// <summary>The device's appraisals, newest first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<Attestation.AttestationRecord>> GetAttestationsAsync(string serial, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>The passing attestation of <paramref name="serial"/> with this nonce, if still unused and unexpired.</summary>
     Task<Attestation.AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default);
 

@@ -60,6 +60,9 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Cance
 
     public Task<Core.Attestation.ModelPolicy?> FindModelPolicyAsync(string model, CancellationToken cancellationToken = default) => inner.FindModelPolicyAsync(model, cancellationToken);
 
+    public Task<IReadOnlyList<Core.Attestation.AttestationRecord>> GetAttestationsAsync(string serial, int limit, CancellationToken cancellationToken = default)
+        => inner.GetAttestationsAsync(serial, limit, cancellationToken);
+
     public Task<Core.Attestation.AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default)
         => inner.FindUsableAttestationAsync(serial, nonce, now, cancellationToken);
 

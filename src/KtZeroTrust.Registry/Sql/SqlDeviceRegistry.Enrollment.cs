@@ -169,11 +169,30 @@ public abstract partial class SqlDeviceRegistry
         Add(cmd, "@nonce", nonce);
         Add(cmd, "@now", now.UtcTicks);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        return await reader.ReadAsync(cancellationToken) ? ReadAttestation(reader) : null;
+    }
+
+    public async Task<IReadOnlyList<AttestationRecord>> GetAttestationsAsync(string serial, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, """
+            SELECT id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at, used_at
+            FROM attestations WHERE serial = @serial ORDER BY at DESC, id DESC LIMIT @limit;
+            """);
+        Add(cmd, "@serial", serial);
+        Add(cmd, "@limit", Math.Max(1, limit));
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        var records = new List<AttestationRecord>();
+        while (await reader.ReadAsync(cancellationToken))
         {
-            return null;
+            records.Add(ReadAttestation(reader));
         }
 
+        return records;
+    }
+
+    private static AttestationRecord ReadAttestation(System.Data.Common.DbDataReader reader)
+    {
         return new AttestationRecord
         {
             Id = reader.GetString(0),
