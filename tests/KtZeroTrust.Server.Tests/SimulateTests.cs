@@ -38,4 +38,31 @@ public sealed class SimulateTests(ServerFixture server) : IClassFixture<ServerFi
             await server.DecisionAsync(d => d.Text("reason") == reason && d.Text("outcome") == "deny", reason);
         }
     }
+
+    [Fact]
+    public async Task DecisionsTail_ShowsARogueUnitsDenialLive_WhileTheSimulatorRuns()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var tailOutput = new StringWriter();
+        using var tailError = new StringWriter();
+        var tail = Ztctl.RunAsync(["decisions", "tail", "--outcome", "deny", "--max", "1", "--for", "00:01:00", "--json", "--data-dir", server.DataDirectory], tailOutput, tailError, ct);
+
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        // The simulator runs until tail has shown a denial (a round per pass), bounded.
+        for (var round = 0; round < 10 && !tail.IsCompleted; round++)
+        {
+            await Ztctl.RunAsync(
+            [
+                "simulate", "--units", "1", "--rounds", "1",
+                "--enroll-url", $"https://127.0.0.1:{server.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{server.DevicePort}",
+                "--rogue", "unknown-serial", "--data-dir", server.DataDirectory, "--pki-dir", server.Layout.Directory, "--json",
+            ], output, error, ct);
+        }
+
+        Assert.Equal(0, await tail);
+        var shown = JsonDocument.Parse(tailOutput.ToString().Trim()).RootElement;
+        Assert.Equal(("deny", "device_unknown"), (shown.Text("outcome"), shown.Text("reason")));
+        Assert.StartsWith("UNREG-", shown.Text("subject"), StringComparison.Ordinal); // the simulator's unregistered rogue unit
+    }
 }
