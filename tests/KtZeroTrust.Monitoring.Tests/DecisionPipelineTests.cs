@@ -91,7 +91,9 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         var options = RedisOptions.Parse(redis.Configuration + ",abortConnect=false,commandTimeout=1000,connectTimeout=500");
         await using var client = await RedisClient.ConnectAsync(options, Ct);
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        var pipeline = Events.Pipeline(temp.Combine("spool"), new RedisStreamSink(client, stream), new JsonLinesFileSink(temp.Combine("decisions.jsonl")));
+        // A small in-memory queue, so the outage's decisions take the spool (the path under test), not only memory.
+        var pipeline = new DecisionPipeline([new RedisStreamSink(client, stream), new JsonLinesFileSink(temp.Combine("decisions.jsonl"))],
+            new DecisionPipelineOptions { SpoolDirectory = temp.Combine("spool"), RetryDelay = TimeSpan.FromMilliseconds(50), SinkQueueCapacity = 2048 }, NullLogger<DecisionPipeline>.Instance);
         await pipeline.StartAsync(Ct);
 
         const int total = 30_000;

@@ -22,15 +22,28 @@ internal static class StreamThroughput
             new DecisionPipelineOptions { SpoolDirectory = directory, BufferCapacity = 1 << 20, BatchSize = 1024 }, NullLogger<DecisionPipeline>.Instance);
         await pipeline.StartAsync(CancellationToken.None);
         var template = Monitoring.SampleDecision.Allowed();
+        // Optional offered rate (events/s): posted in slices on schedule, so what is measured is whether the stream
+        // keeps up with a steady load rather than how fast a burst drains.
+        var rate = args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 0;
         var watch = Stopwatch.StartNew();
         for (var i = 0; i < count; i++)
         {
             pipeline.Post(template);
-            if ((i & 0xFFFF) == 0)
+            if (rate > 0 && (i % 1000) == 999)
+            {
+                var due = TimeSpan.FromSeconds((i + 1) / rate);
+                if (due > watch.Elapsed)
+                {
+                    await Task.Delay(due - watch.Elapsed);
+                }
+            }
+            else if ((i & 0xFFFF) == 0)
             {
                 await Task.Yield();
             }
         }
+
+        var postedIn = watch.Elapsed;
 
         // Done when every decision is in Redis (what was spooled on the way has been replayed).
         while (pipeline.Sinks[0] is var s && (s.Spooling || s.Written < count))
@@ -42,7 +55,7 @@ internal static class StreamThroughput
         await pipeline.StopAsync(CancellationToken.None);
         var status = pipeline.Sinks[0];
         Console.WriteLine($"{count:N0} decisions to a Redis Stream in {elapsed.TotalSeconds:0.00} s = {count / elapsed.TotalSeconds:N0}/s " +
-            $"(written {status.Written:N0}, spooled {status.Spooled:N0}, dropped {pipeline.Dropped:N0}); stream length {await client.StreamLengthAsync("zt:decisions"):N0}");
+            $"(posted in {postedIn.TotalSeconds:0.00} s; written {status.Written:N0}, spooled {status.Spooled:N0}, dropped {pipeline.Dropped:N0}); stream length {await client.StreamLengthAsync("zt:decisions"):N0}");
         Directory.Delete(directory, recursive: true);
         return 0;
     }

@@ -1,3 +1,5 @@
+using System.Collections.Frozen;
+
 namespace KtZeroTrust.Core.Decisions;
 
 /// <summary>Why a decision came out as it did. The wire names (<see cref="ReasonCodes.Name"/>) are stable.</summary>
@@ -59,20 +61,10 @@ public enum DecisionOutcome
 public static class ReasonCodes
 {
     /// <summary>Parses a wire name back (stored attestation results carry names).</summary>
-    public static bool TryParse(string name, out ReasonCode code)
-    {
-        foreach (var candidate in Enum.GetValues<ReasonCode>())
-        {
-            if (Name(candidate) == name)
-            {
-                code = candidate;
-                return true;
-            }
-        }
+    public static bool TryParse(string name, out ReasonCode code) => ByName.TryGetValue(name, out code);
 
-        code = default;
-        return false;
-    }
+    private static readonly FrozenDictionary<string, ReasonCode> ByName =
+        Enum.GetValues<ReasonCode>().ToFrozenDictionary(Name, StringComparer.Ordinal);
 
     /// <summary>The stable wire name: logs, problem details and SIEM rules refer to it.</summary>
     public static string Name(ReasonCode code) => code switch

@@ -38,10 +38,104 @@ public static class DecisionJson
     /// <summary>Reads an event back (the spool and the stream hold this form). Throws <see cref="JsonException"/> on anything else.</summary>
     public static DecisionEvent Read(ReadOnlySpan<byte> json)
     {
-        using var document = JsonDocument.Parse(json.ToArray());
-        var e = document.RootElement;
-        string? Text(string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-        var reasonName = Text("reason") ?? throw new JsonException("A decision needs a reason.");
+        // A forward-only reader, no document: the spool replays hundreds of thousands of these under load.
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("A decision is a JSON object.");
+        }
+
+        string? id = null, kind = null, listener = null, subject = null, source = null, method = null, path = null, route = null;
+        string? outcome = null, reasonName = null, certificate = null, node = null, policy = null, detail = null;
+        DateTimeOffset? time = null;
+        int port = 0;
+        double latency = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.ValueSpan;
+            reader.Read();
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip(); // a field added by a later version: ignored
+                continue;
+            }
+
+            string? Text(ref Utf8JsonReader r) => r.TokenType == JsonTokenType.String ? r.GetString() : null;
+            if (name.SequenceEqual("id"u8))
+            {
+                id = Text(ref reader);
+            }
+            else if (name.SequenceEqual("time"u8))
+            {
+                time = reader.GetDateTimeOffset();
+            }
+            else if (name.SequenceEqual("kind"u8))
+            {
+                kind = Text(ref reader);
+            }
+            else if (name.SequenceEqual("listener"u8))
+            {
+                listener = Text(ref reader);
+            }
+            else if (name.SequenceEqual("subject"u8))
+            {
+                subject = Text(ref reader);
+            }
+            else if (name.SequenceEqual("sourceAddress"u8))
+            {
+                source = Text(ref reader);
+            }
+            else if (name.SequenceEqual("sourcePort"u8))
+            {
+                port = reader.GetInt32();
+            }
+            else if (name.SequenceEqual("method"u8))
+            {
+                method = Text(ref reader);
+            }
+            else if (name.SequenceEqual("path"u8))
+            {
+                path = Text(ref reader);
+            }
+            else if (name.SequenceEqual("route"u8))
+            {
+                route = Text(ref reader);
+            }
+            else if (name.SequenceEqual("outcome"u8))
+            {
+                outcome = Text(ref reader);
+            }
+            else if (name.SequenceEqual("reason"u8))
+            {
+                reasonName = Text(ref reader);
+            }
+            else if (name.SequenceEqual("certificateSha256"u8))
+            {
+                certificate = Text(ref reader);
+            }
+            else if (name.SequenceEqual("latencyUs"u8))
+            {
+                latency = reader.GetDouble();
+            }
+            else if (name.SequenceEqual("node"u8))
+            {
+                node = Text(ref reader);
+            }
+            else if (name.SequenceEqual("policyVersion"u8))
+            {
+                policy = Text(ref reader);
+            }
+            else if (name.SequenceEqual("detail"u8))
+            {
+                detail = Text(ref reader);
+            }
+        }
+
+        if (reasonName is null)
+        {
+            throw new JsonException("A decision needs a reason.");
+        }
+
         if (!ReasonCodes.TryParse(reasonName, out var reason))
         {
             throw new JsonException($"Unknown reason code '{reasonName}'.");
@@ -49,23 +143,23 @@ public static class DecisionJson
 
         return new DecisionEvent
         {
-            Id = Text("id") ?? throw new JsonException("A decision needs an id."),
-            Time = e.GetProperty("time").GetDateTimeOffset(),
-            Kind = Text("kind") ?? DecisionEvent.AccessKind,
-            Listener = Text("listener") ?? "unknown",
-            Subject = Text("subject"),
-            SourceAddress = Text("sourceAddress"),
-            SourcePort = e.TryGetProperty("sourcePort", out var port) ? port.GetInt32() : 0,
-            Method = Text("method"),
-            Path = Text("path"),
-            Route = Text("route"),
-            Outcome = Text("outcome") == "allow" ? DecisionOutcome.Allow : DecisionOutcome.Deny,
+            Id = id ?? throw new JsonException("A decision needs an id."),
+            Time = time ?? throw new JsonException("A decision needs a time."),
+            Kind = kind ?? DecisionEvent.AccessKind,
+            Listener = listener ?? "unknown",
+            Subject = subject,
+            SourceAddress = source,
+            SourcePort = port,
+            Method = method,
+            Path = path,
+            Route = route,
+            Outcome = outcome == "allow" ? DecisionOutcome.Allow : DecisionOutcome.Deny,
             Reason = reason,
-            CertificateHash = Text("certificateSha256"),
-            LatencyMicroseconds = e.TryGetProperty("latencyUs", out var latency) ? latency.GetDouble() : 0,
-            Node = Text("node"),
-            PolicyVersion = Text("policyVersion"),
-            Detail = Text("detail"),
+            CertificateHash = certificate,
+            LatencyMicroseconds = latency,
+            Node = node,
+            PolicyVersion = policy,
+            Detail = detail,
         };
     }
 

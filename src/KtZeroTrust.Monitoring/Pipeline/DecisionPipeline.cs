@@ -19,8 +19,11 @@ public sealed class DecisionPipelineOptions
     /// <summary>Events held in memory between posting and dispatch. Default 65,536.</summary>
     public int BufferCapacity { get; set; } = 65_536;
 
-    /// <summary>Events queued in memory per sink before further ones go to its spool. Default 16,384.</summary>
-    public int SinkQueueCapacity { get; set; } = 16_384;
+    /// <summary>
+    /// Events queued in memory per sink before further ones go to its spool. Default 131,072 (a few seconds of a
+    /// burst at full rate: a sink that keeps up on average rides out the burst without a detour through the disk).
+    /// </summary>
+    public int SinkQueueCapacity { get; set; } = 131_072;
 
     public int BatchSize { get; set; } = 512;
 

@@ -1,4 +1,5 @@
-using System.Globalization;
+using System.Buffers;
+using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
@@ -29,19 +30,36 @@ public sealed class RedisStreamSink(IRedisClient redis, string streamKey = "zt:d
 
     public string StreamKey => streamKey;
 
+    // One buffer for a chunk's JSON, reused (the lane calls one batch at a time); arguments are slices of it.
+    private readonly ArrayBufferWriter<byte> _json = new(Chunk * 512);
+    private readonly int[] _ends = new int[Chunk];
+
     public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         for (var start = 0; start < batch.Count; start += Chunk)
         {
             var count = Math.Min(Chunk, batch.Count - start);
+            _json.Clear();
+            using (var writer = new Utf8JsonWriter(_json))
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    writer.Reset(_json);
+                    DecisionJson.Write(writer, batch[start + i]);
+                    writer.Flush();
+                    _ends[i] = _json.WrittenCount;
+                }
+            }
+
+            var written = _json.WrittenMemory;
             var args = new RedisArg[1 + (2 * count)];
-            args[0] = maxLength.ToString(CultureInfo.InvariantCulture);
+            args[0] = maxLength;
             for (var i = 0; i < count; i++)
             {
-                var e = batch[start + i];
-                args[1 + (2 * i)] = e.Id;
-                args[2 + (2 * i)] = DecisionJson.ToUtf8(e);
+                var from = i == 0 ? 0 : _ends[i - 1];
+                args[1 + (2 * i)] = batch[start + i].Id;
+                args[2 + (2 * i)] = written[from.._ends[i]];
             }
 
             await redis.EvaluateAsync(AddMany, [streamKey], args, cancellationToken);
