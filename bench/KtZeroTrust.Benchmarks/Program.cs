@@ -9,6 +9,7 @@ return args.FirstOrDefault() switch
     "l1-memory" => L1Memory.Run(args[1..]),
     "propagation" => await Propagation.RunAsync(args[1..]),
     "stream-throughput" => await StreamThroughput.RunAsync(args[1..]),
+    "pipeline-latency" => await PipelineLatency.RunAsync(args[1..]),
     _ => Run(args),
 };
 

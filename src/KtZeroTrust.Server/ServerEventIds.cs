@@ -8,4 +8,5 @@ internal static class ServerEventIds
     public const int DevCertificateIssued = 5003;
     public const int StartupRefused = 5010;
     public const int WriteThroughFailed = 5020;
+    public const int DecisionStreamDisabled = 5021;
 }

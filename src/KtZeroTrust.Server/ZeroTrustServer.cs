@@ -95,7 +95,16 @@ public static partial class ZeroTrustServer
             builder.Services.AddHostedService(sp => sp.GetRequiredService<OtlpMetricsExporter>());
         }
 
-        builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
+        if (builder.Configuration.GetValue("ZeroTrust:DecisionStream:Enabled", true))
+        {
+            builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
+        }
+        else
+        {
+            // Only to measure what recording costs (bench/): decisions are not recorded at all. Said loudly at start.
+            builder.Services.AddSingleton<IDecisionSink>(sp => new UnrecordedDecisions(sp.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server")));
+        }
+
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
         AddDetectors(builder, dataDirectory, node, decisionRedis, streamKey); // after the pipeline: they stop first, while it still takes their alerts
 
@@ -180,6 +189,19 @@ public static partial class ZeroTrustServer
 
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Registry");
         return new WriteThroughDeviceRegistry(registry, () => redis.Synchronizer, ex => LogWriteThroughFailed(logger, ex));
+    }
+
+    /// <summary><c>ZeroTrust:DecisionStream:Enabled=false</c>: decisions are dropped. Exists for measurement; never for production.</summary>
+    private sealed partial class UnrecordedDecisions : IDecisionSink
+    {
+        public UnrecordedDecisions(ILogger logger) => LogDecisionStreamDisabled(logger);
+
+        public void Post(DecisionEvent decision)
+        {
+        }
+
+        [LoggerMessage(EventId = ServerEventIds.DecisionStreamDisabled, Level = LogLevel.Critical, Message = "ZeroTrust:DecisionStream:Enabled is false: no decision is recorded, exported or seen by the detectors (measurement only)")]
+        private static partial void LogDecisionStreamDisabled(ILogger logger);
     }
 
     [LoggerMessage(EventId = ServerEventIds.WriteThroughFailed, Level = LogLevel.Warning, Message = "Registry change committed but not yet pushed to Redis; the periodic synchronisation will deliver it")]

@@ -27,6 +27,13 @@ public sealed class DecisionPipelineOptions
 
     public int BatchSize { get; set; } = 512;
 
+    /// <summary>
+    /// How long the dispatcher lets events gather before handing a part-full batch to the sinks. Default 10 ms: at
+    /// request rates it turns a write per decision into a write per 10 ms (a file append, one Redis command), which
+    /// is what keeps the stream's cost off the request path on a busy node; it is also the most it adds to lag.
+    /// </summary>
+    public TimeSpan Linger { get; set; } = TimeSpan.FromMilliseconds(10);
+
     /// <summary>Where each sink's spool lives.</summary>
     public required string SpoolDirectory { get; set; }
 
@@ -112,6 +119,11 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         {
             while (await _buffer.Reader.WaitToReadAsync(stoppingToken))
             {
+                if (_buffer.Reader.Count < _options.BatchSize && _options.Linger > TimeSpan.Zero)
+                {
+                    await Task.Delay(_options.Linger, _timeProvider, stoppingToken);
+                }
+
                 Dispatch(batch);
             }
         }

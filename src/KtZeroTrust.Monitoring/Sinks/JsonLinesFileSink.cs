@@ -10,8 +10,10 @@ namespace KtZeroTrust.Monitoring.Sinks;
 /// The local decision log: one JSON object per line, appended with one write and flush per batch. When the file passes
 /// <paramref name="maxFileBytes"/> it is rolled to <c>decisions-&lt;utc time&gt;.jsonl</c> and a new one begins.
 /// </summary>
-public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 1024 * 1024) : IDecisionExportSink
+public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 1024 * 1024) : IDecisionExportSink, IAsyncDisposable
 {
+    private FileStream? _file;
+
     private readonly string _path = Path.GetFullPath(path);
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
 
@@ -35,14 +37,49 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
             }
         }
 
-        if (File.Exists(_path) && new FileInfo(_path).Length > maxFileBytes)
+        try
         {
-            var rolled = Path.Combine(Path.GetDirectoryName(_path)!, $"{Path.GetFileNameWithoutExtension(_path)}-{DateTime.UtcNow:yyyyMMddTHHmmssfff}.jsonl");
-            File.Move(_path, rolled);
+            var file = Open();
+            if (file.Length > maxFileBytes)
+            {
+                await file.DisposeAsync();
+                _file = null;
+                var rolled = Path.Combine(Path.GetDirectoryName(_path)!, $"{Path.GetFileNameWithoutExtension(_path)}-{DateTime.UtcNow:yyyyMMddTHHmmssfff}.jsonl");
+                File.Move(_path, rolled);
+                file = Open();
+            }
+
+            await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);
+            await file.FlushAsync(cancellationToken);
+        }
+        catch (IOException)
+        {
+            // Reopened on the next batch (the file may have been moved or the disk replaced); this batch is retried.
+            await CloseAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Kept open between batches: an open, a seek and a close per batch cost more than the write.</summary>
+    private FileStream Open()
+    {
+        if (_file is null || !File.Exists(_path))
+        {
+            _file?.Dispose();
+            _file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: true);
         }
 
-        await using var file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1, useAsync: true);
-        await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);
-        await file.FlushAsync(cancellationToken);
+        return _file;
     }
+
+    private async Task CloseAsync()
+    {
+        if (_file is { } file)
+        {
+            _file = null;
+            await file.DisposeAsync();
+        }
+    }
+
+    public ValueTask DisposeAsync() => new(CloseAsync());
 }
