@@ -67,7 +67,9 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
             }
 
             _current = null;
-            if (!_processor.ForceFlush(_flushTimeoutMs))
+            // ForceFlush returns once the SDK has taken the last records off its queue, which can be before the
+            // request carrying them has been answered: wait for every export request to finish, then judge.
+            if (!_processor.ForceFlush(_flushTimeoutMs) || !_results.WaitIdle(_flushTimeoutMs))
             {
                 throw new TimeoutException("The OTLP exporter did not finish within its timeout.");
             }
@@ -83,6 +85,7 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
     {
         _factory.Dispose();
         _processor.Dispose();
+        _results.Dispose();
     }
 
     /// <summary>The record's timestamp is the decision's time, not the export's.</summary>
@@ -98,10 +101,26 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
     }
 
     /// <summary>Counts export requests and their failures: the SDK's exporter reports neither back to the caller.</summary>
-    private sealed class ResultRecorder
+    private sealed class ResultRecorder : IDisposable
     {
+        private readonly ManualResetEventSlim _idle = new(true);
+        private readonly object _gate = new();
+        private int _inFlight;
         private long _requests;
         private long _failures;
+
+        public void Started()
+        {
+            lock (_gate)
+            {
+                _inFlight++;
+                _idle.Reset();
+            }
+        }
+
+        public bool WaitIdle(int timeoutMilliseconds) => _idle.Wait(timeoutMilliseconds);
+
+        public void Dispose() => _idle.Dispose();
 
         public long Requests => Interlocked.Read(ref _requests);
 
@@ -117,6 +136,14 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
                 LastError = error;
                 Interlocked.Increment(ref _failures);
             }
+
+            lock (_gate)
+            {
+                if (--_inFlight == 0)
+                {
+                    _idle.Set();
+                }
+            }
         }
     }
 
@@ -124,6 +151,7 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            results.Started();
             try
             {
                 var response = await base.SendAsync(request, cancellationToken);
@@ -139,6 +167,7 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
 
         protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            results.Started();
             try
             {
                 var response = base.Send(request, cancellationToken);
