@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki, postgresql).
+# Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki,
+# postgresql, Node.js + npm; then the test OIDC provider from npm into tests/oidc).
 # Results land as TRX files in ./TestResults; the last line is "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,11 +13,18 @@ command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # strongSwan's EST client fetches over HTTP through its curl plugin, packaged separately.
 ls /usr/lib/ipsec/plugins/libstrongswan-curl.so >/dev/null 2>&1 || need+=(libstrongswan-extra-plugins)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The test OIDC provider (oidc-provider, pinned by tests/oidc/package-lock.json) in the tests' own folder.
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 fi
 
 rm -rf TestResults

@@ -1,6 +1,7 @@
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
 using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -25,7 +26,11 @@ public static class GatewayEndpointRouteBuilderExtensions
         // Requests on the device listener that no route serves still get an identity check and a recorded decision.
         var fallback = endpoints.CreateApplicationBuilder();
         fallback.UseMiddleware<DeviceGatewayMiddleware>();
-        endpoints.MapFallback(fallback.Build()).RequireListener(ListenerKind.Device);
+        endpoints.MapFallback(fallback.Build()).RequireListener(ListenerKind.Device, ListenerKind.User);
+
+        // The gateway assertion's public keys, for upstreams to verify X-ZT-Assertion.
+        endpoints.MapGet("/.well-known/jwks.json", (KtZeroTrust.Gateway.Users.GatewayAssertions assertions) => Results.Text(assertions.Jwks, "application/jwk-set+json"))
+            .RequireListener(ListenerKind.User, ListenerKind.Console);
         return builder;
     }
 }

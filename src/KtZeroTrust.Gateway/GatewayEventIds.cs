@@ -19,4 +19,7 @@ internal static class GatewayEventIds
     public const int HandshakeRejected = 1010;
     public const int RequestDenied = 1020;
     public const int ProxyConfigRejected = 1030;
+    public const int PoliciesLoaded = 1050;
+    public const int PoliciesRejected = 1051;
+    public const int UserRequestDenied = 1052;
 }

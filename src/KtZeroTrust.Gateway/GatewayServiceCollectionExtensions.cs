@@ -38,6 +38,7 @@ public static class GatewayServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<CloneDetector>();
         services.AddAllowList(configuration);
+        services.AddUserGateway(configuration);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, ListenerMatcherPolicy>());
 
         return services.AddReverseProxy()
@@ -118,5 +119,47 @@ internal sealed class AllowListOptionsValidator : IValidateOptions<AllowListOpti
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal static class UserGatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// The user gateway: OIDC access tokens validated by the standard JwtBearer handler (discovery document, JWKS,
+    /// issuer, audience, lifetime with a small skew, asymmetric algorithms only, keys fetched again on an unknown key id),
+    /// per-route policies with hot reload, and the signed assertion for upstreams.
+    /// </summary>
+    public static IServiceCollection AddUserGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName);
+        services.AddOptions<KtZeroTrust.Gateway.Users.UserGatewayOptions>().Bind(section)
+            .Validate(o => string.IsNullOrEmpty(o.Authority) || !string.IsNullOrEmpty(o.Audience), "ZeroTrust:Users:Audience is required with an Authority.")
+            .Validate(o => o.AssertionLifetime > TimeSpan.Zero && o.AssertionLifetime <= TimeSpan.FromMinutes(10), "ZeroTrust:Users:AssertionLifetime must be between 0 and 10 minutes.")
+            .ValidateOnStart();
+        services.TryAddSingleton<KtZeroTrust.Gateway.Users.PolicyStore>();
+        services.TryAddSingleton<KtZeroTrust.Gateway.Users.GatewayAssertions>();
+        services.TryAddSingleton<KtZeroTrust.Gateway.Users.UserGateway>();
+        var users = section.Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>() ?? new KtZeroTrust.Gateway.Users.UserGatewayOptions();
+        services.AddAuthentication().AddJwtBearer(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
+        {
+            jwt.Authority = string.IsNullOrEmpty(users.Authority) ? null : users.Authority;
+            jwt.Audience = users.Audience;
+            jwt.RequireHttpsMetadata = users.RequireHttpsMetadata;
+            jwt.MapInboundClaims = false; // claim names as the provider wrote them: sub, roles, amr, scope
+            jwt.RefreshOnIssuerKeyNotFound = true;
+            jwt.RefreshInterval = users.KeyRefreshInterval;
+            jwt.TokenValidationParameters = new Microsoft.IdentityModel.Tokens.TokenValidationParameters
+            {
+                ValidateIssuer = true,
+                ValidateAudience = true,
+                ValidateLifetime = true,
+                RequireExpirationTime = true,
+                RequireSignedTokens = true,
+                ClockSkew = users.ClockSkew,
+                // Asymmetric only: "none" and HMAC (key confusion with the provider's public key) never validate.
+                ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms,
+            };
+        });
+        return services;
     }
 }

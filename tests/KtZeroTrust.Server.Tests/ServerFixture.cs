@@ -48,11 +48,12 @@ public class ServerFixture : IAsyncLifetime
     public string Scratch => _temp.Path;
     public int DevicePort { get; private set; }
     public int EnrollmentPort { get; private set; }
+    public int UserPort { get; private set; }
     public int ConsolePort { get; private set; }
     public int UpstreamPort { get; private set; }
     public X509Certificate2 TlsRoot { get; private set; } = null!;
 
-    public async ValueTask InitializeAsync()
+    public virtual async ValueTask InitializeAsync()
     {
         var pkiDir = _pkiDirectory ?? _temp.Combine("pki");
         Directory.CreateDirectory(pkiDir);
@@ -74,6 +75,7 @@ public class ServerFixture : IAsyncLifetime
         var ports = FreePorts.Next(5);
         DevicePort = ports[0];
         EnrollmentPort = ports[1];
+        UserPort = ports[2];
         ConsolePort = ports[3];
         UpstreamPort = ports[4];
         _app = ZeroTrustServer.Build([.. Arguments(pkiDir, DataDirectory, ports, "Development"), $"--ZeroTrust:Registry:SqlitePath={RegistryPath}", .. _extraArguments]);
@@ -93,6 +95,9 @@ public class ServerFixture : IAsyncLifetime
         "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
         $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
         $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
+        $"--ReverseProxy:Clusters:payments:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
+        $"--ReverseProxy:Clusters:subscribers:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
+        $"--ReverseProxy:Clusters:network:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
         "--ZeroTrust:AllowList:RegistryPollInterval=00:00:00.100",
         "--Logging:LogLevel:Default=Warning",
     ];

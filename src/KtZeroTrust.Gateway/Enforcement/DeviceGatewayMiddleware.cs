@@ -20,17 +20,24 @@ internal sealed partial class DeviceGatewayMiddleware(
     IDecisionSink decisions,
     DecisionIdGenerator ids,
     TimeProvider timeProvider,
+    KtZeroTrust.Gateway.Users.UserGateway userGateway,
     ILogger<DeviceGatewayMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
+        if (ListenerContext.Get(context) == ListenerKind.User)
+        {
+            await userGateway.InvokeAsync(context, next);
+            return;
+        }
+
         var start = timeProvider.GetTimestamp();
         var now = timeProvider.GetUtcNow();
         var listener = ListenerContext.Get(context);
         var identity = DeviceTlsHandshake.GetIdentity(context.Features.Get<IConnectionItemsFeature>()?.Items);
         var authorization = listener == ListenerKind.Device
             ? await authorizer.AuthorizeAsync(identity, now.UtcTicks, context.RequestAborted)
-            : new DeviceAuthorization(ReasonCode.RouteNotAllowed, default); // user routes are enforced by the user gateway; until then nothing else passes here.
+            : new DeviceAuthorization(ReasonCode.RouteNotAllowed, default); // only device and user listeners are proxied
         var reason = authorization.Reason;
         var serial = authorization.Entry.DeviceSerial;
 

@@ -16,6 +16,11 @@ internal sealed class IdentityHeadersTransformProvider(IOptions<DeviceGatewayOpt
 {
     public const string DeviceIdHeader = "X-ZT-Device-Id";
     public const string DecisionIdHeader = "X-ZT-Decision-Id";
+    public const string UserHeader = "X-ZT-User";
+    public const string RolesHeader = "X-ZT-Roles";
+    public const string AuthenticationMethodsHeader = "X-ZT-Auth-Methods";
+    public const string PolicyVersionHeader = "X-ZT-Policy-Version";
+    public const string AssertionHeader = "X-ZT-Assertion";
     private const string IdentityPrefix = "X-ZT-";
 
     private readonly FrozenSet<string> _stripped = new[] { "X-Forwarded-Client-Cert" }
@@ -46,6 +51,23 @@ internal sealed class IdentityHeadersTransformProvider(IOptions<DeviceGatewayOpt
             {
                 transform.ProxyRequest.Headers.TryAddWithoutValidation(DeviceIdHeader, device.DeviceSerial);
                 transform.ProxyRequest.Headers.TryAddWithoutValidation(DecisionIdHeader, device.DecisionId);
+            }
+
+            if (transform.HttpContext.Features.Get<KtZeroTrust.Gateway.Users.UserRequestFeature>() is { } user)
+            {
+                var headers = transform.ProxyRequest.Headers;
+                headers.TryAddWithoutValidation(UserHeader, user.User.Subject);
+                headers.TryAddWithoutValidation(RolesHeader, string.Join(',', user.User.Roles));
+                headers.TryAddWithoutValidation(AuthenticationMethodsHeader, string.Join(',', user.User.AuthenticationMethods));
+                headers.TryAddWithoutValidation(DecisionIdHeader, user.DecisionId);
+                headers.TryAddWithoutValidation(PolicyVersionHeader, user.PolicyVersion);
+                if (user.DeviceSerial is not null)
+                {
+                    headers.TryAddWithoutValidation(DeviceIdHeader, user.DeviceSerial);
+                }
+
+                headers.TryAddWithoutValidation(AssertionHeader, user.Assertion);
+                headers.Authorization = null; // the user's token is for this gateway (its audience), not for the upstream
             }
 
             return ValueTask.CompletedTask;

@@ -26,7 +26,8 @@ internal static class ListenerConfiguration
                 lo.UseHttps(handshake.CreateCallbackOptions());
                 lo.UseDeviceConnectionTracking();
             });
-            Listen(kestrel, "User", options.Listeners.User, lo => Tls(lo, ListenerKind.User, pki, ClientCertificateMode.NoCertificate));
+            // Users may also present a managed-device certificate (routes with RequireDeviceCertificate); judged per request.
+            Listen(kestrel, "User", options.Listeners.User, lo => Tls(lo, ListenerKind.User, pki, ClientCertificateMode.AllowCertificate));
         }
 
         if (options.Roles.Attestation)

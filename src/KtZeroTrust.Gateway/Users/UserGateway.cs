@@ -1,0 +1,249 @@
+using System.Security.Claims;
+using System.Threading.RateLimiting;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
+using Yarp.ReverseProxy.Model;
+
+namespace KtZeroTrust.Gateway.Users;
+
+/// <summary>What the user gateway established, for the forwarding transform (identity headers, assertion).</summary>
+public sealed record UserRequestFeature(UserSubject User, string DecisionId, string Route, string PolicyVersion, string? DeviceSerial, string Assertion);
+
+/// <summary>
+/// Enforcement for proxied user requests: an unambiguous path, a route with a policy (default deny), an OIDC access
+/// token validated against the provider's discovery document and keys, the route's policy, the rate limit; every
+/// outcome is a decision event with its reason and the policy version; only an allowed request reaches the forwarder.
+/// </summary>
+public sealed partial class UserGateway(
+    PolicyStore policies,
+    GatewayAssertions assertions,
+    DeviceCertificateValidator certificates,
+    DeviceRequestAuthorizer devices,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    TimeProvider timeProvider,
+    IOptions<UserGatewayOptions> options,
+    ILogger<UserGateway> logger) : IDisposable
+{
+    public const string Scheme = "zt-user";
+
+    private readonly PartitionedRateLimiter<(string Route, string Subject, int Limit)> _limiter = PartitionedRateLimiter.Create<(string Route, string Subject, int Limit), (string, string, int)>(key =>
+        RateLimitPartition.GetFixedWindowLimiter(key, k => new FixedWindowRateLimiterOptions { PermitLimit = k.Limit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(next);
+        var start = timeProvider.GetTimestamp();
+        var policySet = policies.Current;
+        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
+        var (reason, status, detail) = (ReasonCode.Allowed, StatusCodes.Status200OK, (string?)null);
+        UserSubject? user = null;
+        string? deviceSerial = null;
+        CompiledRoutePolicy? policy = null;
+
+        if (IsAmbiguous(context.Request))
+        {
+            (reason, status) = (ReasonCode.PathRejected, StatusCodes.Status400BadRequest);
+        }
+        else if (route is null)
+        {
+            (reason, status) = (ReasonCode.RouteNotAllowed, StatusCodes.Status404NotFound);
+        }
+        else if ((policy = policySet.Find(route)) is null)
+        {
+            (reason, status) = (ReasonCode.PolicyMissing, StatusCodes.Status403Forbidden);
+        }
+        else
+        {
+            (reason, status, detail, user) = await AuthenticateAsync(context);
+        }
+
+        if (reason == ReasonCode.Allowed && policy is not null && user is { } subject)
+        {
+            var hasDevice = false;
+            if (policy.RequireDeviceCertificate && await context.Connection.GetClientCertificateAsync(context.RequestAborted) is { } certificate)
+            {
+                deviceSerial = await ActiveDeviceAsync(certificate, context.RequestAborted);
+                hasDevice = deviceSerial is not null;
+            }
+
+            reason = policy.Evaluate(subject, context.Request.Method, context.Connection.RemoteIpAddress, hasDevice);
+            status = reason == ReasonCode.Allowed ? StatusCodes.Status200OK : StatusCodes.Status403Forbidden;
+            if (reason == ReasonCode.Allowed && policy.RateLimitPerMinute > 0)
+            {
+                using var lease = _limiter.AttemptAcquire((policy.RouteId, subject.Subject, policy.RateLimitPerMinute));
+                if (!lease.IsAcquired)
+                {
+                    (reason, status) = (ReasonCode.RateLimited, StatusCodes.Status429TooManyRequests);
+                }
+            }
+        }
+
+        var decisionId = ids.Next();
+        decisions.Post(new DecisionEvent
+        {
+            Id = decisionId,
+            Time = timeProvider.GetUtcNow(),
+            Listener = ListenerContext.Name(ListenerKind.User),
+            Subject = user?.Subject,
+            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
+            SourcePort = context.Connection.RemotePort,
+            Method = context.Request.Method,
+            Path = context.Request.Path.Value,
+            Route = route,
+            Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
+            Reason = reason,
+            PolicyVersion = policySet.Version,
+            Detail = detail,
+            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
+        });
+
+        if (reason != ReasonCode.Allowed)
+        {
+            LogDenied(logger, ReasonCodes.Name(reason), user?.Subject, route, decisionId);
+            if (status == StatusCodes.Status401Unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = reason == ReasonCode.TokenMissing ? "Bearer" : $"Bearer error=\"invalid_token\", error_description=\"{ReasonCodes.Name(reason)}\"";
+            }
+            else if (status == StatusCodes.Status429TooManyRequests)
+            {
+                context.Response.Headers.RetryAfter = "60";
+            }
+
+            await ProblemResponses.WriteDenialAsync(context, status, reason, decisionId);
+            return;
+        }
+
+        var who = user!.Value;
+        var assertion = assertions.Create(policy!.AssertionAudience ?? context.GetReverseProxyFeature()?.Route.Cluster?.ClusterId ?? route!, who.Subject, decisionId, route!, policySet.Version, who.Roles, who.AuthenticationMethods, deviceSerial);
+        context.Features.Set(new UserRequestFeature(who, decisionId, route!, policySet.Version, deviceSerial, assertion));
+        await next(context);
+    }
+
+    public void Dispose() => _limiter.Dispose();
+
+    /// <summary>
+    /// Encoded dots, slashes or backslashes, or double encoding, in the raw target: refused rather than guessed at,
+    /// so no spelling of a path can land on a route other than the one a plain reading names.
+    /// </summary>
+    private static bool IsAmbiguous(HttpRequest request)
+    {
+        var raw = request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "";
+        var query = raw.IndexOf('?', StringComparison.Ordinal);
+        var path = query >= 0 ? raw.AsSpan(0, query) : raw.AsSpan();
+        return path.Contains("%2e", StringComparison.OrdinalIgnoreCase) || path.Contains("%2f", StringComparison.OrdinalIgnoreCase)
+            || path.Contains("%5c", StringComparison.OrdinalIgnoreCase) || path.Contains("%25", StringComparison.Ordinal)
+            || path.Contains('\\') || path.Contains("/./", StringComparison.Ordinal) || path.Contains("/../", StringComparison.Ordinal)
+            || path.EndsWith("/..", StringComparison.Ordinal) || path.EndsWith("/.", StringComparison.Ordinal);
+    }
+
+    private async Task<(ReasonCode, int, string?, UserSubject?)> AuthenticateAsync(HttpContext context)
+    {
+        if (string.IsNullOrEmpty(options.Value.Authority))
+        {
+            return (ReasonCode.IdentityProviderUnavailable, StatusCodes.Status503ServiceUnavailable, "no identity provider is configured (ZeroTrust:Users:Authority)", null);
+        }
+
+        // The algorithm is judged before any key is looked at: "none" and HMAC (the provider's public key used as an
+        // HMAC secret) are refused by name, whatever their signature says.
+        if (BearerAlgorithm(context.Request) is { } algorithm && !AllowedAlgorithms.Contains(algorithm))
+        {
+            return (ReasonCode.TokenAlgorithmNotAllowed, StatusCodes.Status401Unauthorized, $"alg '{algorithm}'", null);
+        }
+
+        var result = await context.AuthenticateAsync(Scheme);
+        if (result.None)
+        {
+            return (ReasonCode.TokenMissing, StatusCodes.Status401Unauthorized, null, null);
+        }
+
+        if (!result.Succeeded)
+        {
+            var reason = Classify(result.Failure);
+            return (reason, reason == ReasonCode.IdentityProviderUnavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status401Unauthorized, result.Failure?.Message, null);
+        }
+
+        return (ReasonCode.Allowed, StatusCodes.Status200OK, null, Subject(result.Principal!));
+    }
+
+    /// <summary>Asymmetric signatures only (the same list the token validation is given).</summary>
+    public static readonly System.Collections.Frozen.FrozenSet<string> AllowedAlgorithms =
+        System.Collections.Frozen.FrozenSet.ToFrozenSet(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"], StringComparer.Ordinal);
+
+    /// <summary>The <c>alg</c> of a bearer JWT's header; null when there is no readable one (validation then says why).</summary>
+    private static string? BearerAlgorithm(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var token = header.AsSpan(7).Trim();
+        var dot = token.IndexOf('.');
+        if (dot <= 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(token[..dot].ToString()));
+            return json.RootElement.TryGetProperty("alg", out var alg) && alg.ValueKind == System.Text.Json.JsonValueKind.String ? alg.GetString() : null;
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or FormatException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The token validation error, as a reason code (the grid of attack 12 of the threat model).</summary>
+    internal static ReasonCode Classify(Exception? failure) => failure switch
+    {
+        SecurityTokenExpiredException => ReasonCode.TokenExpired,
+        SecurityTokenNotYetValidException => ReasonCode.TokenNotYetValid,
+        SecurityTokenInvalidIssuerException => ReasonCode.TokenIssuerInvalid,
+        SecurityTokenInvalidAudienceException => ReasonCode.TokenAudienceInvalid,
+        SecurityTokenInvalidAlgorithmException => ReasonCode.TokenAlgorithmNotAllowed,
+        SecurityTokenSignatureKeyNotFoundException => ReasonCode.TokenKeyUnknown,
+        SecurityTokenInvalidSignatureException => ReasonCode.TokenSignatureInvalid,
+        SecurityTokenMalformedException or ArgumentException => ReasonCode.TokenMalformed,
+        InvalidOperationException when failure.Message.Contains("IDX20803", StringComparison.Ordinal) => ReasonCode.IdentityProviderUnavailable,
+        SecurityTokenException => ReasonCode.TokenSignatureInvalid,
+        _ => ReasonCode.IdentityProviderUnavailable,
+    };
+
+    private UserSubject Subject(ClaimsPrincipal principal)
+    {
+        var o = options.Value;
+        string[] All(string type) => [.. principal.FindAll(type).Select(c => c.Value)];
+        var scopes = principal.FindAll("scope").Concat(principal.FindAll("scp")).SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToArray();
+        var subject = principal.FindFirst("sub")?.Value ?? principal.FindFirst("client_id")?.Value ?? "unknown";
+        return new UserSubject(subject, All(o.RolesClaim), All(o.GroupsClaim), scopes, All("amr"));
+    }
+
+    /// <summary>The serial of an active, allowed device whose certificate the user presented; null otherwise.</summary>
+    private async Task<string?> ActiveDeviceAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, CancellationToken cancellationToken)
+    {
+        var validation = certificates.Validate(certificate);
+        if (validation.Reason != ReasonCode.Allowed || KtZeroTrust.Pki.Certificates.DeviceCertificates.SerialOf(certificate) is not { } serial)
+        {
+            return null;
+        }
+
+        var authorization = await devices.AuthorizeAsync(new DeviceConnectionIdentity(validation.Hash, serial), timeProvider.GetUtcNow().UtcTicks, cancellationToken);
+        return authorization.Reason == ReasonCode.Allowed ? authorization.Entry.DeviceSerial : null;
+    }
+
+    [LoggerMessage(EventId = GatewayEventIds.UserRequestDenied, Level = LogLevel.Information, Message = "User request denied: {Reason} (user {User}, route {Route}, decision {DecisionId})")]
+    private static partial void LogDenied(ILogger logger, string reason, string? user, string? route, string decisionId);
+}

@@ -1,0 +1,35 @@
+namespace KtZeroTrust.Gateway.Users;
+
+/// <summary>User authentication on the user listener. Bound from <c>ZeroTrust:Users</c>.</summary>
+public sealed class UserGatewayOptions
+{
+    public const string SectionName = "ZeroTrust:Users";
+
+    /// <summary>The OIDC provider's issuer URL (its discovery document is <c>{Authority}/.well-known/openid-configuration</c>). Empty: every user request is refused.</summary>
+    public string? Authority { get; set; }
+
+    /// <summary>The audience access tokens must carry for this gateway.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>Refuse discovery over plain HTTP. Default true; only a loopback test provider turns it off.</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    /// <summary>Allowed clock difference with the provider. Default 30 s.</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How soon the provider's keys are fetched again when a token names an unknown key (rollover). Default 1 minute.</summary>
+    public TimeSpan KeyRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    public string RolesClaim { get; set; } = "roles";
+
+    public string GroupsClaim { get; set; } = "groups";
+
+    /// <summary>Issuer of the gateway assertion sent to upstreams. Default <c>urn:ktzerotrust:gateway</c>.</summary>
+    public string AssertionIssuer { get; set; } = "urn:ktzerotrust:gateway";
+
+    /// <summary>Lifetime of the gateway assertion. Default 60 s.</summary>
+    public TimeSpan AssertionLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>PEM file of the assertion signing key (ECDSA P-256); created on first start when missing.</summary>
+    public string? AssertionKeyPath { get; set; }
+}
