@@ -25,6 +25,7 @@ public sealed class UserGatewayFixture : ServerFixture
         [
             $"--ZeroTrust:Users:Authority={provider.Issuer}", $"--ZeroTrust:Users:Audience={Audience}", "--ZeroTrust:Users:RequireHttpsMetadata=false",
             "--ZeroTrust:Users:KeyRefreshInterval=00:00:01",
+            "--ZeroTrust:Policies:network-management:RateLimitPerMinute=3",
             "--ReverseProxy:Routes:unguarded:ClusterId=payments", "--ReverseProxy:Routes:unguarded:Match:Path=/apps/unguarded/{**rest}",
             "--ReverseProxy:Routes:unguarded:Metadata:ZeroTrust.Listener=User",
         ])
@@ -231,6 +232,21 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
         Assert.Equal("FC-0002", body.GetProperty("identityHeaders").GetProperty("X-ZT-Device-Id").GetString());
         var post = await SendAsync("/apps/subscribers/42", await server.Provider.TokenAsync("carol"), HttpMethod.Post, client);
         Assert.Equal((HttpStatusCode.Forbidden, "method_not_allowed"), (post.Status, post.Reason)); // GET only
+    }
+
+    [Fact]
+    public async Task RateLimit_PerUserAndRoute_Answers429WithItsReason_AndRecordsIt()
+    {
+        var token = await server.Provider.TokenAsync("dave");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await SendAsync("/apps/network/cells", token)).Status);
+        }
+
+        var (status, reason, decisionId, _) = await SendAsync("/apps/network/cells", token);
+        Assert.Equal((HttpStatusCode.TooManyRequests, "rate_limited"), (status, reason));
+        Assert.Equal("rate_limited", (await server.DecisionAsync(d => d.Text("id") == decisionId, "the 429 decision")).Text("reason"));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync("/apps/payments/x", await server.Provider.TokenAsync("alice"))).Status); // another user and route: unaffected
     }
 
     [Fact]

@@ -13,6 +13,9 @@ public sealed partial class PolicyStore : IDisposable
 {
     public const string SectionName = "ZeroTrust:Policies";
 
+    private static readonly System.Collections.Frozen.FrozenDictionary<string, Type> KnownSettings =
+        System.Collections.Frozen.FrozenDictionary.ToFrozenDictionary(typeof(RoutePolicyOptions).GetProperties(), p => p.Name, p => p.PropertyType, StringComparer.OrdinalIgnoreCase);
+
     private readonly IConfigurationSection _section;
     private readonly ILogger<PolicyStore> _logger;
     private readonly IDisposable _subscription;
@@ -57,6 +60,24 @@ public sealed partial class PolicyStore : IDisposable
 
     private PolicySet Load()
     {
+        // Unknown keys are errors: a misspelt "RequireMultiFactor" must not silently leave a route without MFA.
+        foreach (var route in _section.GetChildren())
+        {
+            foreach (var setting in route.GetChildren())
+            {
+                if (!KnownSettings.TryGetValue(setting.Key, out var type))
+                {
+                    throw new PolicyException($"route '{route.Key}': unknown setting '{setting.Key}' (known: {string.Join(", ", KnownSettings.Keys.Order(StringComparer.Ordinal))}).");
+                }
+
+                // The binder skips a value it cannot convert; a policy must not.
+                if ((type == typeof(bool) && !bool.TryParse(setting.Value, out _)) || (type == typeof(int) && !int.TryParse(setting.Value, System.Globalization.CultureInfo.InvariantCulture, out _)))
+                {
+                    throw new PolicyException($"route '{route.Key}': {setting.Key} '{setting.Value}' is not a {(type == typeof(bool) ? "true/false" : "whole number")}.");
+                }
+            }
+        }
+
         Dictionary<string, RoutePolicyOptions> policies;
         try
         {
@@ -64,7 +85,7 @@ public sealed partial class PolicyStore : IDisposable
         }
         catch (InvalidOperationException ex)
         {
-            throw new PolicyException($"{SectionName}: {ex.Message}");
+            throw new PolicyException($"{SectionName}: {ex.InnerException?.Message ?? ex.Message}");
         }
 
         return PolicySet.Compile(policies);
