@@ -120,6 +120,12 @@ public static partial class ZeroTrustServer
             builder.Configuration["ZeroTrust:Attestation:Redis"] is { Length: > 0 } attestationRedis ? attestationRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]);
         builder.Services.PostConfigure<AttestationOptions>(o =>
             o.CrlUrl ??= $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}{EnrollmentEndpoints.CrlPath}");
+        if (builder.Environment.IsDevelopment())
+        {
+            // Development: the assertion key lives with the development PKI (created on first start), so it survives restarts.
+            builder.Services.PostConfigure<KtZeroTrust.Gateway.Users.UserGatewayOptions>(o => o.AssertionKeyPath ??= Path.Combine(options.Pki.Directory, "gateway-assertion.key.pem"));
+        }
+
         builder.Services.AddProblemDetails();
         builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
 
