@@ -25,6 +25,23 @@ public sealed class AllowListEntryCodecTests
     }
 
     [Fact]
+    public void ModelAndSite_RoundTrip_AndFormat1EntriesAreStillRead()
+    {
+        var entry = Entry(3) with { Model = "KTF-HNB-5G", Site = "서울-site-7" };
+        var bytes = AllowListEntryCodec.Encode(entry);
+        Assert.Equal(entry, AllowListEntryCodec.Decode(bytes));
+        Assert.Equal(Entry(4), AllowListEntryCodec.Decode(AllowListEntryCodec.Encode(Entry(4)))); // both absent
+
+        // Format 1 (before model and site): the same bytes without the two trailing fields.
+        var withoutBoth = AllowListEntryCodec.Encode(Entry(5));
+        byte[] format1 = [1, .. withoutBoth.AsSpan(1, withoutBoth.Length - 3)];
+        Assert.Equal(Entry(5), AllowListEntryCodec.Decode(format1));
+
+        Assert.Throws<FormatException>(() => AllowListEntryCodec.Decode(bytes.AsSpan(0, bytes.Length - 2))); // site cut short
+        Assert.Throws<ArgumentException>(() => AllowListEntryCodec.Encode(Entry(6) with { Model = new string('m', 300) }));
+    }
+
+    [Fact]
     public void Batch_RoundTrips()
     {
         var entries = Enumerable.Range(1, 50).Select(i => Entry((byte)i, (DeviceLifecycleState)(i % 5))).ToList();

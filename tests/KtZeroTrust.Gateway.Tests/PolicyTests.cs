@@ -29,6 +29,31 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void EvaluateDevice_AllowsNamedModelsOrSites_WithinMethodsAndPrefixes()
+    {
+        var set = Compile(
+            ("femto", new RoutePolicyOptions { Models = ["KTF-HNB-5G"], Sites = ["site-9"], Methods = ["GET"], SourcePrefixes = ["127.0.0.0/8"] }),
+            ("any", new RoutePolicyOptions { AnyActiveDevice = true }));
+        var femto = set.Find("femto")!;
+        Assert.Equal(ReasonCode.Allowed, femto.EvaluateDevice("KTF-HNB-5G", "site-1", "GET", IPAddress.Loopback));
+        Assert.Equal(ReasonCode.Allowed, femto.EvaluateDevice("KTF-HNB-LTE", "site-9", "GET", IPAddress.Loopback));
+        Assert.Equal(ReasonCode.SubjectNotAllowed, femto.EvaluateDevice("KTF-HNB-LTE", "site-1", "GET", IPAddress.Loopback));
+        Assert.Equal(ReasonCode.SubjectNotAllowed, femto.EvaluateDevice(null, null, "GET", IPAddress.Loopback));
+        Assert.Equal(ReasonCode.MethodNotAllowed, femto.EvaluateDevice("KTF-HNB-5G", null, "DELETE", IPAddress.Loopback));
+        Assert.Equal(ReasonCode.SourceNotAllowed, femto.EvaluateDevice("KTF-HNB-5G", null, "GET", IPAddress.Parse("192.0.2.1")));
+        Assert.Equal(ReasonCode.Allowed, set.Find("any")!.EvaluateDevice(null, null, "PUT", null));
+        Assert.Null(set.Find("unlisted"));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            femto.EvaluateDevice("KTF-HNB-5G", "site-1", "GET", IPAddress.Loopback);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Evaluate_AllocatesNothing()
     {
         var policy = Compile(("r", new RoutePolicyOptions { Roles = ["noc", "payments"], Groups = ["finance"], RequireMfa = true, Methods = ["GET", "POST"], SourcePrefixes = ["127.0.0.0/8"] })).Find("r")!;

@@ -28,6 +28,10 @@ public sealed class UserGatewayFixture : ServerFixture
             "--ZeroTrust:Policies:network-management:RateLimitPerMinute=3",
             "--ReverseProxy:Routes:unguarded:ClusterId=payments", "--ReverseProxy:Routes:unguarded:Match:Path=/apps/unguarded/{**rest}",
             "--ReverseProxy:Routes:unguarded:Metadata:ZeroTrust.Listener=User",
+            "--ReverseProxy:Routes:femto-lte:ClusterId=femto-management", "--ReverseProxy:Routes:femto-lte:Match:Path=/femto-lte/{**rest}",
+            "--ReverseProxy:Routes:femto-lte:Metadata:ZeroTrust.Listener=Device", "--ZeroTrust:Policies:femto-lte:Models:0=KTF-HNB-LTE",
+            "--ReverseProxy:Routes:femto-open:ClusterId=femto-management", "--ReverseProxy:Routes:femto-open:Match:Path=/femto-open/{**rest}",
+            "--ReverseProxy:Routes:femto-open:Metadata:ZeroTrust.Listener=Device",
         ])
         => Provider = provider;
 
@@ -232,6 +236,26 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
         Assert.Equal("FC-0002", body.GetProperty("identityHeaders").GetProperty("X-ZT-Device-Id").GetString());
         var post = await SendAsync("/apps/subscribers/42", await server.Provider.TokenAsync("carol"), HttpMethod.Post, client);
         Assert.Equal((HttpStatusCode.Forbidden, "method_not_allowed"), (post.Status, post.Reason)); // GET only
+    }
+
+    [Fact]
+    public async Task DeviceRoutes_AreDefaultDeny_AndTheirPolicyNamesModelsOrSites()
+    {
+        using var device = server.DeviceClient(server.SampleCertificate("FC-0003")); // a KTF-HNB-5G unit
+        using (var allowed = await device.GetAsync(server.DeviceUri("/femto/status"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        }
+
+        foreach (var (path, reason) in new[] { ("/femto-lte/status", "subject_not_allowed"), ("/femto-open/status", "policy_missing") })
+        {
+            using var response = await device.GetAsync(server.DeviceUri(path), Ct);
+            var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+            Assert.Equal((HttpStatusCode.Forbidden, reason), (response.StatusCode, body.GetProperty("reasonCode").GetString()));
+            var logged = await server.DecisionAsync(d => d.Text("id") == body.GetProperty("decisionId").GetString(), path);
+            Assert.Equal(("FC-0003", reason), (logged.Text("subject"), logged.Text("reason")));
+            Assert.NotNull(logged.Text("policyVersion"));
+        }
     }
 
     [Fact]

@@ -23,6 +23,11 @@ public sealed record AllowListEntry
     /// older copy arriving late (a slow read racing a revocation) can never overwrite a newer one.
     /// </summary>
     public long Version { get; init; }
+
+    /// <summary>The device's model and install site, for per-route device policies.</summary>
+    public string? Model { get; init; }
+
+    public string? Site { get; init; }
 }
 
 /// <summary>The entries changed after some registry version, and the version they bring the reader up to.</summary>

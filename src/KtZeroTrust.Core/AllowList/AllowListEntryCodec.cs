@@ -8,19 +8,22 @@ namespace KtZeroTrust.Core.AllowList;
 /// <summary>
 /// The compact binary form of allow-list entries shared through Redis (cache values and change messages).
 /// Entry: format (1) | SHA-256 (32) | version (8) | state (1) | flags (1) | not-before ticks (8) | not-after ticks (8) |
-/// serial length (1) | serial (ASCII). A batch: format (1) | count (4) | entries. Integers big-endian.
+/// serial length (1) | serial (ASCII), then in format 2: model length (1) | model (UTF-8) | site length (1) | site (UTF-8)
+/// (length 255 = absent). Format 1 entries (no model, no site) are still read. A batch: format (1) | count (4) |
+/// entries. Integers big-endian.
 /// Anything else is refused with <see cref="FormatException"/>: a node never trusts bytes it cannot read.
 /// </summary>
 public static class AllowListEntryCodec
 {
-    public const byte FormatVersion = 1;
+    public const byte FormatVersion = 2;
+    private const byte Absent = 255;
     private const int FixedSize = 1 + CertificateHash.Size + 8 + 1 + 1 + 8 + 8 + 1;
     private const int MaxBatchCount = 100_000;
 
     public static int SizeOf(AllowListEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        return FixedSize + entry.DeviceSerial.Length;
+        return FixedSize + entry.DeviceSerial.Length + 2 + Bytes(entry.Model) + Bytes(entry.Site);
     }
 
     public static byte[] Encode(AllowListEntry entry)
@@ -59,7 +62,7 @@ public static class AllowListEntryCodec
 
     public static IReadOnlyList<AllowListEntry> DecodeBatch(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < 5 || bytes[0] != FormatVersion)
+        if (bytes.Length < 5 || bytes[0] is not (1 or FormatVersion))
         {
             throw new FormatException("Not an allow-list batch (bad header or unknown format version).");
         }
@@ -97,13 +100,58 @@ public static class AllowListEntryCodec
         BinaryPrimitives.WriteInt64BigEndian(destination[(at + 10)..], entry.NotBeforeUtcTicks);
         BinaryPrimitives.WriteInt64BigEndian(destination[(at + 18)..], entry.NotAfterUtcTicks);
         destination[at + 26] = (byte)entry.DeviceSerial.Length;
-        var written = Encoding.ASCII.GetBytes(entry.DeviceSerial, destination[(at + 27)..]);
-        return FixedSize + written;
+        var written = FixedSize + Encoding.ASCII.GetBytes(entry.DeviceSerial, destination[(at + 27)..]);
+        written += WriteText(entry.Model, destination[written..]);
+        written += WriteText(entry.Site, destination[written..]);
+        return written;
+    }
+
+    private static int Bytes(string? text) => text is null ? 0 : Encoding.UTF8.GetByteCount(text);
+
+    private static int WriteText(string? text, Span<byte> destination)
+    {
+        if (text is null)
+        {
+            destination[0] = Absent;
+            return 1;
+        }
+
+        var length = Encoding.UTF8.GetBytes(text, destination[1..]);
+        if (length >= Absent)
+        {
+            throw new ArgumentException($"'{text}' is longer than 254 bytes.", nameof(text));
+        }
+
+        destination[0] = (byte)length;
+        return 1 + length;
+    }
+
+    private static string? ReadText(ReadOnlySpan<byte> bytes, ref int at)
+    {
+        if (at >= bytes.Length)
+        {
+            throw new FormatException("Allow-list entry is truncated (model or site).");
+        }
+
+        var length = bytes[at++];
+        if (length == Absent)
+        {
+            return null;
+        }
+
+        if (at + length > bytes.Length)
+        {
+            throw new FormatException("Allow-list entry is truncated (model or site).");
+        }
+
+        var text = Encoding.UTF8.GetString(bytes.Slice(at, length));
+        at += length;
+        return text;
     }
 
     private static AllowListEntry Read(ReadOnlySpan<byte> bytes, out int used)
     {
-        if (bytes.Length < FixedSize || bytes[0] != FormatVersion)
+        if (bytes.Length < FixedSize || bytes[0] is not (1 or FormatVersion))
         {
             throw new FormatException("Allow-list entry is truncated or of an unknown format version.");
         }
@@ -124,8 +172,17 @@ public static class AllowListEntryCodec
         }
 
         used = FixedSize + serialLength;
+        string? model = null, site = null;
+        if (bytes[0] == FormatVersion)
+        {
+            model = ReadText(bytes, ref used);
+            site = ReadText(bytes, ref used);
+        }
+
         return new AllowListEntry
         {
+            Model = model,
+            Site = site,
             CertificateHash = new CertificateHash(bytes.Slice(1, CertificateHash.Size)),
             Version = BinaryPrimitives.ReadInt64BigEndian(bytes[at..]),
             State = state,

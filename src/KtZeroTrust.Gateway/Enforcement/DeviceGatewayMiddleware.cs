@@ -21,6 +21,7 @@ internal sealed partial class DeviceGatewayMiddleware(
     DecisionIdGenerator ids,
     TimeProvider timeProvider,
     KtZeroTrust.Gateway.Users.UserGateway userGateway,
+    KtZeroTrust.Gateway.Users.PolicyStore policies,
     ILogger<DeviceGatewayMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
@@ -49,10 +50,18 @@ internal sealed partial class DeviceGatewayMiddleware(
 
         var decisionId = ids.Next();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
+        var policySet = policies.Current;
         if (route is null)
         {
             // No proxied route matched (the fallback): a device probing paths nothing serves is denied and recorded.
             reason = reason == ReasonCode.Allowed ? ReasonCode.RouteNotAllowed : reason;
+        }
+        else if (reason == ReasonCode.Allowed)
+        {
+            // Default deny: a device route needs a policy, and the policy must name this device's model or site.
+            reason = policySet.Find(route) is { } policy
+                ? policy.EvaluateDevice(authorization.Entry.Model, authorization.Entry.Site, context.Request.Method, context.Connection.RemoteIpAddress)
+                : ReasonCode.PolicyMissing;
         }
 
         decisions.Post(new DecisionEvent
@@ -69,6 +78,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
             Reason = reason,
             CertificateHash = identity?.HashHex,
+            PolicyVersion = policySet.Version,
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
         });
 

@@ -7,9 +7,22 @@ using KtZeroTrust.Core.Decisions;
 
 namespace KtZeroTrust.Gateway.Users;
 
-/// <summary>One route's policy as configured under <c>ZeroTrust:Policies:{routeId}</c>.</summary>
+/// <summary>
+/// One route's policy as configured under <c>ZeroTrust:Policies:{routeId}</c>. User routes name users (roles, groups,
+/// users, scopes, MFA); device routes name devices (models, sites, or any active device); both may limit methods and
+/// source networks.
+/// </summary>
 public sealed class RoutePolicyOptions
 {
+    /// <summary>Devices of any of these models are allowed (device routes).</summary>
+    public string[] Models { get; set; } = [];
+
+    /// <summary>Devices installed at any of these sites are allowed (device routes).</summary>
+    public string[] Sites { get; set; } = [];
+
+    /// <summary>Any device the allow list admits (device routes). Must be said explicitly.</summary>
+    public bool AnyActiveDevice { get; set; }
+
     /// <summary>Users holding any of these roles (the <c>roles</c> claim) are allowed.</summary>
     public string[] Roles { get; set; } = [];
 
@@ -61,6 +74,9 @@ public sealed class CompiledRoutePolicy
     private readonly IPNetwork[] _prefixes;
     private readonly FrozenSet<string> _methods;
     private readonly bool _anyUser;
+    private readonly FrozenSet<string> _models;
+    private readonly FrozenSet<string> _sites;
+    private readonly bool _anyDevice;
 
     internal CompiledRoutePolicy(string routeId, RoutePolicyOptions o)
     {
@@ -72,14 +88,17 @@ public sealed class CompiledRoutePolicy
         _mfa = o.MfaMethods.ToFrozenSet(StringComparer.Ordinal);
         _methods = o.Methods.Select(m => m.ToUpperInvariant()).ToFrozenSet(StringComparer.OrdinalIgnoreCase);
         _anyUser = o.AnyAuthenticatedUser;
+        _models = o.Models.ToFrozenSet(StringComparer.Ordinal);
+        _sites = o.Sites.ToFrozenSet(StringComparer.Ordinal);
+        _anyDevice = o.AnyActiveDevice;
         RequireMfa = o.RequireMfa;
         RequireDeviceCertificate = o.RequireDeviceCertificate;
         RateLimitPerMinute = o.RateLimitPerMinute;
         AssertionAudience = o.AssertionAudience;
         _prefixes = [.. o.SourcePrefixes.Select(p => IPNetwork.TryParse(p, out var n) ? n : throw new PolicyException($"route '{routeId}': SourcePrefixes: '{p}' is not a CIDR prefix."))];
-        if (!_anyUser && _roles.Count == 0 && _groups.Count == 0 && _users.Count == 0)
+        if (!_anyUser && _roles.Count == 0 && _groups.Count == 0 && _users.Count == 0 && !_anyDevice && _models.Count == 0 && _sites.Count == 0)
         {
-            throw new PolicyException($"route '{routeId}': the policy names nobody; give Roles, Groups or Users, or AnyAuthenticatedUser: true.");
+            throw new PolicyException($"route '{routeId}': the policy names nobody; give Roles, Groups or Users (or AnyAuthenticatedUser: true) for users, Models or Sites (or AnyActiveDevice: true) for devices.");
         }
 
         if (o.RateLimitPerMinute < 0)
@@ -143,6 +162,24 @@ public sealed class CompiledRoutePolicy
         }
 
         return ReasonCode.Allowed;
+    }
+
+    /// <summary>The policy's answer for a device the allow list already admitted. No allocation.</summary>
+    public ReasonCode EvaluateDevice(string? model, string? site, string method, IPAddress? source)
+    {
+        if (_methods.Count > 0 && !_methods.Contains(method))
+        {
+            return ReasonCode.MethodNotAllowed;
+        }
+
+        if (_prefixes.Length > 0 && !InPrefixes(source))
+        {
+            return ReasonCode.SourceNotAllowed;
+        }
+
+        return _anyDevice || (model is not null && _models.Contains(model)) || (site is not null && _sites.Contains(site))
+            ? ReasonCode.Allowed
+            : ReasonCode.SubjectNotAllowed;
     }
 
     private bool InPrefixes(IPAddress? source)

@@ -281,7 +281,7 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
     }
 
     private string EntrySelect => $"""
-        SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at, {Greatest}(c.row_version, d.row_version)
+        SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at, {Greatest}(c.row_version, d.row_version), d.model, d.site
         FROM device_certificates c JOIN devices d ON d.serial = c.serial
         """;
 
@@ -294,6 +294,8 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
         NotAfterUtcTicks = reader.GetInt64(4),
         CertificateRevoked = !reader.IsDBNull(5),
         Version = reader.GetInt64(6),
+        Model = reader.IsDBNull(7) ? null : reader.GetString(7),
+        Site = reader.IsDBNull(8) ? null : reader.GetString(8),
     };
 
     private long Now() => timeProvider.GetUtcNow().UtcTicks;
