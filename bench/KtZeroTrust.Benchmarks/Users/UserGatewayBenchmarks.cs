@@ -27,7 +27,7 @@ public class UserGatewayBenchmarks : IDisposable
     {
         _policy = PolicySet.Compile(new Dictionary<string, RoutePolicyOptions>
         {
-            ["payments"] = new() { Roles = ["noc", "payments"], Groups = ["finance"], Scopes = ["apps:read"], RequireMfa = true, Methods = ["GET", "POST"], SourcePrefixes = ["10.0.0.0/8", "127.0.0.0/8"] },
+            ["payments"] = new() { Roles = ["noc", "payments"], Groups = ["finance"], Scopes = ["apps:read"], RequireMfa = true, Methods = ["GET", "POST"], SourcePrefixes = ["10.0.0.0/8", "127.0.0.0/8"], Models = ["KTF-HNB-LTE", "KTF-HNB-5G"] },
         }).Find("payments")!;
         _user = new UserSubject("alice", ["payments"], ["finance"], ["apps:read"], ["pwd", "otp"]);
         _source = IPAddress.Loopback;
@@ -48,6 +48,9 @@ public class UserGatewayBenchmarks : IDisposable
 
     [Benchmark]
     public Core.Decisions.ReasonCode EvaluatePolicy() => _policy.Evaluate(_user, "GET", _source, hasDeviceCertificate: false);
+
+    [Benchmark]
+    public Core.Decisions.ReasonCode EvaluateDevicePolicy() => _policy.EvaluateDevice("KTF-HNB-5G", "site-1", "GET", _source);
 
     [Benchmark]
     public async Task<bool> ValidateToken() => (await _handler.ValidateTokenAsync(_token, _parameters)).IsValid;
