@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki,
-# postgresql, Node.js + npm; then the test OIDC provider from npm into tests/oidc).
+# postgresql, Node.js + npm, chromium for the console's browser tests; then the test OIDC provider from npm into tests/oidc).
 # Results land as TRX files in ./TestResults; the last line is "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +14,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # strongSwan's EST client fetches over HTTP through its curl plugin, packaged separately.
 ls /usr/lib/ipsec/plugins/libstrongswan-curl.so >/dev/null 2>&1 || need+=(libstrongswan-extra-plugins)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing: ${need[*]}"

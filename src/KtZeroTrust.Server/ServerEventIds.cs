@@ -9,4 +9,5 @@ internal static class ServerEventIds
     public const int StartupRefused = 5010;
     public const int WriteThroughFailed = 5020;
     public const int DecisionStreamDisabled = 5021;
+    public const int ConsoleAdministratorCreated = 5030;
 }

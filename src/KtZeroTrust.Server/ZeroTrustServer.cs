@@ -23,6 +23,7 @@ using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Pki;
+using KtZeroTrust.Server.SocConsole;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -69,8 +70,18 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
-        builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(
-            sp.GetRequiredService<IConfiguration>()[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl")));
+        var decisionLogPath = builder.Configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl");
+        builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(decisionLogPath));
+        if (options.Roles.Console)
+        {
+            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleFeed>();
+            builder.Services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<KtZeroTrust.Server.SocConsole.ConsoleFeed>());
+            builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.ConsoleUsers(Path.Combine(dataDirectory, "console-users.json")));
+            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleSessions>();
+            builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.AlertAcknowledgements(Path.Combine(dataDirectory, "alert-acks.json")));
+            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.Audit>();
+        }
+
         var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
         var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";
         if (decisionRedis is { Length: > 0 })
@@ -138,6 +149,11 @@ public static partial class ZeroTrustServer
         if (options.Roles.Attestation)
         {
             app.MapEnrollment().RequireListener(ListenerKind.Enrollment);
+        }
+
+        if (options.Roles.Console)
+        {
+            app.MapSocConsole(decisionLogPath);
         }
 
         app.MapGet("/metrics", (DecisionPipeline pipeline) => Results.Text(PipelineMetrics.Render(pipeline), PipelineMetrics.ContentType))
@@ -210,6 +226,9 @@ public static partial class ZeroTrustServer
         private static partial void LogDecisionStreamDisabled(ILogger logger);
     }
 
+    [LoggerMessage(EventId = ServerEventIds.ConsoleAdministratorCreated, Level = LogLevel.Warning, Message = "Console administrator 'admin' created with a one-time password (printed on standard output); accounts in {Path}")]
+    private static partial void LogConsoleAdministrator(ILogger logger, string path);
+
     [LoggerMessage(EventId = ServerEventIds.WriteThroughFailed, Level = LogLevel.Warning, Message = "Registry change committed but not yet pushed to Redis; the periodic synchronisation will deliver it")]
     private static partial void LogWriteThroughFailed(ILogger logger, Exception exception);
 
@@ -222,6 +241,13 @@ public static partial class ZeroTrustServer
         {
             var bootstrap = app.Services.GetRequiredService<DevelopmentBootstrap>();
             await bootstrap.EnsureSampleFleetAsync(new KtZeroTrust.Pki.DevPki.DevPkiLayout(options.Pki.Directory), cancellationToken);
+        }
+
+        if (options.Roles.Console && app.Services.GetRequiredService<ConsoleUsers>().EnsureAdministrator() is { } password)
+        {
+            // First start: the one administrator, with a password good for one sign-in (it must be replaced then).
+            System.Console.WriteLine($"Console: https://localhost:{options.Listeners.Console.Port}/  user: admin  one-time password: {password}");
+            LogConsoleAdministrator(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server"), app.Services.GetRequiredService<ConsoleUsers>().FilePath);
         }
 
         // Load (and check) the PKI now, so a bad or development PKI in Production fails before anything listens.

@@ -1,0 +1,54 @@
+namespace KtZeroTrust.Server.SocConsole;
+
+/// <summary>The admin API's OpenAPI 3.0 description, served at <c>/api/openapi.json</c>. Kept next to the endpoints; change both together.</summary>
+internal static class OpenApi
+{
+    public const string Document = """
+    {
+      "openapi": "3.0.3",
+      "info": { "title": "KtZeroTrust admin API", "version": "1" },
+      "components": {
+        "securitySchemes": { "session": { "type": "http", "scheme": "bearer", "description": "Token from POST /api/login (the browser uses the zt_console cookie plus the X-ZT-Console header on writes)" } },
+        "schemas": {
+          "Decision": { "type": "object", "properties": {
+            "id": { "type": "string" }, "time": { "type": "string", "format": "date-time" }, "kind": { "type": "string" }, "listener": { "type": "string" },
+            "subject": { "type": "string" }, "sourceAddress": { "type": "string" }, "method": { "type": "string" }, "path": { "type": "string" },
+            "route": { "type": "string" }, "outcome": { "type": "string", "enum": ["allow", "deny"] }, "reason": { "type": "string" },
+            "node": { "type": "string" }, "detail": { "type": "string" }, "latencyUs": { "type": "number" } } },
+          "Problem": { "type": "object", "properties": { "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" } } }
+        }
+      },
+      "security": [ { "session": [] } ],
+      "paths": {
+        "/api/login": { "post": { "summary": "Sign in; a one-time password must be replaced (newPassword)", "security": [],
+          "requestBody": { "content": { "application/json": { "schema": { "type": "object", "properties": { "user": { "type": "string" }, "password": { "type": "string" }, "newPassword": { "type": "string" } } } } } },
+          "responses": { "200": { "description": "token, user, role" }, "401": { "description": "wrong user or password" }, "403": { "description": "one-time password: newPassword required" } } } },
+        "/api/logout": { "post": { "summary": "End the session", "responses": { "204": { "description": "signed out" } } } },
+        "/api/me": { "get": { "summary": "Who is signed in", "responses": { "200": { "description": "user and role" } } } },
+        "/api/devices": { "get": { "summary": "Device inventory (soc-analyst)",
+          "parameters": [ { "name": "state", "in": "query", "schema": { "type": "string" } }, { "name": "site", "in": "query", "schema": { "type": "string" } },
+            { "name": "q", "in": "query", "schema": { "type": "string" } }, { "name": "page", "in": "query", "schema": { "type": "integer" } }, { "name": "pageSize", "in": "query", "schema": { "type": "integer" } } ],
+          "responses": { "200": { "description": "total, page, pageSize, items (state, site, firmware, last seen, source address, certificate expiry)" } } } },
+        "/api/devices/{serial}": { "get": { "summary": "One device: record, certificates, lifecycle history, attestations, recent decisions",
+          "parameters": [ { "name": "serial", "in": "path", "required": true, "schema": { "type": "string" } } ], "responses": { "200": { "description": "the device" }, "404": { "description": "no such device" } } } },
+        "/api/devices/{serial}/actions": { "post": { "summary": "Lifecycle action (soc-admin): suspend, resume, revoke, decommission; reason required; audited",
+          "parameters": [ { "name": "serial", "in": "path", "required": true, "schema": { "type": "string" } } ],
+          "requestBody": { "content": { "application/json": { "schema": { "type": "object", "required": ["action", "reason"], "properties": { "action": { "type": "string", "enum": ["suspend", "resume", "revoke", "decommission"] }, "reason": { "type": "string" } } } } } },
+          "responses": { "200": { "description": "new state" }, "400": { "description": "bad action or no reason" }, "403": { "description": "not soc-admin" }, "409": { "description": "transition not allowed" } } } },
+        "/api/certificates": { "get": { "summary": "Certificates issued to a device, with revocation", "parameters": [ { "name": "serial", "in": "query", "required": true, "schema": { "type": "string" } } ], "responses": { "200": { "description": "certificates" } } } },
+        "/api/decisions": { "get": { "summary": "Decisions, newest first",
+          "parameters": [ { "name": "since", "in": "query", "schema": { "type": "string", "format": "date-time" } }, { "name": "until", "in": "query", "schema": { "type": "string", "format": "date-time" } },
+            { "name": "outcome", "in": "query", "schema": { "type": "string" } }, { "name": "reason", "in": "query", "schema": { "type": "string" } }, { "name": "device", "in": "query", "schema": { "type": "string" } },
+            { "name": "user", "in": "query", "schema": { "type": "string" } }, { "name": "route", "in": "query", "schema": { "type": "string" } }, { "name": "kind", "in": "query", "schema": { "type": "string" } }, { "name": "limit", "in": "query", "schema": { "type": "integer" } } ],
+          "responses": { "200": { "description": "decisions", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Decision" } } } } } } } },
+        "/api/decisions/stream": { "get": { "summary": "Live decisions as server-sent events (same filters)", "responses": { "200": { "description": "text/event-stream of Decision" } } } },
+        "/api/summary": { "get": { "summary": "Allowed/denied per minute (last hour) and top deny reasons", "responses": { "200": { "description": "summary" } } } },
+        "/api/alerts": { "get": { "summary": "Alerts with acknowledgement state", "responses": { "200": { "description": "alerts" } } } },
+        "/api/alerts/{id}/ack": { "post": { "summary": "Acknowledge an alert (audited)", "parameters": [ { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } } ], "responses": { "204": { "description": "acknowledged" } } } },
+        "/api/users": { "post": { "summary": "Add a console user (soc-admin); returns a one-time password",
+          "requestBody": { "content": { "application/json": { "schema": { "type": "object", "properties": { "name": { "type": "string" }, "role": { "type": "string", "enum": ["soc-analyst", "soc-admin"] } } } } } },
+          "responses": { "200": { "description": "name, role, oneTimePassword" } } } }
+      }
+    }
+    """;
+}
