@@ -189,7 +189,7 @@ public static partial class ConsoleEndpoints
         {
             device = new { serial = device.Serial, state = device.State.ToString(), model = device.Model, site = device.Site, firmware = device.LastFirmwareVersion, lastAttestedAt = device.LastAttestedAt, createdAt = device.CreatedAt, lastSeen = seen?.At, sourceAddress = seen?.Address },
             certificates = await registry.GetCertificatesAsync(serial, ct),
-            history = await registry.GetHistoryAsync(serial, ct),
+            history = (await registry.GetHistoryAsync(serial, ct)).Select(h => new { from = h.From?.ToString(), to = h.To.ToString(), h.Actor, h.Reason, h.At }),
             attestations = (await registry.GetAttestationsAsync(serial, 50, ct)).Select(a => new { a.Id, a.Passed, a.Reasons, a.FirmwareVersion, a.Latitude, a.Longitude, a.SourceAddress, a.At }),
             decisions = decisions.AsEnumerable().Reverse().Select(Json),
         });

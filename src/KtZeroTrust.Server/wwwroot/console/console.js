@@ -43,8 +43,7 @@ $('login').addEventListener('submit', async (event) => {
   try {
     const result = await api('/api/login', { method: 'POST', body: JSON.stringify(body) });
     state.me = { user: result.user, role: result.role };
-    location.hash = '#/feed';
-    render();
+    if (location.hash === '#/feed') render(); else location.hash = '#/feed'; // hashchange renders
   } catch (e) {
     if (e.status === 403 && e.body && e.body.mustChangePassword) {
       $('login-new-row').hidden = false;
@@ -126,11 +125,14 @@ function filters() {
 
 async function startFeed() {
   stopFeed();
+  const generation = state.generation = (state.generation || 0) + 1; // a newer start supersedes this one
   const body = document.querySelector('#feed tbody');
   body.replaceChildren();
   const p = filters();
   p.set('limit', '100');
-  for (const d of await api(`/api/decisions?${p}`)) body.append(decisionRow(d));
+  const initial = await api(`/api/decisions?${p}`);
+  if (generation !== state.generation || !body.isConnected) return;
+  for (const d of initial) body.append(decisionRow(d));
   state.held = [];
   state.source = new EventSource(`/api/decisions/stream?${filters()}`);
   state.source.onmessage = (m) => { const d = JSON.parse(m.data); if (state.paused) state.held.push(d); else addRow(d); };
@@ -140,7 +142,7 @@ async function startFeed() {
 
 function addRow(d) {
   const body = document.querySelector('#feed tbody');
-  if (!body) return;
+  if (!body || body.querySelector(`tr[data-id="${CSS.escape(d.id)}"]`)) return; // at least once: shown once
   body.prepend(decisionRow(d));
   while (body.rows.length > 500) body.deleteRow(-1);
 }

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using KtZeroTrust.Server.SocConsole;
+using KtZeroTrust.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KtZeroTrust.Server.Tests;
+
+/// <summary>The admin API over real TLS: sessions, roles, anti-forgery, audited writes, queries, the live stream.</summary>
+public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private Uri Api(string path) => new($"https://127.0.0.1:{server.ConsolePort}{path}");
+
+    private HttpClient Client(CookieContainer? cookies = null) => new(new SocketsHttpHandler
+    {
+        CookieContainer = cookies ?? new CookieContainer(),
+        UseCookies = cookies is not null,
+        SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is System.Security.Cryptography.X509Certificates.X509Certificate2 s && KtZeroTrust.Pki.Certificates.TrustPolicies.ChainsTo(s, server.TlsRoot) },
+    });
+
+    private async Task<HttpClient> SignedInAsync(string name, string role)
+    {
+        var password = server.Services.GetRequiredService<ConsoleUsers>().Add(name, role);
+        var client = Client();
+        using (var first = await client.PostAsJsonAsync(Api("/api/login"), new { user = name, password }, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, first.StatusCode); // one-time password: must be replaced
+        }
+
+        using var login = await client.PostAsJsonAsync(Api("/api/login"), new { user = name, password, newPassword = $"{name}-new-password" }, Ct);
+        login.EnsureSuccessStatusCode();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await login.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("token").GetString());
+        return client;
+    }
+
+    [Fact]
+    public async Task EveryCall_NeedsASession_WrongPasswordsAreRefusedAndAudited()
+    {
+        using var anonymous = Client();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(Api("/api/devices"), Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(Api("/api/decisions/stream"), Ct)).StatusCode);
+        using var wrong = await anonymous.PostAsJsonAsync(Api("/api/login"), new { user = "admin", password = "guess" }, Ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("route") == "console:login" && d.Text("outcome") == "deny", "the failed sign-in");
+        using var bad = await anonymous.PostAsync(Api("/api/login"), new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var openapi = JsonDocument.Parse(await anonymous.GetStringAsync(Api("/api/openapi.json"), Ct)).RootElement;
+        Assert.True(openapi.GetProperty("paths").TryGetProperty("/api/devices/{serial}/actions", out _));
+        // The admin API answers on the console listener only: on the user listener the path is just an unrouted request.
+        Assert.Equal(HttpStatusCode.NotFound, (await anonymous.GetAsync(new Uri($"https://127.0.0.1:{server.UserPort}/api/devices"), Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Actions_NeedTheAdminRoleAndAReason_AreAudited_AndTakeEffect()
+    {
+        using var admin = await SignedInAsync("api-admin", ConsoleRoles.Admin);
+        using var analyst = await SignedInAsync("api-analyst", ConsoleRoles.Analyst);
+        Assert.Equal(HttpStatusCode.Forbidden, (await analyst.PostAsJsonAsync(Api("/api/devices/FC-0005/actions"), new { action = "suspend", reason = "x" }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await admin.PostAsJsonAsync(Api("/api/devices/FC-0005/actions"), new { action = "suspend" }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await admin.PostAsJsonAsync(Api("/api/devices/FC-0005/actions"), new { action = "explode", reason = "x" }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.PostAsJsonAsync(Api("/api/devices/NOPE-1/actions"), new { action = "suspend", reason = "x" }, Ct)).StatusCode);
+
+        using var suspended = await admin.PostAsJsonAsync(Api("/api/devices/FC-0005/actions"), new { action = "suspend", reason = "SOC ticket 4711" }, Ct);
+        Assert.Equal(HttpStatusCode.OK, suspended.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await admin.PostAsJsonAsync(Api("/api/devices/FC-0005/actions"), new { action = "suspend", reason = "again" }, Ct)).StatusCode);
+        var detail = JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/devices/FC-0005"), Ct)).RootElement;
+        Assert.Equal("Suspended", detail.GetProperty("device").GetProperty("state").GetString());
+        var last = detail.GetProperty("history").EnumerateArray().Last();
+        Assert.Equal(("Suspended", "console:api-admin", "SOC ticket 4711"), (last.GetProperty("to").GetString(), last.GetProperty("actor").GetString(), last.GetProperty("reason").GetString()));
+        await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("route") == "admin:suspend" && d.Text("subject") == "FC-0005", "the audited suspension");
+
+        var devices = JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/devices?state=Suspended&pageSize=1"), Ct)).RootElement;
+        Assert.Equal(("FC-0005", 1), (devices.GetProperty("items")[0].GetProperty("serial").GetString(), devices.GetProperty("pageSize").GetInt32()));
+    }
+
+    [Fact]
+    public async Task BrowserWrites_NeedTheAntiForgeryHeader()
+    {
+        var password = server.Services.GetRequiredService<ConsoleUsers>().Add("cookie-admin", ConsoleRoles.Admin);
+        var cookies = new CookieContainer();
+        using var browser = Client(cookies);
+        (await browser.PostAsJsonAsync(Api("/api/login"), new { user = "cookie-admin", password, newPassword = "cookie-admin-password" }, Ct)).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(Api("/api/me"), Ct)).StatusCode); // the cookie signs reads in
+        using var forged = await browser.PostAsJsonAsync(Api("/api/devices/FC-0006/actions"), new { action = "suspend", reason = "forged by another site" }, Ct);
+        Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Post, Api("/api/devices/FC-0006/actions")) { Content = JsonContent.Create(new { action = "suspend", reason = "from the console" }) };
+        request.Headers.Add("X-ZT-Console", "1");
+        Assert.Equal(HttpStatusCode.OK, (await browser.SendAsync(request, Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task DecisionsQueryAndLiveStream_ShowDeviceRequests()
+    {
+        using var analyst = await SignedInAsync("stream-analyst", ConsoleRoles.Analyst);
+        using var stream = await analyst.GetStreamAsync(Api("/api/decisions/stream?device=FC-0001"), Ct);
+        using var reader = new StreamReader(stream);
+        Assert.Equal(": connected", await reader.ReadLineAsync(Ct));
+        using var device = server.DeviceClient(server.SampleCertificate("FC-0001"));
+        (await device.GetAsync(server.DeviceUri("/femto/status"), Ct)).EnsureSuccessStatusCode();
+        string? line;
+        do
+        {
+            line = await reader.ReadLineAsync(Ct);
+        }
+        while (line is not null && !line.StartsWith("data: ", StringComparison.Ordinal));
+
+        var live = JsonDocument.Parse(line!["data: ".Length..]).RootElement;
+        Assert.Equal(("FC-0001", "allow", "/femto/status"), (live.GetProperty("subject").GetString(), live.GetProperty("outcome").GetString(), live.GetProperty("path").GetString()));
+
+        await Eventually.Until(async () => JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/decisions?device=FC-0001&outcome=allow&limit=5"), Ct)).RootElement.GetArrayLength(), n => n > 0, "the decision in the query");
+        var summary = JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/summary"), Ct)).RootElement;
+        Assert.Equal(60, summary.GetProperty("perMinute").GetArrayLength());
+    }
+}
