@@ -73,8 +73,39 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
         Assert.Equal(("Suspended", "console:api-admin", "SOC ticket 4711"), (last.GetProperty("to").GetString(), last.GetProperty("actor").GetString(), last.GetProperty("reason").GetString()));
         await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("route") == "admin:suspend" && d.Text("subject") == "FC-0005", "the audited suspension");
 
-        var devices = JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/devices?state=Suspended&pageSize=1"), Ct)).RootElement;
+        var devices = JsonDocument.Parse(await analyst.GetStringAsync(Api("/api/devices?state=Suspended&q=FC-0005&pageSize=1"), Ct)).RootElement;
         Assert.Equal(("FC-0005", 1), (devices.GetProperty("items")[0].GetProperty("serial").GetString(), devices.GetProperty("pageSize").GetInt32()));
+    }
+
+    private async Task<(int Code, string Out, string Error)> ZtctlAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await KtZeroTrust.Cli.Commands.Ztctl.RunAsync([.. args, "--server", $"https://127.0.0.1:{server.ConsolePort}", "--pki-dir", server.Layout.Directory], output, error, Ct);
+        return (code, output.ToString().Trim(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Ztctl_DoesWhatTheConsoleDoes_ThroughTheAdminApi()
+    {
+        var password = server.Services.GetRequiredService<ConsoleUsers>().Add("cli-admin", ConsoleRoles.Admin);
+        var once = await ZtctlAsync("console", "login", "--user", "cli-admin", "--password", password);
+        Assert.Equal(4, once.Code); // a one-time password must be replaced
+        Assert.Contains("one-time password", once.Error, StringComparison.Ordinal);
+        var token = (await ZtctlAsync("console", "login", "--user", "cli-admin", "--password", password, "--new-password", "cli-admin-password")).Out;
+
+        var suspended = await ZtctlAsync("device", "suspend", "FC-0004", "--reason", "from a script", "--token", token);
+        Assert.True(suspended.Code == 0, suspended.Error);
+        Assert.Equal("FC-0004 is now Suspended.", suspended.Out);
+        Assert.Equal("console:cli-admin", (await server.OpenRegistry().GetHistoryAsync("FC-0004", Ct))[^1].Actor);
+
+        await Eventually.Until(async () => (await ZtctlAsync("decisions", "search", "--device", "FC-0004", "--json", "--token", token)).Out, o => o.Contains("admin:suspend", StringComparison.Ordinal), "the audited suspension through ztctl");
+
+        using var analyst = await SignedInAsync("cli-analyst", ConsoleRoles.Analyst);
+        var analystToken = analyst.DefaultRequestHeaders.Authorization!.Parameter!;
+        Assert.Equal(4, (await ZtctlAsync("device", "revoke", "FC-0004", "--reason", "not mine to do", "--token", analystToken)).Code);
+        Assert.Equal(4, (await ZtctlAsync("device", "revoke", "FC-0004", "--reason", "no session")).Code);
+        Assert.Equal(3, (await ZtctlAsync("device", "suspend", "NOPE-9", "--reason", "x", "--token", token)).Code);
     }
 
     [Fact]

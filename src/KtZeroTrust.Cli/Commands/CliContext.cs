@@ -50,6 +50,27 @@ internal sealed class CliContext : IAsyncDisposable
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_POSTGRES"),
     };
 
+    public static readonly Option<string?> Server = new("--server")
+    {
+        Description = "Act through the server's admin API (console listener, e.g. https://localhost:9444) instead of the registry files: authenticated, role-checked and audited. Default: $ZT_SERVER",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_SERVER"),
+    };
+
+    public static readonly Option<string?> Token = new("--token")
+    {
+        Description = "Admin API session token (ztctl console login). Default: $ZT_TOKEN",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_TOKEN"),
+    };
+
+    public static readonly Option<string?> ServerCa = new("--server-ca")
+    {
+        Description = "CA certificate (PEM) the server's TLS certificate must chain to. Default: $ZT_SERVER_CA, else <pki-dir>/tls-root.pem",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ZT_SERVER_CA"),
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print JSON for scripts",
@@ -75,6 +96,12 @@ internal sealed class CliContext : IAsyncDisposable
     }
 
     public string? PostgresConnectionString { get; }
+
+    /// <summary>The admin API client when <c>--server</c> is given; null otherwise.</summary>
+    public AdminApiClient? AdminApi()
+        => ParseResult.GetValue(Server) is { Length: > 0 } server
+            ? new AdminApiClient(server, ParseResult.GetValue(Token), ParseResult.GetValue(ServerCa) ?? Path.Combine(PkiDirectory, "tls-root.pem"))
+            : null;
 
     public string? RedisConfiguration { get; }
 
@@ -128,6 +155,11 @@ internal sealed class CliContext : IAsyncDisposable
             try
             {
                 return await body(context, cancellationToken);
+            }
+            catch (AdminApiException ex)
+            {
+                await context.Error.WriteLineAsync($"error: {ex.Message}");
+                return ex.ExitCode;
             }
             catch (RegistryException ex)
             {

@@ -72,7 +72,8 @@ internal static class DecisionCommands
             var to = ctx.ParseResult.GetValue(until) ?? DateTimeOffset.MaxValue;
             var found = new Queue<DecisionEvent>();
             var max = Math.Max(1, ctx.ParseResult.GetValue(limit));
-            await foreach (var e in ReadAllAsync(ctx, ct))
+            var source = ctx.AdminApi() is { } api ? ReadFromServerAsync(ctx, api, max, ct) : ReadAllAsync(ctx, ct);
+            await foreach (var e in source)
             {
                 if (e.Time >= from && e.Time <= to && filter(e))
                 {
@@ -218,6 +219,35 @@ internal static class DecisionCommands
             && (device is null || e.Subject == device)
             && (user is null || e.Subject == user)
             && (reason is null || ReasonCodes.Name(e.Reason) == reason);
+    }
+
+    /// <summary>From the server's admin API (its decision log), oldest first; the filters are applied there and here.</summary>
+    private static async IAsyncEnumerable<DecisionEvent> ReadFromServerAsync(CliContext ctx, AdminApiClient api, int limit, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        using (api)
+        {
+            var query = new List<string> { $"limit={limit}" };
+            void Add(string name, string? value)
+            {
+                if (!string.IsNullOrEmpty(value))
+                {
+                    query.Add($"{name}={Uri.EscapeDataString(value)}");
+                }
+            }
+
+            Add("outcome", ctx.ParseResult.GetValue(Outcome));
+            Add("device", ctx.ParseResult.GetValue(Device));
+            Add("user", ctx.ParseResult.GetValue(User));
+            Add("reason", ctx.ParseResult.GetValue(Reason));
+            var page = await api.GetAsync("api/decisions?" + string.Join('&', query), ct);
+            foreach (var item in page.EnumerateArray().Reverse())
+            {
+                if (Parse(item.GetRawText()) is { } e)
+                {
+                    yield return e;
+                }
+            }
+        }
     }
 
     /// <summary>Everything stored: the Redis Stream, or the log file and its rolled predecessors (oldest first).</summary>

@@ -129,6 +129,17 @@ internal static class DeviceCommands
         var command = new Command(name, description) { serial, reason };
         command.SetAction(CliContext.Run(async (ctx, ct) =>
         {
+            if (ctx.AdminApi() is { } api)
+            {
+                // Through the server: the console's action, with the signed-in user as the actor, audited there.
+                using (api)
+                {
+                    var result = await api.ActionAsync(ctx.ParseResult.GetValue(serial)!, name, ctx.ParseResult.GetValue(reason)!, ct);
+                    ctx.Out.WriteLine(ctx.AsJson ? result.ToString() : $"{result.GetProperty("serial").GetString()} is now {result.GetProperty("state").GetString()}.");
+                    return ExitCodes.Success;
+                }
+            }
+
             var device = await (await ctx.OpenRegistryAsync(ct)).TransitionAsync(ctx.ParseResult.GetValue(serial)!, target, CliContext.Actor, ctx.ParseResult.GetValue(reason)!, ct);
             if (ctx.AsJson)
             {
