@@ -49,6 +49,9 @@ public class ServerFixture : IAsyncLifetime
     public int DevicePort { get; private set; }
     public int EnrollmentPort { get; private set; }
     public int UserPort { get; private set; }
+
+    /// <summary>Ports chosen before start (device, enrollment, user, console, upstream) when a subclass must know them early.</summary>
+    protected int[]? Ports { get; init; }
     public int ConsolePort { get; private set; }
     public int UpstreamPort { get; private set; }
     public X509Certificate2 TlsRoot { get; private set; } = null!;
@@ -72,7 +75,7 @@ public class ServerFixture : IAsyncLifetime
             }));
         }
 
-        var ports = FreePorts.Next(5);
+        var ports = Ports ?? FreePorts.Next(5);
         DevicePort = ports[0];
         EnrollmentPort = ports[1];
         UserPort = ports[2];

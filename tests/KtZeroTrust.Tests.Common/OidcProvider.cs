@@ -17,11 +17,15 @@ public sealed class OidcProvider : IAsyncDisposable
     private readonly HttpClient _http = new();
     private Process? _process;
 
-    private OidcProvider(string audience)
+    private OidcProvider(string audience, string? consoleRedirectUri)
     {
         Audience = audience;
+        ConsoleRedirectUri = consoleRedirectUri;
         Port = FreePorts.Next();
     }
+
+    /// <summary>Where the console client "ktzt-console" may send people back to (authorization code flow); null: no such client.</summary>
+    public string? ConsoleRedirectUri { get; }
 
     public string Audience { get; }
 
@@ -35,7 +39,7 @@ public sealed class OidcProvider : IAsyncDisposable
     public string KeyId { get; private set; } = null!;
 
     /// <summary>Picks the address (so a server can be configured with <see cref="Issuer"/>); <see cref="StartAsync"/> starts it.</summary>
-    public static OidcProvider Create(string audience) => new(audience);
+    public static OidcProvider Create(string audience, string? consoleRedirectUri = null) => new(audience, consoleRedirectUri);
 
     public Task StartAsync() => RestartWithNewKeyAsync();
 
@@ -58,7 +62,7 @@ public sealed class OidcProvider : IAsyncDisposable
         }
 
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { script, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Audience, keysFile })
+        foreach (var arg in new[] { script, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Audience, keysFile, ConsoleRedirectUri ?? "" }.Where(a => a.Length > 0))
         {
             info.ArgumentList.Add(arg);
         }

@@ -32,6 +32,9 @@ const time = (t) => t ? new Date(t).toISOString().replace('T', ' ').slice(0, 19)
 // ---- sign in ----
 async function start() {
   try { state.me = await api('/api/me'); } catch { state.me = null; }
+  try { $('sso').hidden = !(await api('/api/oidc')).enabled; } catch { $('sso').hidden = true; }
+  const error = new URLSearchParams((location.hash.split('?')[1]) || '').get('error');
+  if (error) $('login-error').textContent = `Identity provider sign-in refused: ${error}`;
   render();
 }
 
