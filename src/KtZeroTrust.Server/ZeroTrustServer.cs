@@ -35,6 +35,10 @@ public static partial class ZeroTrustServer
     /// <summary>Builds the server; <paramref name="args"/> are standard ASP.NET Core command-line configuration.</summary>
     public static WebApplication Build(string[] args)
     {
+        // The user listener's JwtBearer scheme is called by name (UserGateway); it must not become the default scheme
+        // that the authentication middleware runs for every request on every listener (device requests included).
+        AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
+
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,

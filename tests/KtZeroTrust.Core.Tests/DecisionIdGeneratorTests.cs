@@ -26,6 +26,25 @@ public sealed class DecisionIdGeneratorTests
     }
 
     [Fact]
+    public void WithinAMillisecond_IdsAreMonotonic_EvenWhenTheClockStepsBack_AndUniqueAcrossThreads()
+    {
+        var time = new FixedTime(new DateTimeOffset(2026, 11, 22, 0, 0, 0, TimeSpan.Zero));
+        var ids = new DecisionIdGenerator(time);
+        var sequence = Enumerable.Range(0, 500).Select(_ => ids.Next()).ToList();
+        time.Now = time.Now.AddSeconds(-5); // NTP stepped the clock back
+        sequence.AddRange(Enumerable.Range(0, 500).Select(_ => ids.Next()));
+        Assert.Equal(sequence.Order(StringComparer.Ordinal), sequence); // strictly in issue order
+        Assert.Equal(1000, sequence.Distinct().Count());
+
+        var concurrent = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 20_000, _ => concurrent.Add(ids.Next()));
+        Assert.Equal(20_000, concurrent.Distinct().Count());
+
+        var other = new DecisionIdGenerator(time); // another node, same millisecond: a different random start
+        Assert.NotEqual(ids.Next()[10..16], other.Next()[10..16]);
+    }
+
+    [Fact]
     public void ReasonCodes_HaveStableDistinctWireNames()
     {
         var names = Enum.GetValues<ReasonCode>().Select(ReasonCodes.Name).ToList();

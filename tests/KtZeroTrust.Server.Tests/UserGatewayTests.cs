@@ -228,6 +228,14 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task TheTokenScheme_IsNotTheDefault_SoDeviceRequestsNeverRunIt()
+    {
+        var schemes = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider>(server.Services);
+        Assert.Null(await schemes.GetDefaultAuthenticateSchemeAsync());
+        Assert.NotNull(await schemes.GetSchemeAsync(KtZeroTrust.Gateway.Users.UserGateway.Scheme));
+    }
+
+    [Fact]
     public async Task RequiredDeviceCertificate_FromAnActiveDevice_LetsTheRightUserIn()
     {
         using var client = server.UserClient(server.SampleCertificate("FC-0002"));
