@@ -56,11 +56,22 @@ $CLIENT_CPU nginx -c "$WORK/backend/nginx.conf" & PIDS+=($!)
 $TARGET_CPU redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null & PIDS+=($!)
 mkdir -p "$WORK/pki" "$WORK/gateway"
 cp certs-dev/manifest.json certs-dev/reference.json "$WORK/pki/"
-(cd "$WORK/gateway" && exec $TARGET_CPU dotnet "$ROOT/src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll" --environment=Development \
-  --ZeroTrust:DataDirectory="$WORK/gateway/data" --ZeroTrust:Pki:Directory="$WORK/pki" --ZeroTrust:Roles:Attestation=false --ZeroTrust:Roles:Console=false \
-  --ZeroTrust:Listeners:Device:Address=127.0.0.1 --ZeroTrust:Listeners:Device:Port="$GW" --ZeroTrust:Listeners:User:Address=127.0.0.1 --ZeroTrust:Listeners:User:Port="$(port)" \
-  --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://127.0.0.1:$BACKEND/" \
-  --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --ZeroTrust:Detectors:Clone:Enabled=false --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} > "$WORK/gateway/server.log" 2>&1) & PIDS+=($!)
+start_gateway() { # environment
+  (cd "$WORK/gateway" && exec $TARGET_CPU dotnet "$ROOT/src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll" --environment="$1" \
+    --ZeroTrust:DataDirectory="$WORK/gateway/data" --ZeroTrust:Pki:Directory="$WORK/pki" --ZeroTrust:Roles:Attestation=false --ZeroTrust:Roles:Console=false \
+    --ZeroTrust:Listeners:Device:Address=127.0.0.1 --ZeroTrust:Listeners:Device:Port="$GW" --ZeroTrust:Listeners:User:Address=127.0.0.1 --ZeroTrust:Listeners:User:Port="$GW_USER" \
+    --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://127.0.0.1:$BACKEND/" \
+    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --ZeroTrust:Detectors:Clone:Enabled=false --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
+  GATEWAY_PID=$!
+}
+GW_USER=$(port)
+# First start in Development: it generates the PKI and imports and issues the sample fleet. Then the measured run
+# starts in Staging on the same files: no development-only middleware (exception page) on the request path.
+start_gateway Development
+wait_port "$GW"
+kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null || break; exec 3>&-; sleep 0.1; done
+start_gateway "${GATEWAY_ENVIRONMENT:-Staging}"; PIDS+=("$GATEWAY_PID")
 wait_port "$GW"
 P="$WORK/pki"
 cat "$P/server.pem" "$P/server.key.pem" > "$WORK/server-combined.pem"
