@@ -46,13 +46,13 @@ internal static class PipelineLatency
 
         // --on-args "..." adds settings to the "on" server only (to take the stream apart: which sink costs what).
         var onArgs = Array.IndexOf(args, "--on-args") is var at and >= 0 && at + 1 < args.Length ? args[at + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries) : [];
-        var on = Server.Start(serverDll, work, "on", Pki("on"), [$"--ZeroTrust:AllowList:Redis={redis.Configuration}", .. onArgs]);
-        Server? off = null;
+        var on = Start(serverDll, work, "on", Pki("on"), [$"--ZeroTrust:AllowList:Redis={redis.Configuration}", .. onArgs]);
+        Target? off = null;
         try
         {
-            off = Server.Start(serverDll, work, "off", Pki("off"), [$"--ZeroTrust:AllowList:Redis={redis.Configuration}", "--ZeroTrust:DecisionStream:Enabled=false"]);
-            await on.WaitListeningAsync();
-            await off.WaitListeningAsync();
+            off = Start(serverDll, work, "off", Pki("off"), [$"--ZeroTrust:AllowList:Redis={redis.Configuration}", "--ZeroTrust:DecisionStream:Enabled=false"]);
+            await on.Process.WaitListeningAsync(on.Process.Ports[0]);
+            await off.Process.WaitListeningAsync(off.Process.Ports[0]);
             Console.WriteLine($"{connections} keep-alive mTLS connections, {seconds} s per round, {rounds} rounds A B; Redis :{redis.Port}");
 
             var results = new Dictionary<string, List<Round>> { ["on"] = [], ["off"] = [] };
@@ -102,7 +102,7 @@ internal static class PipelineLatency
         }
     }
 
-    private static async Task<Round> MeasureAsync(Server target, int connections, int seconds)
+    private static async Task<Round> MeasureAsync(Target target, int connections, int seconds)
     {
         var layout = new DevPkiLayout(target.PkiDirectory);
         var certificates = SampleSerials.Select(s => PemFiles.ReadCertificateWithKey(layout.LDevIdCertificate(s), layout.LDevIdKey(s))).ToArray();
@@ -163,101 +163,19 @@ internal static class PipelineLatency
 
     private sealed record Round(double RequestsPerSecond, double P50Ms, double P99Ms, int Errors);
 
-    /// <summary>A server process (Release build) on its own ports and data directory.</summary>
-    private sealed class Server : IDisposable
+    /// <summary>A server under measurement and the development PKI it generated.</summary>
+    private sealed record Target(ServerProcess Process, string PkiDirectory) : IDisposable
     {
-        private readonly Process _process;
+        public string Name => Process.Name;
 
-        private Server(Process process, string name, int[] ports, string pkiDirectory)
-        {
-            _process = process;
-            PkiDirectory = pkiDirectory;
-            Name = name;
-            Ports = ports;
-            DeviceUri = new Uri($"https://127.0.0.1:{ports[0]}/femto/status");
-        }
+        public Uri DeviceUri => Process.DeviceUri;
 
-        public string Name { get; }
-
-        public int[] Ports { get; }
-
-        public Uri DeviceUri { get; }
-
-        public string PkiDirectory { get; }
-
-        public static Server Start(string serverDll, string work, string name, string pkiDirectory, string[] extra)
-        {
-            var ports = Enumerable.Range(0, 5).Select(_ =>
-            {
-                using var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                return ((IPEndPoint)listener.LocalEndpoint).Port;
-            }).ToArray();
-            var dataDir = Path.Combine(work, name);
-            Directory.CreateDirectory(dataDir);
-            var info = new ProcessStartInfo("dotnet") { WorkingDirectory = dataDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            string[] args =
-            [
-                serverDll, "--environment=Development",
-                $"--ZeroTrust:DataDirectory={dataDir}", $"--ZeroTrust:Pki:Directory={pkiDirectory}", $"--ZeroTrust:Node={name}",
-                "--ZeroTrust:Listeners:Device:Address=127.0.0.1", $"--ZeroTrust:Listeners:Device:Port={ports[0]}",
-                "--ZeroTrust:Listeners:Enrollment:Address=127.0.0.1", $"--ZeroTrust:Listeners:Enrollment:Port={ports[1]}",
-                "--ZeroTrust:Listeners:User:Address=127.0.0.1", $"--ZeroTrust:Listeners:User:Port={ports[2]}",
-                "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
-                $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
-                $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
-                "--ZeroTrust:Detectors:Clone:Enabled=false", // three certificates over many connections from one host are not clones
-                "--Logging:LogLevel:Default=Warning",
-                .. extra,
-            ];
-            foreach (var arg in args)
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start.");
-            var log = new StreamWriter(Path.Combine(dataDir, "server.log")) { AutoFlush = true };
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new Server(process, name, ports, pkiDirectory);
-        }
-
-        public async Task WaitListeningAsync()
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline)
-            {
-                if (_process.HasExited)
-                {
-                    throw new InvalidOperationException($"{Name} exited with {_process.ExitCode}.");
-                }
-
-                try
-                {
-                    using var client = new TcpClient();
-                    await client.ConnectAsync(IPAddress.Loopback, Ports[0]);
-                    return;
-                }
-                catch (SocketException)
-                {
-                    await Task.Delay(100);
-                }
-            }
-
-            throw new TimeoutException($"{Name} did not listen within 60 s.");
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit();
-            }
-
-            _process.Dispose();
-        }
+        public void Dispose() => Process.Dispose();
     }
+
+    private static Target Start(string serverDll, string work, string name, string pkiDirectory, string[] extra) => new(
+        ServerProcess.Start(serverDll, Path.Combine(work, name), name,
+            // Three certificates over many connections from one host are not clones.
+            ["--environment=Development", $"--ZeroTrust:Pki:Directory={pkiDirectory}", "--ZeroTrust:Detectors:Clone:Enabled=false", .. extra]),
+        pkiDirectory);
 }

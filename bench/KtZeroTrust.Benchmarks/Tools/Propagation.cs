@@ -37,7 +37,7 @@ internal static class Propagation
         }
 
         var work = Directory.CreateTempSubdirectory("ktzt-propagation-").FullName;
-        var nodes = new List<NodeProcess>();
+        var nodes = new List<ServerProcess>();
         using var redis = RedisProcess.Start();
         try
         {
@@ -52,12 +52,12 @@ internal static class Propagation
             var registryPath = Path.Combine(work, "registry.db");
 
             Console.WriteLine($"Starting redis-server :{redis.Port}, an admin node and {gateways} gateway nodes (work dir {work})...");
-            var admin = NodeProcess.Start(serverDll, work, "admin", layout.Directory, registryPath, redis.Configuration, gateway: false);
+            var admin = StartNode(serverDll, work, "admin", layout.Directory, registryPath, redis.Configuration, gateway: false);
             nodes.Add(admin);
             await admin.WaitListeningAsync(admin.Ports[1]); // enrollment listener: up once the fleet is imported and issued
             for (var g = 0; g < gateways; g++)
             {
-                var node = NodeProcess.Start(serverDll, work, $"gateway-{g + 1}", layout.Directory, registryPath, redis.Configuration, gateway: true);
+                var node = StartNode(serverDll, work, $"gateway-{g + 1}", layout.Directory, registryPath, redis.Configuration, gateway: true);
                 nodes.Add(node);
             }
 
@@ -143,7 +143,7 @@ internal static class Propagation
         }
     }
 
-    private static async Task KeepTalkingAsync(NodeProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot, CancellationToken stop)
+    private static async Task KeepTalkingAsync(ServerProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot, CancellationToken stop)
     {
         using var client = Client(certificate, tlsRoot);
         while (!stop.IsCancellationRequested)
@@ -198,11 +198,11 @@ internal static class Propagation
     }
 
     /// <summary>One device hammering one gateway until it is denied; records when.</summary>
-    private sealed class Probe(NodeProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot) : IDisposable
+    private sealed class Probe(ServerProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot) : IDisposable
     {
         private readonly HttpClient _client = Client(certificate, tlsRoot);
 
-        public NodeProcess Node { get; } = node;
+        public ServerProcess Node { get; } = node;
 
         public TaskCompletionSource Allowed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -247,109 +247,14 @@ internal static class Propagation
     }
 
     /// <summary>One server process with its own data directory and ports.</summary>
-    private sealed class NodeProcess : IDisposable
-    {
-        private readonly Process _process;
-
-        private NodeProcess(Process process, string name, int[] ports)
-        {
-            _process = process;
-            Name = name;
-            Ports = ports;
-            DeviceUri = new Uri($"https://127.0.0.1:{ports[0]}/femto/status");
-        }
-
-        public string Name { get; }
-
-        public int[] Ports { get; }
-
-        public Uri DeviceUri { get; }
-
-        public static NodeProcess Start(string serverDll, string work, string name, string pkiDirectory, string registryPath, string redis, bool gateway)
-        {
-            var ports = FreePorts(5);
-            var dataDir = Path.Combine(work, name);
-            Directory.CreateDirectory(dataDir);
-            var info = new ProcessStartInfo("dotnet")
-            {
-                WorkingDirectory = dataDir,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            string[] args =
-            [
-                serverDll, "--environment=Development",
-                $"--ZeroTrust:DataDirectory={dataDir}", $"--ZeroTrust:Pki:Directory={pkiDirectory}", $"--ZeroTrust:Registry:SqlitePath={registryPath}",
-                $"--ZeroTrust:Roles:Gateway={gateway}", $"--ZeroTrust:Roles:Attestation={!gateway}", $"--ZeroTrust:Roles:Console={!gateway}",
-                "--ZeroTrust:Listeners:Device:Address=127.0.0.1", $"--ZeroTrust:Listeners:Device:Port={ports[0]}",
-                "--ZeroTrust:Listeners:Enrollment:Address=127.0.0.1", $"--ZeroTrust:Listeners:Enrollment:Port={ports[1]}",
-                "--ZeroTrust:Listeners:User:Address=127.0.0.1", $"--ZeroTrust:Listeners:User:Port={ports[2]}",
-                "--ZeroTrust:Listeners:Console:Address=127.0.0.1", $"--ZeroTrust:Listeners:Console:Port={ports[3]}",
-                $"--ZeroTrust:DemoUpstream:Enabled={gateway}", $"--ZeroTrust:DemoUpstream:Port={ports[4]}",
-                $"--ReverseProxy:Clusters:femto-management:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
-                $"--ZeroTrust:AllowList:Redis={redis}",
-                // Pure gateways learn changes by push only; the admin node alone synchronises the registry into Redis.
-                $"--ZeroTrust:AllowList:SyncRegistryToRedis={!gateway}",
-                "--Logging:LogLevel:Default=Warning",
-            ];
-            foreach (var arg in args)
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start.");
-            var log = new StreamWriter(Path.Combine(dataDir, "server.log")) { AutoFlush = true };
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new NodeProcess(process, name, ports);
-        }
-
-        public async Task WaitListeningAsync(int port)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (DateTime.UtcNow < deadline)
-            {
-                if (_process.HasExited)
-                {
-                    throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode}; see its server.log.");
-                }
-
-                try
-                {
-                    using var tcp = new TcpClient();
-                    await tcp.ConnectAsync(IPAddress.Loopback, port);
-                    return;
-                }
-                catch (SocketException)
-                {
-                    await Task.Delay(100);
-                }
-            }
-
-            throw new TimeoutException($"{Name} did not listen on {port} within 60 s.");
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit();
-            }
-
-            _process.Dispose();
-        }
-
-        private static int[] FreePorts(int count)
-        {
-            var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-            listeners.ForEach(l => l.Start());
-            var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-            listeners.ForEach(l => l.Stop());
-            return ports;
-        }
-    }
+    /// <summary>An admin node (registry, attestation, console, Redis sync) or a pure gateway, all sharing the PKI and registry file.</summary>
+    private static ServerProcess StartNode(string serverDll, string work, string name, string pkiDirectory, string registryPath, string redis, bool gateway)
+        => ServerProcess.Start(serverDll, Path.Combine(work, name), name,
+        [
+            "--environment=Development", $"--ZeroTrust:Pki:Directory={pkiDirectory}", $"--ZeroTrust:Registry:SqlitePath={registryPath}",
+            $"--ZeroTrust:Roles:Gateway={gateway}", $"--ZeroTrust:Roles:Attestation={!gateway}", $"--ZeroTrust:Roles:Console={!gateway}",
+            $"--ZeroTrust:DemoUpstream:Enabled={gateway}", $"--ZeroTrust:AllowList:Redis={redis}",
+            // Pure gateways learn changes by push only; the admin node alone synchronises the registry into Redis.
+            $"--ZeroTrust:AllowList:SyncRegistryToRedis={!gateway}",
+        ]);
 }

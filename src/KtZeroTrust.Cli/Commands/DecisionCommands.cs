@@ -277,20 +277,9 @@ internal static class DecisionCommands
             }
         }
 
-        var current = LogPath(ctx);
-        var directory = Path.GetDirectoryName(current)!;
-        var rolled = Directory.Exists(directory) ? Directory.GetFiles(directory, Path.GetFileNameWithoutExtension(current) + "-*.jsonl").Order(StringComparer.Ordinal) : Enumerable.Empty<string>();
-        foreach (var file in rolled.Append(current).Where(File.Exists))
+        await foreach (var e in DecisionLogReader.ReadAsync(LogPath(ctx), ct))
         {
-            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            while (await reader.ReadLineAsync(ct) is { } line)
-            {
-                if (Parse(line) is { } e)
-                {
-                    yield return e;
-                }
-            }
+            yield return e;
         }
     }
 
@@ -363,22 +352,7 @@ internal static class DecisionCommands
 
     private static string LogPath(CliContext ctx) => Path.Combine(ctx.DataDirectory, "decisions.jsonl");
 
-    private static DecisionEvent? Parse(string? json)
-    {
-        if (string.IsNullOrWhiteSpace(json))
-        {
-            return null;
-        }
-
-        try
-        {
-            return DecisionJson.Read(Encoding.UTF8.GetBytes(json));
-        }
-        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
-        {
-            return null; // not a decision line: skipped, the rest is still shown
-        }
-    }
+    private static DecisionEvent? Parse(string? json) => DecisionLogReader.TryParse(json);
 
     private sealed class Printer(CliContext ctx)
     {

@@ -58,8 +58,7 @@ public sealed partial class DetectorService(
     public async Task ProcessAsync(IReadOnlyList<DecisionEvent> batch, string? position, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        await _gate.WaitAsync(cancellationToken);
-        try
+        await LockedAsync(async () =>
         {
             if (_stopped)
             {
@@ -86,60 +85,29 @@ public sealed partial class DetectorService(
             {
                 await SaveLockedAsync(cancellationToken);
             }
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <summary>Throws the state away and loads the saved one (a node becoming the leader takes over the last leader's state).</summary>
-    public async Task ReloadAsync(CancellationToken cancellationToken)
+    public Task ReloadAsync(CancellationToken cancellationToken) => LockedAsync(() =>
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            _restored = false;
-            await EnsureRestoredAsync(cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        _restored = false;
+        return EnsureRestoredAsync(cancellationToken);
+    }, cancellationToken);
 
     /// <summary>Runs the idle sweep now (it also runs on its interval).</summary>
-    public async Task SweepAsync(CancellationToken cancellationToken)
+    public Task SweepAsync(CancellationToken cancellationToken) => LockedAsync(async () =>
     {
-        await _gate.WaitAsync(cancellationToken);
-        try
+        await EnsureRestoredAsync(cancellationToken);
+        _lastSweepTicks = timeProvider.GetUtcNow().UtcTicks;
+        foreach (var finding in await engine.SweepIdleAsync(cancellationToken))
         {
-            await EnsureRestoredAsync(cancellationToken);
-            _lastSweepTicks = timeProvider.GetUtcNow().UtcTicks;
-            foreach (var finding in await engine.SweepIdleAsync(cancellationToken))
-            {
-                await ActAsync(finding, cancellationToken);
-            }
+            await ActAsync(finding, cancellationToken);
         }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    }, cancellationToken);
 
     /// <summary>Saves the state now (it is also saved on its interval and at shutdown).</summary>
-    public async Task SaveAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            await SaveLockedAsync(cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    public Task SaveAsync(CancellationToken cancellationToken) => LockedAsync(() => SaveLockedAsync(cancellationToken), cancellationToken);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -179,8 +147,7 @@ public sealed partial class DetectorService(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await _gate.WaitAsync(cancellationToken);
-        try
+        await LockedAsync(async () =>
         {
             if (Active && _restored)
             {
@@ -188,6 +155,16 @@ public sealed partial class DetectorService(
             }
 
             _stopped = true;
+        }, cancellationToken);
+    }
+
+    /// <summary>One operation on the state at a time: the feed, the timer and shutdown all go through here.</summary>
+    private async Task LockedAsync(Func<Task> operation, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await operation();
         }
         finally
         {
