@@ -30,7 +30,7 @@ if [ "$(nproc)" -ge 2 ]; then TARGET_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 
 
 WORK=$(mktemp -d /tmp/ktzt-compare-XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 echo "work directory: $WORK"
 
@@ -57,11 +57,12 @@ $TARGET_CPU redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly
 mkdir -p "$WORK/pki" "$WORK/gateway"
 cp certs-dev/manifest.json certs-dev/reference.json "$WORK/pki/"
 start_gateway() { # environment
-  (cd "$WORK/gateway" && exec $TARGET_CPU dotnet "$ROOT/src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll" --environment="$1" \
+  (cd "$WORK/gateway" && exec env ${GATEWAY_ENV:-} $TARGET_CPU dotnet "$ROOT/src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll" --environment="$1" \
     --ZeroTrust:DataDirectory="$WORK/gateway/data" --ZeroTrust:Pki:Directory="$WORK/pki" --ZeroTrust:Roles:Attestation=false --ZeroTrust:Roles:Console=false \
     --ZeroTrust:Listeners:Device:Address=127.0.0.1 --ZeroTrust:Listeners:Device:Port="$GW" --ZeroTrust:Listeners:User:Address=127.0.0.1 --ZeroTrust:Listeners:User:Port="$GW_USER" \
     --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://127.0.0.1:$BACKEND/" \
-    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --ZeroTrust:Detectors:Clone:Enabled=false --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
+    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --ZeroTrust:Detectors:Clone:Enabled=false \
+    --ZeroTrust:Detectors:Enabled="$([ "${MONITOR_NODE:-1}" = 1 ] && echo false || echo true)" --ZeroTrust:Node=gateway-1 --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
   GATEWAY_PID=$!
 }
 GW_USER=$(port)
@@ -73,6 +74,18 @@ kill "$GATEWAY_PID"; wait "$GATEWAY_PID" 2>/dev/null || true
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/"$GW") 2>/dev/null || break; exec 3>&-; sleep 0.1; done
 start_gateway "${GATEWAY_ENVIRONMENT:-Staging}"; PIDS+=("$GATEWAY_PID")
 wait_port "$GW"
+# The monitoring node: console role, reads the shared decision stream and runs the detectors (the gateway node only
+# publishes, ZeroTrust:Detectors:Enabled=false), as in the multi-node layout of docs/decision-events.md. Client core.
+MONITOR=$(port)
+if [ "${MONITOR_NODE:-1}" = 1 ]; then
+  mkdir -p "$WORK/monitor"
+  (cd "$WORK/monitor" && exec $CLIENT_CPU dotnet "$ROOT/src/KtZeroTrust.Server/bin/Release/net10.0/KtZeroTrust.Server.dll" --environment=Staging \
+    --ZeroTrust:Node=monitor --ZeroTrust:DataDirectory="$WORK/monitor/data" --ZeroTrust:Pki:Directory="$WORK/pki" \
+    --ZeroTrust:Roles:Gateway=false --ZeroTrust:Roles:Attestation=false --ZeroTrust:Roles:Console=true \
+    --ZeroTrust:Listeners:Console:Address=127.0.0.1 --ZeroTrust:Listeners:Console:Port="$MONITOR" --ZeroTrust:DemoUpstream:Enabled=false \
+    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --Logging:LogLevel:Default=Warning >> "$WORK/monitor/server.log" 2>&1) & PIDS+=($!)
+  wait_port "$MONITOR"
+fi
 P="$WORK/pki"
 cat "$P/server.pem" "$P/server.key.pem" > "$WORK/server-combined.pem"
 
@@ -166,6 +179,7 @@ for mode in ${MODES:-keepalive handshake}; do
   done
 done
 
+redis-cli -p "$REDIS" info commandstats > "$WORK/redis-commandstats.txt" 2>/dev/null || true # what the decision stream cost Redis
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END { print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) }'; }
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $CONNECTIONS connections, $ROUNDS rounds x $DURATION, targets on ${TARGET_CPU:-any core}, client on ${CLIENT_CPU:-any core}"

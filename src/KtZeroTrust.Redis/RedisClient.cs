@@ -75,7 +75,34 @@ public sealed class RedisClient : IRedisClient
         }
 
         var buffer = RespWriter.Encode(command, args, out var length);
-        var pending = new PendingCommand(command, buffer, length, Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency));
+        return Send(link, new PendingCommand(command, buffer, length, Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency)), cancellationToken);
+    }
+
+    public Task<RedisReply> ExecuteTransactionAsync(IReadOnlyList<RedisCommand> commands, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        ArgumentOutOfRangeException.ThrowIfZero(commands.Count);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<RedisReply>(cancellationToken);
+        }
+
+        var link = _link;
+        if (link is null || link.IsFailed)
+        {
+            return Task.FromException<RedisReply>(NotConnected());
+        }
+
+        var buffer = RespWriter.EncodeTransaction(commands, out var length);
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency);
+
+        // MULTI's +OK and each command's +QUEUED come before EXEC's reply, which is the one the caller gets.
+        return Send(link, new PendingCommand("EXEC", buffer, length, deadline) { RepliesBefore = commands.Count + 1 }, cancellationToken);
+    }
+
+    private Task<RedisReply> Send(Link link, PendingCommand pending, CancellationToken cancellationToken)
+    {
         if (!link.Outgoing.Writer.TryWrite(pending))
         {
             pending.ReleaseBuffer();
@@ -188,10 +215,20 @@ public sealed class RedisClient : IRedisClient
             return; // RESP3 out-of-band data (e.g. invalidations) answers no command.
         }
 
-        if (!link.AwaitingReply.TryDequeue(out var pending))
+        if (!link.AwaitingReply.TryPeek(out var pending))
         {
             throw new RedisProtocolException($"Redis {Endpoint} sent a reply no command was waiting for ({reply.Describe()}).");
         }
+
+        if (pending.RepliesBefore > 0)
+        {
+            // A transaction's MULTI and queued commands: only a refusal matters (EXEC then answers EXECABORT).
+            pending.RepliesBefore--;
+            pending.QueueError ??= reply.IsError ? reply.AsString() : null;
+            return;
+        }
+
+        link.AwaitingReply.TryDequeue(out _);
 
         (link.Completed ??= []).Add((pending, reply));
     }
@@ -359,6 +396,12 @@ public sealed class RedisClient : IRedisClient
 
         public ReadOnlySpan<byte> Payload => _buffer.AsSpan(0, length);
 
+        /// <summary>Replies that belong to this command before its own (a transaction's MULTI and queued commands). Read loop only.</summary>
+        public int RepliesBefore { get; set; }
+
+        /// <summary>Why a transaction's command was refused while queued, if one was.</summary>
+        public string? QueueError { get; set; }
+
         public void ObserveCancellation(CancellationToken token)
         {
             if (token.CanBeCanceled)
@@ -369,7 +412,7 @@ public sealed class RedisClient : IRedisClient
 
         public void Complete(RedisReply reply)
         {
-            _ = reply.IsError ? TrySetException(new RedisServerException(reply.AsString() ?? "", Command)) : TrySetResult(reply);
+            _ = reply.IsError ? TrySetException(new RedisServerException(QueueError ?? reply.AsString() ?? "", Command)) : TrySetResult(reply);
             _cancellation.Unregister();
         }
 

@@ -9,30 +9,56 @@ internal static class RespWriter
 {
     public static byte[] Encode(string command, ReadOnlySpan<RedisArg> args, out int length)
     {
-        var commandLength = Encoding.ASCII.GetByteCount(command);
-        var total = HeaderLength('*', args.Length + 1) + BulkLength(commandLength);
-        Span<int> payloadLengths = args.Length <= 64 ? stackalloc int[args.Length] : new int[args.Length];
-        for (var i = 0; i < args.Length; i++)
+        var buffer = ArrayPool<byte>.Shared.Rent(EncodedLength(command, args));
+        length = Write(buffer, command, args);
+        return buffer;
+    }
+
+    /// <summary>MULTI, the commands, EXEC: one contiguous payload, so nothing else on the connection can land inside.</summary>
+    public static byte[] EncodeTransaction(IReadOnlyList<RedisCommand> commands, out int length)
+    {
+        var total = EncodedLength("MULTI", []) + EncodedLength("EXEC", []);
+        foreach (var c in commands)
         {
-            payloadLengths[i] = args[i].PayloadLength;
-            total += BulkLength(payloadLengths[i]);
+            total += EncodedLength(c.Name, c.Args);
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(total);
-        var span = buffer.AsSpan();
+        var at = Write(buffer, "MULTI", []);
+        foreach (var c in commands)
+        {
+            at += Write(buffer.AsSpan(at), c.Name, c.Args);
+        }
+
+        length = at + Write(buffer.AsSpan(at), "EXEC", []);
+        return buffer;
+    }
+
+    private static int EncodedLength(string command, ReadOnlySpan<RedisArg> args)
+    {
+        var total = HeaderLength('*', args.Length + 1) + BulkLength(Encoding.ASCII.GetByteCount(command));
+        foreach (var arg in args)
+        {
+            total += BulkLength(arg.PayloadLength);
+        }
+
+        return total;
+    }
+
+    private static int Write(Span<byte> span, string command, ReadOnlySpan<RedisArg> args)
+    {
         var at = WriteHeader(span, '*', args.Length + 1);
-        at += WriteHeader(span[at..], '$', commandLength);
+        at += WriteHeader(span[at..], '$', Encoding.ASCII.GetByteCount(command));
         at += Encoding.ASCII.GetBytes(command, span[at..]);
         at += WriteCrlf(span[at..]);
-        for (var i = 0; i < args.Length; i++)
+        foreach (var arg in args)
         {
-            at += WriteHeader(span[at..], '$', payloadLengths[i]);
-            at += args[i].WritePayload(span[at..]);
+            at += WriteHeader(span[at..], '$', arg.PayloadLength);
+            at += arg.WritePayload(span[at..]);
             at += WriteCrlf(span[at..]);
         }
 
-        length = at;
-        return buffer;
+        return at;
     }
 
     private static int BulkLength(int payload) => HeaderLength('$', payload) + payload + 2;

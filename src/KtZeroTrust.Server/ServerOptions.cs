@@ -12,6 +12,27 @@ public sealed class ServerOptions
     public ListenersOptions Listeners { get; set; } = new();
     public ServerPkiOptions Pki { get; set; } = new();
     public DemoUpstreamOptions DemoUpstream { get; set; } = new();
+    public TransportOptions Transport { get; set; } = new();
+}
+
+/// <summary>Socket transport tuning (bench/README.md has the measurements behind each setting).</summary>
+public sealed class TransportOptions
+{
+    /// <summary>
+    /// Run request processing and socket completions on the socket I/O threads instead of queueing each step to the
+    /// thread pool (Kestrel's <c>UnsafePreferInlineScheduling</c> and the runtime's
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS</c>): fewer thread hand-offs per proxied request. Only for code
+    /// that never blocks a thread, which holds for the gateway's paths; enrollment and the console use SQLite and
+    /// certificate signing, which would stall an I/O thread. Default (unset): on when the process plays the gateway
+    /// role alone, off otherwise.
+    /// </summary>
+    public bool? InlineScheduling { get; set; }
+
+    public bool InlineSchedulingFor(RoleOptions roles)
+    {
+        ArgumentNullException.ThrowIfNull(roles);
+        return InlineScheduling ?? (roles.Gateway && !roles.Attestation && !roles.Console);
+    }
 }
 
 /// <summary>Which roles this process plays. All three by default (the embedded deployment).</summary>

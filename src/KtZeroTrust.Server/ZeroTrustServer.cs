@@ -51,6 +51,13 @@ public static partial class ZeroTrustServer
         builder.Services.AddOptions<ServerOptions>().Bind(section);
 
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        if (options.Transport.InlineSchedulingFor(options.Roles))
+        {
+            // Read once by the runtime when the first socket is created, which has not happened yet at this point.
+            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
+
         if (builder.Environment.IsDevelopment() && options.Pki.GenerateDevelopmentPki)
         {
             // Before Build: Kestrel reads its certificates while the host is built.

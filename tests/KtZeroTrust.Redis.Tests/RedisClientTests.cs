@@ -168,6 +168,50 @@ public sealed class RedisClientTests(RedisServerFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task Transactions_RunWhole_WhileOtherCallersShareTheConnection()
+    {
+        var key = Key();
+        var other = Key();
+
+        // Other callers' commands race the transaction on the same connection; none may land inside MULTI/EXEC
+        // (a queued GET would answer QUEUED instead of its value), and every reply still reaches its caller.
+        var others = Enumerable.Range(0, 2_000).Select(i => _redis.StringSetAsync($"{other}:{i}", $"v{i}", TimeSpan.FromMinutes(1), cancellationToken: Ct)).ToList();
+        var commands = Enumerable.Range(0, 500).Select(i => new RedisCommand("RPUSH", [key, $"item-{i}"])).ToList();
+        var transactions = Enumerable.Range(0, 3).Select(_ => _redis.ExecuteTransactionAsync(commands, Ct)).ToList();
+        foreach (var protocol in new[] { _redis, _redis3 })
+        {
+            var reply = await protocol.ExecuteTransactionAsync([new RedisCommand("SET", [other, "x"]), new RedisCommand("GET", [other])], Ct);
+            Assert.Equal(["OK", "x"], reply.Items.Select(r => r.AsString()));
+        }
+
+        Assert.All(await Task.WhenAll(others), Assert.True);
+        var results = await Task.WhenAll(transactions);
+        Assert.All(results, r => Assert.Equal(500, r.Items.Count));
+        Assert.Equal(Enumerable.Range(1, 500), results[0].Items.Select(r => (int)r.AsInt64()));
+        Assert.Equal(1500, (await _redis.ExecuteAsync("LLEN", [key], Ct)).AsInt64());
+        Assert.Equal("v1999", await _redis.StringGetTextAsync($"{other}:1999", Ct));
+    }
+
+    [Fact]
+    public async Task Transactions_RefusedWhileQueued_RunNothing_AndFailingCommandsAreReportedPerElement()
+    {
+        var key = Key();
+
+        // A command Redis refuses while queuing (wrong arity) aborts the whole transaction: nothing runs.
+        var refused = await Assert.ThrowsAsync<RedisServerException>(() => _redis.ExecuteTransactionAsync(
+            [new RedisCommand("SET", [key, "1"]), new RedisCommand("INCR", [])], Ct));
+        Assert.Contains("wrong number of arguments", refused.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.False(await _redis.KeyExistsAsync(key, Ct));
+
+        // A command that fails while running is one error element; the others ran.
+        var reply = await _redis.ExecuteTransactionAsync([new RedisCommand("SET", [key, "text"]), new RedisCommand("INCR", [key]), new RedisCommand("GET", [key])], Ct);
+        Assert.False(reply.Items[0].IsError);
+        Assert.True(reply.Items[1].IsError);
+        Assert.Equal("text", reply.Items[2].AsString());
+        Assert.True(await _redis.PingAsync(Ct)); // the connection carries on
+    }
+
+    [Fact]
     public async Task ServerError_CarriesTheServersText()
     {
         var key = Key();

@@ -6,6 +6,20 @@ namespace KtZeroTrust.Server.Tests;
 
 public sealed class StartupTests
 {
+    [Theory]
+    [InlineData(true, false, false, null, true)] // a gateway-only node: nothing on its paths blocks a thread
+    [InlineData(true, true, true, null, false)] // the embedded all-roles process: enrollment and console use SQLite
+    [InlineData(true, false, true, null, false)]
+    [InlineData(false, true, false, null, false)]
+    [InlineData(true, true, true, true, true)] // an explicit setting wins
+    [InlineData(true, false, false, false, false)]
+    public void InlineScheduling_DefaultsOnOnlyForAGatewayOnlyNode(bool gateway, bool attestation, bool console, bool? configured, bool expected)
+    {
+        var transport = new TransportOptions { InlineScheduling = configured };
+
+        Assert.Equal(expected, transport.InlineSchedulingFor(new RoleOptions { Gateway = gateway, Attestation = attestation, Console = console }));
+    }
+
     [Fact]
     public void Start_InProductionWithDevelopmentPki_IsRefused()
     {
