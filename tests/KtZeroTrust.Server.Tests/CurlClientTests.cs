@@ -34,6 +34,40 @@ public sealed class CurlClientTests(ServerFixture server) : IClassFixture<Server
         Assert.Equal("000", status);
     }
 
+    [Fact]
+    public async Task DeviceListener_NeverResumesASession_EveryConnectionProvesTheDeviceKey()
+    {
+        // A resumption ticket lifted from a unit's memory would let its holder connect as the device without the key
+        // (which lives in the unit's secure element); the device listener issues none, so each connection is a full
+        // handshake with the client certificate. openssl offers the saved session on its second connection.
+        var session = Path.Combine(server.Scratch, $"session-{Guid.NewGuid():N}.pem");
+        var first = await OpenSslAsync("FC-0005", ["-sess_out", session]);
+        var second = await OpenSslAsync("FC-0005", ["-sess_in", session]);
+
+        Assert.Contains("HTTP/1.1 200", first, StringComparison.Ordinal);
+        Assert.Contains("HTTP/1.1 200", second, StringComparison.Ordinal);
+        Assert.Contains("New, TLSv1.3", second, StringComparison.Ordinal);
+        Assert.DoesNotContain("Reused,", second, StringComparison.Ordinal);
+    }
+
+    private async Task<string> OpenSslAsync(string serial, string[] sessionArgs)
+    {
+        var info = new ProcessStartInfo("openssl") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "s_client", "-connect", $"127.0.0.1:{server.DevicePort}", "-servername", "localhost", "-CAfile", server.Layout.TlsRootCertificate,
+            "-cert", server.Layout.LDevIdCertificate(serial), "-key", server.Layout.LDevIdKey(serial), "-ign_eof" }.Concat(sessionArgs))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        await process.StandardInput.WriteAsync("GET /femto/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        return await output + errors;
+    }
+
     private Task<(string Status, string Body)> CurlAsync(string serial, string path)
         => RunCurlAsync(["--cacert", server.Layout.TlsRootCertificate, "--cert", server.Layout.LDevIdCertificate(serial), "--key", server.Layout.LDevIdKey(serial), server.DeviceUri(path).ToString()]);
 
