@@ -61,7 +61,7 @@ start_gateway() { # environment
     --ZeroTrust:DataDirectory="$WORK/gateway/data" --ZeroTrust:Pki:Directory="$WORK/pki" --ZeroTrust:Roles:Attestation=false --ZeroTrust:Roles:Console=false \
     --ZeroTrust:Listeners:Device:Address=127.0.0.1 --ZeroTrust:Listeners:Device:Port="$GW" --ZeroTrust:Listeners:User:Address=127.0.0.1 --ZeroTrust:Listeners:User:Port="$GW_USER" \
     --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://127.0.0.1:$BACKEND/" \
-    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" --ZeroTrust:Detectors:Clone:Enabled=false \
+    --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" \
     --ZeroTrust:Detectors:Enabled="$([ "${MONITOR_NODE:-1}" = 1 ] && echo false || echo true)" --ZeroTrust:Node=gateway-1 --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
   GATEWAY_PID=$!
 }
