@@ -62,7 +62,8 @@ start_gateway() { # environment
     --ZeroTrust:Listeners:Device:Address=127.0.0.1 --ZeroTrust:Listeners:Device:Port="$GW" --ZeroTrust:Listeners:User:Address=127.0.0.1 --ZeroTrust:Listeners:User:Port="$GW_USER" \
     --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://127.0.0.1:$BACKEND/" \
     --ZeroTrust:AllowList:Redis="127.0.0.1:$REDIS" \
-    --ZeroTrust:Detectors:Enabled="$([ "${MONITOR_NODE:-1}" = 1 ] && echo false || echo true)" --ZeroTrust:Node=gateway-1 --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
+    --ZeroTrust:Detectors:Enabled="$([ "${MONITOR_NODE:-1}" = 1 ] && echo false || echo true)" --ZeroTrust:Node=gateway-1 \
+    --ZeroTrust:DecisionStream:EventsPerEntry=64 --Logging:LogLevel:Default=Warning ${GATEWAY_ARGS:-} >> "$WORK/gateway/server.log" 2>&1) &
   GATEWAY_PID=$!
 }
 GW_USER=$(port)

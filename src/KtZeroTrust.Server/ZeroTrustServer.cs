@@ -99,9 +99,15 @@ public static partial class ZeroTrustServer
         var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";
         if (decisionRedis is { Length: > 0 })
         {
+            var eventsPerEntry = builder.Configuration.GetValue("ZeroTrust:DecisionStream:EventsPerEntry", 1);
+            if (eventsPerEntry is < 1 or > 1000)
+            {
+                throw new StartupException("ZT-START-006", $"ZeroTrust:DecisionStream:EventsPerEntry must be between 1 and 1000 (was {eventsPerEntry}).");
+            }
+
             builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             builder.Services.AddSingleton<IDecisionExportSink>(sp => new RedisStreamSink(
-                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), streamKey)); // decisions spool while Redis is away
+                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), streamKey, eventsPerEntry: eventsPerEntry)); // decisions spool while Redis is away
         }
 
         var node = builder.Configuration["ZeroTrust:Node"] is { Length: > 0 } configuredNode ? configuredNode : Environment.MachineName;

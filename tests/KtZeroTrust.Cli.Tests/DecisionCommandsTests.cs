@@ -69,12 +69,14 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
         Assert.Equal(3, (await File.ReadAllLinesAsync(file, Ct)).Length);
     }
 
-    [Fact]
-    public async Task Export_AsAConsumerGroup_ResumesWhereItStopped_AndNeverRepeatsAcknowledgedEntries()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)] // several decisions per stream entry (ZeroTrust:DecisionStream:EventsPerEntry)
+    public async Task Export_AsAConsumerGroup_ResumesWhereItStopped_AndNeverRepeatsAcknowledgedEntries(int eventsPerEntry)
     {
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
         await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
-        var redisSink = new RedisStreamSink(client, stream);
+        var redisSink = new RedisStreamSink(client, stream, eventsPerEntry: eventsPerEntry);
         await redisSink.WriteBatchAsync([Event(1, "FC-1", ReasonCode.Allowed), Event(2, "FC-2", ReasonCode.DeviceRevoked)], Ct);
         var file = _temp.Combine("siem.jsonl");
         string[] Args() => ["decisions", "export", "--redis", redis.Configuration, "--stream", stream, "--group", "siem", "--consumer", "exporter-1", "--out", file];

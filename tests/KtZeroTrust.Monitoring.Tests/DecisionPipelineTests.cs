@@ -156,6 +156,33 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         Assert.Equal(total, (await File.ReadAllLinesAsync(temp.Combine("decisions.jsonl"), Ct)).Count(l => l.StartsWith("{\"id\":\"ID", StringComparison.Ordinal))); // the file lane never stalled
     }
 
+    [Theory]
+    [InlineData(1, 7)]
+    [InlineData(3, 3)] // 3 + 3 + 1
+    [InlineData(1000, 1)]
+    public async Task SeveralDecisionsPerEntry_AreReadBackInOrder_AndAnUnreadableOneCostsOnlyItself(int eventsPerEntry, int expectedEntries)
+    {
+        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
+        var written = Enumerable.Range(0, 7).Select(Events.Make).ToList();
+
+        await new RedisStreamSink(client, stream, eventsPerEntry: eventsPerEntry).WriteBatchAsync(written, Ct);
+
+        var entries = await client.StreamRangeAsync(stream, cancellationToken: Ct);
+        Assert.Equal(expectedEntries, entries.Count);
+        var read = entries.SelectMany(e => DecisionStreamEntry.Read(e, out _)).ToList();
+        Assert.Equal(written.Select(e => (e.Id, e.Path, e.Reason, e.Time)), read.Select(e => (e.Id, e.Path, e.Reason, e.Time)));
+        Assert.All(entries, e => Assert.StartsWith("ID", e.GetString("id"), StringComparison.Ordinal)); // the first decision's id
+
+        // A foreign writer's broken line inside a multi-event entry: the others in it are still read.
+        await client.ExecuteAsync("XADD", [stream, "*", "id", "x", "count", 3, DecisionStreamEntry.EventsField,
+            System.Text.Encoding.UTF8.GetBytes($"{{\"id\":\"torn\n{System.Text.Json.JsonSerializer.Serialize(new { id = "ID-A", time = "2026-11-22T01:02:03Z", kind = "access", listener = "device", outcome = "deny", reason = "device_revoked" })}")], Ct);
+        var last = (await client.StreamRangeAsync(stream, cancellationToken: Ct))[^1];
+        var survivors = DecisionStreamEntry.Read(last, out var unreadable);
+        Assert.Equal(1, unreadable);
+        Assert.Equal("ID-A", Assert.Single(survivors).Id);
+    }
+
     [Fact]
     public async Task DecisionsSpooledWhileRedisWasUnreachable_AreDeliveredByTheNextRun()
     {

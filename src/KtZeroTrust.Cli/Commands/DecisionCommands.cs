@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Monitoring.Ocsf;
 using KtZeroTrust.Redis;
 
@@ -192,7 +193,7 @@ internal static class DecisionCommands
 
             foreach (var entry in page)
             {
-                if (Parse(entry.GetString("event")) is { } e && wanted(e))
+                foreach (var e in DecisionStreamEntry.Read(entry, out _).Where(wanted))
                 {
                     await writer.WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
                     count++;
@@ -262,7 +263,7 @@ internal static class DecisionCommands
                 var page = await redis.StreamRangeAsync(ctx.ParseResult.GetValue(Stream)!, last, "+", 1000, ct);
                 foreach (var entry in page)
                 {
-                    if (Parse(entry.GetString("event")) is { } e)
+                    foreach (var e in DecisionStreamEntry.Read(entry, out _))
                     {
                         yield return e;
                     }
@@ -298,7 +299,7 @@ internal static class DecisionCommands
                 foreach (var entry in page)
                 {
                     last = entry.Id;
-                    if (Parse(entry.GetString("event")) is { } e)
+                    foreach (var e in DecisionStreamEntry.Read(entry, out _))
                     {
                         yield return e;
                     }

@@ -27,15 +27,18 @@ public static class DecisionLogReader
     }
 
     public static Core.Decisions.DecisionEvent? TryParse(string? line)
+        => string.IsNullOrWhiteSpace(line) ? null : TryParse(Encoding.UTF8.GetBytes(line));
+
+    public static Core.Decisions.DecisionEvent? TryParse(ReadOnlySpan<byte> json)
     {
-        if (string.IsNullOrWhiteSpace(line))
+        if (json.IsEmpty)
         {
             return null;
         }
 
         try
         {
-            return DecisionJson.Read(Encoding.UTF8.GetBytes(line));
+            return DecisionJson.Read(json);
         }
         catch (Exception ex) when (ex is System.Text.Json.JsonException or FormatException or InvalidOperationException)
         {

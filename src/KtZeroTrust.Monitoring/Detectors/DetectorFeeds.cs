@@ -122,11 +122,8 @@ public sealed partial class RedisStreamDetectorFeed(
                 var events = new List<DecisionEvent>(page.Count);
                 foreach (var entry in page)
                 {
-                    try
-                    {
-                        events.Add(DecisionJson.Read(entry.Fields.FirstOrDefault(f => f.Key == "event").Value ?? throw new FormatException("no event field")));
-                    }
-                    catch (Exception ex) when (ex is System.Text.Json.JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
+                    events.AddRange(Sinks.DecisionStreamEntry.Read(entry, out var unreadable));
+                    if (unreadable > 0 || entry.Fields.Count == 0)
                     {
                         LogUnreadable(logger, entry.Id); // skipped, never stops detection
                     }
