@@ -20,6 +20,21 @@ public sealed class StartupTests
         Assert.Equal(expected, transport.InlineSchedulingFor(new RoleOptions { Gateway = gateway, Attestation = attestation, Console = console }));
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    public void Start_WithDecisionsPerStreamEntryOutOfRange_SaysSo(string value)
+    {
+        using var temp = new TempDirectory();
+        var args = ServerFixture.Arguments(temp.Combine("pki"), temp.Combine("data"), FreePorts.Next(5), "Development")
+            .Concat(["--ZeroTrust:AllowList:Redis=127.0.0.1:1", $"--ZeroTrust:DecisionStream:EventsPerEntry={value}"]).ToArray();
+
+        var ex = Assert.Throws<StartupException>(() => ZeroTrustServer.Build(args));
+
+        Assert.Equal("ZT-START-006", ex.Code);
+        Assert.Contains("EventsPerEntry", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Start_InProductionWithDevelopmentPki_IsRefused()
     {
