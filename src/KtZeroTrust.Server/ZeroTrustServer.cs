@@ -83,10 +83,24 @@ public static partial class ZeroTrustServer
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
         var decisionLogPath = builder.Configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl");
         builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(decisionLogPath));
+        var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
         if (options.Roles.Console)
         {
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleFeed>();
-            builder.Services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<KtZeroTrust.Server.SocConsole.ConsoleFeed>());
+            if (decisionRedis is { Length: > 0 } consoleRedis)
+            {
+                // Fleet-wide: the console reads the shared stream (every node's decisions, this one's included).
+                builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
+                builder.Services.AddSingleton(sp => new ConsoleDecisions(decisionLogPath,
+                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(consoleRedis).GetAwaiter().GetResult(), builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
+                builder.Services.AddHostedService<StreamConsoleFeedService>();
+            }
+            else
+            {
+                builder.Services.AddSingleton(_ => new ConsoleDecisions(decisionLogPath));
+                builder.Services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<KtZeroTrust.Server.SocConsole.ConsoleFeed>());
+            }
+
             builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.ConsoleUsers(Path.Combine(dataDirectory, "console-users.json")));
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleSessions>();
             builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.AlertAcknowledgements(Path.Combine(dataDirectory, "alert-acks.json")));
@@ -95,7 +109,6 @@ public static partial class ZeroTrustServer
             builder.Services.AddSingleton(sp => new ConsoleOidc(consoleOidc, sp.GetRequiredService<TimeProvider>()));
         }
 
-        var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
         var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";
         if (decisionRedis is { Length: > 0 })
         {
@@ -172,7 +185,7 @@ public static partial class ZeroTrustServer
 
         if (options.Roles.Console)
         {
-            app.MapSocConsole(decisionLogPath);
+            app.MapSocConsole();
         }
 
         app.MapGet("/metrics", (DecisionPipeline pipeline) => Results.Text(PipelineMetrics.Render(pipeline), PipelineMetrics.ContentType))

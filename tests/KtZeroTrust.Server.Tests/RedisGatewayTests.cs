@@ -1,4 +1,9 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using KtZeroTrust.Server.SocConsole;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
@@ -34,6 +39,72 @@ public sealed class RedisGatewayTests(RedisGatewayFixture pair) : IClassFixture<
             using var client = node.DeviceClient(certificate);
             await DeviceGatewayTests.AssertProblemAsync(await client.GetAsync(node.DeviceUri("/femto/status"), Ct), HttpStatusCode.Forbidden, "device_revoked");
         }
+    }
+
+    [Fact]
+    public async Task Console_ShowsTheWholeFleetsDecisions_FromTheSharedStream()
+    {
+        // A decision made on node B only (its own path), looked for through node A's console.
+        var path = $"/femto/fleet-{Guid.NewGuid():N}";
+        using (var device = pair.NodeB.DeviceClient(pair.NodeB.SampleCertificate("FC-0004")))
+        {
+            using var _ = await device.GetAsync(pair.NodeB.DeviceUri(path), Ct);
+        }
+
+        Assert.DoesNotContain(await pair.NodeA.DecisionsAsync(), d => d.Text("path") == path); // not in A's own log
+        using var console = await SignedInAsync(pair.NodeA);
+        var api = new Uri($"https://127.0.0.1:{pair.NodeA.ConsolePort}/api/");
+        var found = await Eventually.Until(
+            async () => await console.GetFromJsonAsync<JsonElement[]>(new Uri(api, "decisions?device=FC-0004&limit=50"), Ct),
+            list => list!.Any(d => d.Text("path") == path), "node B's decision in node A's console query");
+        Assert.Equal("allow", found!.First(d => d.Text("path") == path).Text("outcome"));
+        var detail = await console.GetFromJsonAsync<JsonElement>(new Uri(api, "devices/FC-0004"), Ct);
+        Assert.Contains(detail.GetProperty("decisions").EnumerateArray(), d => d.Text("path") == path);
+
+        // The live feed follows the stream too: a decision made on B after A's browser subscribed arrives on A.
+        using var stream = await console.GetStreamAsync(new Uri(api, "decisions/stream?device=FC-0004"), Ct);
+        using var reader = new StreamReader(stream);
+        var live = $"/femto/live-{Guid.NewGuid():N}";
+        var seen = Task.Run(async () =>
+        {
+            while (await reader.ReadLineAsync(Ct) is { } line)
+            {
+                if (line.Contains(live, StringComparison.Ordinal))
+                {
+                    return line;
+                }
+            }
+
+            return null;
+        }, Ct);
+        using (var device = pair.NodeB.DeviceClient(pair.NodeB.SampleCertificate("FC-0004")))
+        {
+            while (!seen.IsCompleted)
+            {
+                using var _ = await device.GetAsync(pair.NodeB.DeviceUri(live), Ct);
+                await Task.WhenAny(seen, Task.Delay(300, Ct));
+            }
+        }
+
+        Assert.NotNull(await seen);
+    }
+
+    private static async Task<HttpClient> SignedInAsync(ServerFixture node)
+    {
+        var password = node.Services.GetRequiredService<ConsoleUsers>().Add("fleet-analyst", ConsoleRoles.Analyst);
+        var client = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is X509Certificate2 s && TrustPolicies.ChainsTo(s, node.TlsRoot) },
+        });
+        var login = new Uri($"https://127.0.0.1:{node.ConsolePort}/api/login");
+        using (await client.PostAsJsonAsync(login, new { user = "fleet-analyst", password }, Ct))
+        {
+        }
+
+        using var changed = await client.PostAsJsonAsync(login, new { user = "fleet-analyst", password, newPassword = "fleet-analyst-new-password" }, Ct);
+        changed.EnsureSuccessStatusCode();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await changed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("token").GetString());
+        return client;
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public static partial class ConsoleEndpoints
     public const string CookieName = "zt_console";
     private const string CsrfHeader = "X-ZT-Console";
 
-    public static IEndpointRouteBuilder MapSocConsole(this IEndpointRouteBuilder endpoints, string decisionLogPath)
+    public static IEndpointRouteBuilder MapSocConsole(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api").RequireListener(ListenerKind.Console);
         api.MapPost("/login", LoginAsync);
@@ -82,18 +82,18 @@ public static partial class ConsoleEndpoints
         api.MapGet("/me", (HttpContext context) => Results.Json(new { user = Session(context)!.User, role = Session(context)!.Role })).AddEndpointFilter(Require(ConsoleRoles.Analyst));
 
         api.MapGet("/devices", ListDevicesAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
-        api.MapGet("/devices/{serial}", (string serial, IDeviceRegistry registry, ConsoleFeed feed, CancellationToken ct) => DeviceAsync(serial, registry, feed, decisionLogPath, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
+        api.MapGet("/devices/{serial}", (string serial, IDeviceRegistry registry, ConsoleFeed feed, ConsoleDecisions decisions, CancellationToken ct) => DeviceAsync(serial, registry, feed, decisions, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapPost("/devices/{serial}/actions", DeviceActionAsync).AddEndpointFilter(Require(ConsoleRoles.Admin));
         api.MapGet("/certificates", async (string serial, IDeviceRegistry registry, CancellationToken ct) => Results.Json(await registry.GetCertificatesAsync(serial, ct))).AddEndpointFilter(Require(ConsoleRoles.Analyst));
 
-        api.MapGet("/decisions", (HttpContext context, CancellationToken ct) => QueryDecisionsAsync(context, decisionLogPath, alertsOnly: false, null, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
+        api.MapGet("/decisions", (HttpContext context, ConsoleDecisions decisions, CancellationToken ct) => QueryDecisionsAsync(context, decisions, alertsOnly: false, null, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapGet("/decisions/stream", StreamAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapGet("/summary", (ConsoleFeed feed) =>
         {
             var (perMinute, top) = feed.Summary();
             return Results.Json(new { perMinute = perMinute.Select(m => new { minute = m.Minute, allow = m.Allow, deny = m.Deny }), topDenyReasons = top.Select(t => new { reason = t.Reason, count = t.Count }) });
         }).AddEndpointFilter(Require(ConsoleRoles.Analyst));
-        api.MapGet("/alerts", (HttpContext context, AlertAcknowledgements acks, CancellationToken ct) => QueryDecisionsAsync(context, decisionLogPath, alertsOnly: true, acks, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
+        api.MapGet("/alerts", (HttpContext context, ConsoleDecisions decisions, AlertAcknowledgements acks, CancellationToken ct) => QueryDecisionsAsync(context, decisions, alertsOnly: true, acks, ct)).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapPost("/alerts/{id}/ack", AcknowledgeAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapPost("/users", AddUserAsync).AddEndpointFilter(Require(ConsoleRoles.Admin));
         api.MapGet("/openapi.json", () => Results.Text(OpenApi.Document, "application/json"));
@@ -183,7 +183,7 @@ public static partial class ConsoleEndpoints
         return Results.Json(new { total = all.Count, page, pageSize, items });
     }
 
-    private static async Task<IResult> DeviceAsync(string serial, IDeviceRegistry registry, ConsoleFeed feed, string decisionLogPath, CancellationToken ct)
+    private static async Task<IResult> DeviceAsync(string serial, IDeviceRegistry registry, ConsoleFeed feed, ConsoleDecisions source, CancellationToken ct)
     {
         if (await registry.FindAsync(serial, ct) is not { } device)
         {
@@ -191,7 +191,7 @@ public static partial class ConsoleEndpoints
         }
 
         var decisions = new List<DecisionEvent>();
-        await foreach (var e in DecisionLogReader.ReadAsync(decisionLogPath, ct))
+        await foreach (var e in source.ReadAsync(DateTimeOffset.MinValue, ct))
         {
             if (e.Subject == serial)
             {
@@ -260,7 +260,7 @@ public static partial class ConsoleEndpoints
         }
     }
 
-    private static async Task<IResult> QueryDecisionsAsync(HttpContext context, string decisionLogPath, bool alertsOnly, AlertAcknowledgements? acks, CancellationToken ct)
+    private static async Task<IResult> QueryDecisionsAsync(HttpContext context, ConsoleDecisions decisions, bool alertsOnly, AlertAcknowledgements? acks, CancellationToken ct)
     {
         var q = context.Request.Query;
         var filter = Filter(q);
@@ -268,7 +268,7 @@ public static partial class ConsoleEndpoints
         var to = DateTimeOffset.TryParse(q["until"], out var until) ? until : DateTimeOffset.MaxValue;
         var limit = Math.Clamp(int.TryParse(q["limit"], out var l) ? l : 200, 1, 5000);
         var found = new Queue<DecisionEvent>();
-        await foreach (var e in DecisionLogReader.ReadAsync(decisionLogPath, ct))
+        await foreach (var e in decisions.ReadAsync(from, ct))
         {
             if ((!alertsOnly || e.Kind == DecisionEvent.AlertKind) && e.Time >= from && e.Time <= to && filter(e))
             {

@@ -1,0 +1,109 @@
+using System.Runtime.CompilerServices;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Sinks;
+using KtZeroTrust.Redis;
+
+namespace KtZeroTrust.Server.SocConsole;
+
+/// <summary>
+/// Where the console reads decisions. Alone, the node's own decision log. With a shared Redis Stream, the stream: the
+/// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic.
+/// </summary>
+public sealed class ConsoleDecisions(string logPath, IRedisClient? redis = null, string streamKey = "zt:decisions")
+{
+    private const int Page = 1000;
+
+    public bool FleetWide => redis is not null;
+
+    internal IRedisClient? Redis => redis;
+
+    internal string StreamKey => streamKey;
+
+    /// <summary>Oldest first, from <paramref name="since"/> on (the stream is read from that time's entry id; the log is filtered).</summary>
+    public async IAsyncEnumerable<DecisionEvent> ReadAsync(DateTimeOffset since, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (redis is null)
+        {
+            await foreach (var e in DecisionLogReader.ReadAsync(logPath, cancellationToken))
+            {
+                if (e.Time >= since)
+                {
+                    yield return e;
+                }
+            }
+
+            yield break;
+        }
+
+        // Entry ids start with the time they were added, at or after the decision's own time: a minute of slack.
+        var start = since <= DateTimeOffset.UnixEpoch.AddMinutes(1) ? "-" : $"{since.AddMinutes(-1).ToUnixTimeMilliseconds()}-0";
+        while (true)
+        {
+            var page = await redis.StreamRangeAsync(streamKey, start, "+", Page, cancellationToken);
+            foreach (var entry in page)
+            {
+                foreach (var e in DecisionStreamEntry.Read(entry, out _))
+                {
+                    if (e.Time >= since)
+                    {
+                        yield return e;
+                    }
+                }
+            }
+
+            if (page.Count < Page)
+            {
+                yield break;
+            }
+
+            start = "(" + page[^1].Id;
+        }
+    }
+}
+
+/// <summary>
+/// With a shared Redis Stream, the console's live feed, chart and last sightings follow the stream (every node's
+/// decisions, this one's included) instead of this node's pipeline. Starts at the stream's end; polls every 250 ms.
+/// </summary>
+internal sealed partial class StreamConsoleFeedService(ConsoleDecisions decisions, ConsoleFeed feed, ILogger<StreamConsoleFeedService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var redis = decisions.Redis!;
+        string? last = null;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (last is null)
+                {
+                    var newest = await redis.StreamRevRangeAsync(decisions.StreamKey, count: 1, cancellationToken: stoppingToken);
+                    last = newest.Count == 0 ? "0-0" : newest[0].Id;
+                }
+
+                var page = await redis.StreamRangeAsync(decisions.StreamKey, "(" + last, "+", 1000, stoppingToken);
+                if (page.Count == 0)
+                {
+                    await Task.Delay(250, stoppingToken);
+                    continue;
+                }
+
+                await feed.WriteBatchAsync(page.SelectMany(entry => DecisionStreamEntry.Read(entry, out _)).ToList(), stoppingToken);
+                last = page[^1].Id;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (RedisException ex)
+            {
+                LogFeedFailed(logger, ex); // Redis away: the feed resumes after the last entry shown
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.ConsoleFeedFailed, Level = LogLevel.Warning, Message = "Console live feed: reading the decision stream failed; retrying")]
+    private static partial void LogFeedFailed(ILogger logger, Exception exception);
+}
