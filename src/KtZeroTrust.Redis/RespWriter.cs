@@ -9,8 +9,30 @@ internal static class RespWriter
 {
     public static byte[] Encode(string command, ReadOnlySpan<RedisArg> args, out int length)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(EncodedLength(command, args));
-        length = Write(buffer, command, args);
+        // The hot path (one command): each argument's length is measured once.
+        var commandLength = Encoding.ASCII.GetByteCount(command);
+        var total = HeaderLength('*', args.Length + 1) + BulkLength(commandLength);
+        Span<int> payloadLengths = args.Length <= 64 ? stackalloc int[args.Length] : new int[args.Length];
+        for (var i = 0; i < args.Length; i++)
+        {
+            payloadLengths[i] = args[i].PayloadLength;
+            total += BulkLength(payloadLengths[i]);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(total);
+        var span = buffer.AsSpan();
+        var at = WriteHeader(span, '*', args.Length + 1);
+        at += WriteHeader(span[at..], '$', commandLength);
+        at += Encoding.ASCII.GetBytes(command, span[at..]);
+        at += WriteCrlf(span[at..]);
+        for (var i = 0; i < args.Length; i++)
+        {
+            at += WriteHeader(span[at..], '$', payloadLengths[i]);
+            at += args[i].WritePayload(span[at..]);
+            at += WriteCrlf(span[at..]);
+        }
+
+        length = at;
         return buffer;
     }
 
