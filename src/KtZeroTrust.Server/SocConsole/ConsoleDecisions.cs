@@ -96,9 +96,9 @@ internal sealed partial class StreamConsoleFeedService(ConsoleDecisions decision
             {
                 break;
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogFeedFailed(logger, ex); // Redis away: the feed resumes after the last entry shown
+                LogFeedFailed(logger, ex); // Redis away: the feed resumes after the last entry shown, and never stops the host
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
