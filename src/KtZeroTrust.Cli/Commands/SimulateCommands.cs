@@ -107,8 +107,17 @@ internal static class SimulateCommands
             }
         }, CancellationToken.None);
 
-        var work = Enumerable.Range(0, rounds).SelectMany(_ => units);
-        await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = ct }, async (unit, token) =>
+        // Units in parallel, each unit's rounds one after another: a unit re-enrolling replaces the certificate (and the
+        // connection) its previous round may still be using, as a real unit would never do to itself.
+        await Parallel.ForEachAsync(units, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = ct }, async (unit, token) =>
+        {
+            for (var round = 0; round < rounds; round++)
+            {
+                await EnrollAndCallAsync(unit, token);
+            }
+        });
+
+        async Task EnrollAndCallAsync(SimulatedUnit unit, CancellationToken token)
         {
             var (nonceResult, nonce) = await unit.NonceAsync(token);
             var step = nonceResult;
@@ -130,7 +139,8 @@ internal static class SimulateCommands
             {
                 Interlocked.Increment(ref gatewayOk);
             }
-        });
+        }
+
         var elapsed = watch.Elapsed;
         await progressStop.CancelAsync();
         await progress;

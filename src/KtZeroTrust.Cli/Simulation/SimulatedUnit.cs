@@ -95,7 +95,18 @@ internal sealed class SimulatedUnit : IDisposable
             using var content = new StringContent(Convert.ToBase64String(EstEncoding.CreateCsr(Serial, key, challenge)), Encoding.ASCII);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
             using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
-            using var response = await _enrollment.SendAsync(message, ct);
+            HttpResponseMessage response;
+            try
+            {
+                response = await _enrollment.SendAsync(message, ct);
+            }
+            catch (HttpRequestException ex)
+            {
+                // Refused or cut below HTTP: a result like any other refusal, never an unhandled exit.
+                return new StepResult(0, "connection_refused:" + ex.HttpRequestError, default);
+            }
+
+            using var _ = response;
             var text = await response.Content.ReadAsStringAsync(ct);
             if (!response.IsSuccessStatusCode)
             {
