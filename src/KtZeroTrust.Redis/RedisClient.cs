@@ -62,44 +62,43 @@ public sealed class RedisClient : IRedisClient
     public Task<RedisReply> ExecuteAsync(string command, ReadOnlySpan<RedisArg> args, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(command);
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (cancellationToken.IsCancellationRequested)
+        if (Refusal(cancellationToken, out var link) is { } refused)
         {
-            return Task.FromCanceled<RedisReply>(cancellationToken);
-        }
-
-        var link = _link;
-        if (link is null || link.IsFailed)
-        {
-            return Task.FromException<RedisReply>(NotConnected());
+            return refused;
         }
 
         var buffer = RespWriter.Encode(command, args, out var length);
-        return Send(link, new PendingCommand(command, buffer, length, Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency)), cancellationToken);
+        return Send(link!, new PendingCommand(command, buffer, length, Deadline()), cancellationToken);
     }
 
     public Task<RedisReply> ExecuteTransactionAsync(IReadOnlyList<RedisCommand> commands, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(commands);
         ArgumentOutOfRangeException.ThrowIfZero(commands.Count);
+        if (Refusal(cancellationToken, out var link) is { } refused)
+        {
+            return refused;
+        }
+
+        // MULTI's +OK and each command's +QUEUED come before EXEC's reply, which is the one the caller gets.
+        var buffer = RespWriter.EncodeTransaction(commands, out var length);
+        return Send(link!, new PendingCommand("EXEC", buffer, length, Deadline()) { RepliesBefore = commands.Count + 1 }, cancellationToken);
+    }
+
+    /// <summary>Why a command cannot be sent now (cancelled, or no connection: never waits for one); null with the link to send on.</summary>
+    private Task<RedisReply>? Refusal(CancellationToken cancellationToken, out Link? link)
+    {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        link = _link;
         if (cancellationToken.IsCancellationRequested)
         {
             return Task.FromCanceled<RedisReply>(cancellationToken);
         }
 
-        var link = _link;
-        if (link is null || link.IsFailed)
-        {
-            return Task.FromException<RedisReply>(NotConnected());
-        }
-
-        var buffer = RespWriter.EncodeTransaction(commands, out var length);
-        var deadline = Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency);
-
-        // MULTI's +OK and each command's +QUEUED come before EXEC's reply, which is the one the caller gets.
-        return Send(link, new PendingCommand("EXEC", buffer, length, deadline) { RepliesBefore = commands.Count + 1 }, cancellationToken);
+        return link is null || link.IsFailed ? Task.FromException<RedisReply>(NotConnected()) : null;
     }
+
+    private long Deadline() => Stopwatch.GetTimestamp() + (long)(_options.CommandTimeout.TotalSeconds * Stopwatch.Frequency);
 
     private Task<RedisReply> Send(Link link, PendingCommand pending, CancellationToken cancellationToken)
     {

@@ -9,74 +9,61 @@ internal static class RespWriter
 {
     public static byte[] Encode(string command, ReadOnlySpan<RedisArg> args, out int length)
     {
-        // The hot path (one command): each argument's length is measured once.
-        var commandLength = Encoding.ASCII.GetByteCount(command);
-        var total = HeaderLength('*', args.Length + 1) + BulkLength(commandLength);
-        Span<int> payloadLengths = args.Length <= 64 ? stackalloc int[args.Length] : new int[args.Length];
-        for (var i = 0; i < args.Length; i++)
-        {
-            payloadLengths[i] = args[i].PayloadLength;
-            total += BulkLength(payloadLengths[i]);
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(total);
-        var span = buffer.AsSpan();
-        var at = WriteHeader(span, '*', args.Length + 1);
-        at += WriteHeader(span[at..], '$', commandLength);
-        at += Encoding.ASCII.GetBytes(command, span[at..]);
-        at += WriteCrlf(span[at..]);
-        for (var i = 0; i < args.Length; i++)
-        {
-            at += WriteHeader(span[at..], '$', payloadLengths[i]);
-            at += args[i].WritePayload(span[at..]);
-            at += WriteCrlf(span[at..]);
-        }
-
-        length = at;
+        // Each argument's length is measured once (text arguments count their UTF-8 bytes).
+        Span<int> lengths = args.Length <= 64 ? stackalloc int[args.Length] : new int[args.Length];
+        var buffer = ArrayPool<byte>.Shared.Rent(Measure(command, args, lengths));
+        length = Write(buffer, command, args, lengths);
         return buffer;
     }
 
     /// <summary>MULTI, the commands, EXEC: one contiguous payload, so nothing else on the connection can land inside.</summary>
     public static byte[] EncodeTransaction(IReadOnlyList<RedisCommand> commands, out int length)
     {
-        var total = EncodedLength("MULTI", []) + EncodedLength("EXEC", []);
+        var lengths = new int[commands.Sum(c => c.Args.Length)];
+        var total = Measure("MULTI", [], []) + Measure("EXEC", [], []);
+        var at = 0;
         foreach (var c in commands)
         {
-            total += EncodedLength(c.Name, c.Args);
+            total += Measure(c.Name, c.Args, lengths.AsSpan(at, c.Args.Length));
+            at += c.Args.Length;
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(total);
-        var at = Write(buffer, "MULTI", []);
+        length = Write(buffer, "MULTI", [], []);
+        at = 0;
         foreach (var c in commands)
         {
-            at += Write(buffer.AsSpan(at), c.Name, c.Args);
+            length += Write(buffer.AsSpan(length), c.Name, c.Args, lengths.AsSpan(at, c.Args.Length));
+            at += c.Args.Length;
         }
 
-        length = at + Write(buffer.AsSpan(at), "EXEC", []);
+        length += Write(buffer.AsSpan(length), "EXEC", [], []);
         return buffer;
     }
 
-    private static int EncodedLength(string command, ReadOnlySpan<RedisArg> args)
+    /// <summary>The encoded size; fills <paramref name="lengths"/> with each argument's payload length.</summary>
+    private static int Measure(string command, ReadOnlySpan<RedisArg> args, Span<int> lengths)
     {
         var total = HeaderLength('*', args.Length + 1) + BulkLength(Encoding.ASCII.GetByteCount(command));
-        foreach (var arg in args)
+        for (var i = 0; i < args.Length; i++)
         {
-            total += BulkLength(arg.PayloadLength);
+            lengths[i] = args[i].PayloadLength;
+            total += BulkLength(lengths[i]);
         }
 
         return total;
     }
 
-    private static int Write(Span<byte> span, string command, ReadOnlySpan<RedisArg> args)
+    private static int Write(Span<byte> span, string command, ReadOnlySpan<RedisArg> args, ReadOnlySpan<int> lengths)
     {
         var at = WriteHeader(span, '*', args.Length + 1);
         at += WriteHeader(span[at..], '$', Encoding.ASCII.GetByteCount(command));
         at += Encoding.ASCII.GetBytes(command, span[at..]);
         at += WriteCrlf(span[at..]);
-        foreach (var arg in args)
+        for (var i = 0; i < args.Length; i++)
         {
-            at += WriteHeader(span[at..], '$', arg.PayloadLength);
-            at += arg.WritePayload(span[at..]);
+            at += WriteHeader(span[at..], '$', lengths[i]);
+            at += args[i].WritePayload(span[at..]);
             at += WriteCrlf(span[at..]);
         }
 

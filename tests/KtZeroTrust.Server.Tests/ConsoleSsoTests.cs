@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 namespace KtZeroTrust.Server.Tests;
 
 /// <summary>A server whose console signs people in with the test OIDC provider (authorization code + PKCE).</summary>
-public sealed class ConsoleSsoFixture : ServerFixture
+public sealed class ConsoleSsoFixture : OidcServerFixture
 {
     public ConsoleSsoFixture()
         : this(FreePorts.Next(5))
@@ -17,29 +17,12 @@ public sealed class ConsoleSsoFixture : ServerFixture
     }
 
     private ConsoleSsoFixture(int[] ports, OidcProvider provider)
-        : base(null, null,
+        : base(provider,
         [
             $"--ZeroTrust:Console:Oidc:Authority={provider.Issuer}", "--ZeroTrust:Console:Oidc:ClientId=ktzt-console",
             "--ZeroTrust:Console:Oidc:ClientSecret=ktzt-console-secret", "--ZeroTrust:Console:Oidc:RequireHttpsMetadata=false",
         ])
-    {
-        Provider = provider;
-        Ports = ports;
-    }
-
-    public OidcProvider Provider { get; }
-
-    public override async ValueTask InitializeAsync()
-    {
-        await Provider.StartAsync();
-        await base.InitializeAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        await Provider.DisposeAsync();
-    }
+        => Ports = ports;
 }
 
 public sealed class ConsoleSsoTests(ConsoleSsoFixture server) : IClassFixture<ConsoleSsoFixture>

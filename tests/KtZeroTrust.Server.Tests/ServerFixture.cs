@@ -211,3 +211,26 @@ internal static class JsonElementExtensions
     /// <summary>A string property, or null when absent (decision lines leave out what they do not know).</summary>
     public static string? Text(this JsonElement element, string name) => element.TryGetProperty(name, out var value) ? value.GetString() : null;
 }
+
+/// <summary>A server next to the test OIDC provider: the provider starts before the server and stops after it.</summary>
+public abstract class OidcServerFixture : ServerFixture
+{
+    private protected OidcServerFixture(OidcProvider provider, string[] extraArguments)
+        : base(null, null, extraArguments)
+        => Provider = provider;
+
+    public OidcProvider Provider { get; }
+
+    public override async ValueTask InitializeAsync()
+    {
+        await Provider.StartAsync();
+        await base.InitializeAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Provider.DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -11,7 +11,7 @@ using Microsoft.IdentityModel.Tokens;
 namespace KtZeroTrust.Server.Tests;
 
 /// <summary>A server whose user listener trusts a real OIDC provider (oidc-provider on Node.js), with one route left without a policy.</summary>
-public sealed class UserGatewayFixture : ServerFixture
+public sealed class UserGatewayFixture : OidcServerFixture
 {
     public const string Audience = "https://gateway.ktzerotrust.test";
 
@@ -21,7 +21,7 @@ public sealed class UserGatewayFixture : ServerFixture
     }
 
     private UserGatewayFixture(OidcProvider provider)
-        : base(null, null,
+        : base(provider,
         [
             $"--ZeroTrust:Users:Authority={provider.Issuer}", $"--ZeroTrust:Users:Audience={Audience}", "--ZeroTrust:Users:RequireHttpsMetadata=false",
             "--ZeroTrust:Users:KeyRefreshInterval=00:00:01",
@@ -33,20 +33,7 @@ public sealed class UserGatewayFixture : ServerFixture
             "--ReverseProxy:Routes:femto-open:ClusterId=femto-management", "--ReverseProxy:Routes:femto-open:Match:Path=/femto-open/{**rest}",
             "--ReverseProxy:Routes:femto-open:Metadata:ZeroTrust.Listener=Device",
         ])
-        => Provider = provider;
-
-    public OidcProvider Provider { get; }
-
-    public override async ValueTask InitializeAsync()
     {
-        await Provider.StartAsync();
-        await base.InitializeAsync();
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        await Provider.DisposeAsync();
     }
 
     public Uri UserUri(string path) => new($"https://127.0.0.1:{UserPort}{path}");

@@ -99,7 +99,7 @@ internal sealed partial class StreamConsoleFeedService(ConsoleDecisions decision
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogFeedFailed(logger, ex); // Redis away: the feed resumes after the last entry shown, and never stops the host
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken); // cancelled on stop: the host expects that
             }
         }
     }

@@ -116,12 +116,8 @@ public static partial class ConsoleEndpoints
 
     private static async Task<IResult> LoginAsync(HttpContext context, ConsoleUsers users, ConsoleSessions sessions, Audit audit)
     {
-        LoginRequest? request;
-        try
-        {
-            request = await context.Request.ReadFromJsonAsync<LoginRequest>(context.RequestAborted);
-        }
-        catch (JsonException)
+        var (read, request) = await ReadBodyAsync<LoginRequest>(context);
+        if (!read)
         {
             return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {user, password} object.");
         }
@@ -218,12 +214,8 @@ public static partial class ConsoleEndpoints
 
     private static async Task<IResult> DeviceActionAsync(string serial, HttpContext context, IDeviceRegistry registry, Audit audit)
     {
-        ActionRequest? request;
-        try
-        {
-            request = await context.Request.ReadFromJsonAsync<ActionRequest>(context.RequestAborted);
-        }
-        catch (JsonException)
+        var (read, request) = await ReadBodyAsync<ActionRequest>(context);
+        if (!read)
         {
             return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {action, reason} object.");
         }
@@ -328,7 +320,12 @@ public static partial class ConsoleEndpoints
 
     private static async Task<IResult> AddUserAsync(HttpContext context, ConsoleUsers users, Audit audit)
     {
-        var request = await context.Request.ReadFromJsonAsync<UserRequest>(context.RequestAborted);
+        var (read, request) = await ReadBodyAsync<UserRequest>(context);
+        if (!read)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {name, role} object.");
+        }
+
         try
         {
             var password = users.Add(request?.Name ?? "", request?.Role ?? "");
@@ -408,6 +405,19 @@ public static partial class ConsoleEndpoints
     };
 
     private static IResult Problem(int status, string detail) => Results.Problem(detail: detail, statusCode: status);
+
+    /// <summary>The JSON body; <c>Read</c> is false when the body is not JSON or not of that shape (the caller answers 400).</summary>
+    private static async Task<(bool Read, T? Body)> ReadBodyAsync<T>(HttpContext context)
+    {
+        try
+        {
+            return (true, await context.Request.ReadFromJsonAsync<T>(context.RequestAborted));
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return (false, default); // InvalidOperationException: not a JSON content type
+        }
+    }
 }
 
 /// <summary>Posts console actions as <c>admin</c> decision events.</summary>
