@@ -26,7 +26,8 @@ public static class GatewayEndpointRouteBuilderExtensions
         // Requests on the device listener that no route serves still get an identity check and a recorded decision.
         var fallback = endpoints.CreateApplicationBuilder();
         fallback.UseMiddleware<DeviceGatewayMiddleware>();
-        endpoints.MapFallback(fallback.Build()).RequireListener(ListenerKind.Device, ListenerKind.User);
+        // "{**path}", not MapFallback's default "{*path:nonfile}": a last segment with a dot (/.env, /x.php) must land here too.
+        endpoints.MapFallback("{**path}", fallback.Build()).RequireListener(ListenerKind.Device, ListenerKind.User);
 
         // The gateway assertion's public keys, for upstreams to verify X-ZT-Assertion.
         endpoints.MapGet("/.well-known/jwks.json", (KtZeroTrust.Gateway.Users.GatewayAssertions assertions) => Results.Text(assertions.Jwks, "application/jwk-set+json"))

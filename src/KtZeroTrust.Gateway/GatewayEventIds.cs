@@ -22,4 +22,7 @@ internal static class GatewayEventIds
     public const int PoliciesLoaded = 1050;
     public const int PoliciesRejected = 1051;
     public const int UserRequestDenied = 1052;
+    public const int RequestRefused = 1060;
+    public const int RequestFailed = 1061;
+    public const int ConnectionRequestRefused = 1062;
 }

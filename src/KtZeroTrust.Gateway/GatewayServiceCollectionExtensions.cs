@@ -37,6 +37,7 @@ public static class GatewayServiceCollectionExtensions
             .Validate(o => o.Window > TimeSpan.Zero && o.MaxTracked > 0, "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.")
             .ValidateOnStart();
         services.TryAddSingleton<CloneDetector>();
+        services.AddHostedService<ConnectionRefusalRecorder>();
         services.AddAllowList(configuration);
         services.AddUserGateway(configuration);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, ListenerMatcherPolicy>());

@@ -173,6 +173,7 @@ public static partial class ZeroTrustServer
         builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
 
         var app = builder.Build();
+        app.UseMiddleware<RefusalRecorderMiddleware>(); // outermost: no refusal below it goes unrecorded
         if (options.Roles.Gateway)
         {
             app.MapZeroTrustGateway();

@@ -20,6 +20,7 @@ public class HandshakeValidationBenchmarks
     private byte[] _raw = null!;
     private DeviceTrust _trust = null!;
     private DeviceCertificateValidator _validator = null!;
+    private X509Chain _chain = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -40,14 +41,20 @@ public class HandshakeValidationBenchmarks
         _device = X509CertificateLoader.LoadCertificate(_raw);
         _trust = new DeviceTrust([X509CertificateLoader.LoadCertificate(ca.RawData)]);
         _validator = new DeviceCertificateValidator(_trust, Options.Create(new DeviceGatewayOptions()), TimeProvider.System);
-        if (!_validator.ValidateHandshake(_device, SslPolicyErrors.None).IsValid)
+        _chain = new X509Chain { ChainPolicy = _trust.CreateChainPolicy() };
+        _chain.Build(_device); // what SslStream hands the validation callback
+        if (!_validator.ValidateHandshake(_device, _chain, SslPolicyErrors.None).IsValid)
         {
             throw new InvalidOperationException("the sample device certificate does not pass the gateway's policy");
         }
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _device.Dispose();
+    public void Cleanup()
+    {
+        _chain.Dispose();
+        _device.Dispose();
+    }
 
     /// <summary>SslStream turns the peer's DER into a certificate object on every handshake.</summary>
     [Benchmark]
@@ -76,5 +83,5 @@ public class HandshakeValidationBenchmarks
 
     /// <summary>Our validation callback for a certificate seen before (hash, then the cached policy result).</summary>
     [Benchmark]
-    public bool ValidateCached() => _validator.ValidateHandshake(_device, SslPolicyErrors.None).IsValid;
+    public bool ValidateCached() => _validator.ValidateHandshake(_device, _chain, SslPolicyErrors.None).IsValid;
 }

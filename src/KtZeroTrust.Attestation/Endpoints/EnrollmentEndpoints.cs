@@ -9,6 +9,7 @@ using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Pki.Est;
 using Microsoft.AspNetCore.Builder;
@@ -153,9 +154,10 @@ public sealed partial class EnrollmentHandlers(
         {
             (reason, detail, status) = (ex.Code == RegistryException.DeviceNotFound ? ReasonCode.DeviceUnknown : ReasonCode.DeviceNotEnrollable, ex.Message, StatusCodes.Status403Forbidden);
         }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException ex)
         {
-            (reason, detail, status) = (ReasonCode.PayloadTooLarge, ex.Message, StatusCodes.Status413PayloadTooLarge);
+            // Refused by the server below us (too large, too slow, malformed body): still this route's decision.
+            (reason, detail, status) = (RefusalRecorderMiddleware.ReasonFor(ex.StatusCode), ex.Message, ex.StatusCode);
         }
 
         if (subject is null && await ClientCertificateAsync(context) is { } client)
@@ -182,6 +184,7 @@ public sealed partial class EnrollmentHandlers(
             CertificateHash = certificateHash,
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
         });
+        RecordedDecision.Mark(context, decisionId);
         if (reason == ReasonCode.KeyShared)
         {
             // A key under a second serial is the fleet-wide credential of the incident: an alert, not just a refusal.

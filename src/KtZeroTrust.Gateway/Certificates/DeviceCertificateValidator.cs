@@ -25,7 +25,7 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
     /// Validates a certificate presented in a TLS handshake. <paramref name="tlsErrors"/> is the result of the chain
     /// SslStream already built under <see cref="DeviceTrust.CreateChainPolicy"/>, so the chain is built once per handshake.
     /// </summary>
-    public CertificateValidationResult ValidateHandshake(X509Certificate2? certificate, SslPolicyErrors tlsErrors)
+    public CertificateValidationResult ValidateHandshake(X509Certificate2? certificate, X509Chain? chain, SslPolicyErrors tlsErrors)
     {
         if (certificate is null || tlsErrors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
         {
@@ -36,7 +36,12 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
         var now = timeProvider.GetUtcNow();
         if ((tlsErrors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
         {
-            return CertificateValidationResult.Fail(IsOutsideValidity(certificate, now) ? ReasonCode.CertificateExpired : ReasonCode.CertificateUntrusted, hash);
+            return CertificateValidationResult.Fail(ChainFailure(certificate, now), hash);
+        }
+
+        if (chain is null || !IssuedByOperatorCa(chain))
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
         }
 
         return CheckPolicyCached(certificate, hash, now);
@@ -58,7 +63,12 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
         chain.ChainPolicy.VerificationTimeIgnored = false;
         if (!chain.Build(certificate))
         {
-            return CertificateValidationResult.Fail(IsOutsideValidity(certificate, now) ? ReasonCode.CertificateExpired : ReasonCode.CertificateUntrusted, hash);
+            return CertificateValidationResult.Fail(ChainFailure(certificate, now), hash);
+        }
+
+        if (!IssuedByOperatorCa(chain))
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
         }
 
         return CheckPolicyCached(certificate, hash, now);
@@ -85,6 +95,11 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
 
     private CertificateValidationResult CheckPolicy(X509Certificate2 certificate, CertificateHash hash)
     {
+        if (certificate.Extensions[BasicConstraintsOid] is X509BasicConstraintsExtension { CertificateAuthority: true })
+        {
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash); // a CA is never a device
+        }
+
         var lifetime = certificate.NotAfter - certificate.NotBefore;
         if (lifetime > _options.MaxCertificateLifetime)
         {
@@ -133,8 +148,36 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
         return false;
     }
 
-    private static bool IsOutsideValidity(X509Certificate2 certificate, DateTimeOffset now)
-        => now.UtcDateTime > certificate.NotAfter.ToUniversalTime() || now.UtcDateTime < certificate.NotBefore.ToUniversalTime();
+    /// <summary>Why a chain failed: its validity window (each side its own reason), otherwise trust.</summary>
+    private static ReasonCode ChainFailure(X509Certificate2 certificate, DateTimeOffset now)
+        => now.UtcDateTime < certificate.NotBefore.ToUniversalTime() ? ReasonCode.CertificateNotYetValid
+            : now.UtcDateTime > certificate.NotAfter.ToUniversalTime() ? ReasonCode.CertificateExpired
+            : ReasonCode.CertificateUntrusted;
+
+    /// <summary>
+    /// Device certificates are end-entity certificates issued directly by an operator device CA: a chain through an
+    /// intermediate (even one the operator CA signed) is not a device's.
+    /// </summary>
+    private bool IssuedByOperatorCa(X509Chain chain)
+    {
+        if (chain.ChainElements.Count != 2)
+        {
+            return false;
+        }
+
+        var issuer = chain.ChainElements[1].Certificate;
+        foreach (var ca in trust.OperatorCas)
+        {
+            if (ca.RawDataMemory.Span.SequenceEqual(issuer.RawDataMemory.Span))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private const string BasicConstraintsOid = "2.5.29.19";
 
     private readonly record struct CachedResult(CertificateValidationResult Result, long ExpiresUtcTicks);
 }

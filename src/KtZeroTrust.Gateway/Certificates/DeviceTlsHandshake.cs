@@ -48,13 +48,13 @@ public sealed partial class DeviceTlsHandshake(
         // without its key. Every connection is a full handshake with the client certificate. (Measured: no slower here,
         // since the tickets' session copies cost about what a fresh SSL_CTX per handshake does; bench/README.md.)
         AllowTlsResume = false,
-        RemoteCertificateValidationCallback = (_, certificate, _, errors) => OnValidate(connection, certificate as X509Certificate2, errors),
+        RemoteCertificateValidationCallback = (_, certificate, chain, errors) => OnValidate(connection, certificate as X509Certificate2, chain, errors),
     };
 
-    private bool OnValidate(ConnectionContext connection, X509Certificate2? certificate, SslPolicyErrors errors)
+    private bool OnValidate(ConnectionContext connection, X509Certificate2? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         var start = timeProvider.GetTimestamp();
-        var result = validator.ValidateHandshake(certificate, errors);
+        var result = validator.ValidateHandshake(certificate, chain, errors);
         if (result.IsValid)
         {
             connection.Items[IdentityKey] = result.Identity;

@@ -93,7 +93,9 @@ internal sealed partial class DeviceGatewayMiddleware(
             return;
         }
 
-        context.Features.Set(new DeviceRequestFeature(serial!, decisionId));
+        var feature = new DeviceRequestFeature(serial!, decisionId);
+        context.Features.Set(feature);
+        RecordedDecision.Mark(context, feature);
         await next(context);
     }
 

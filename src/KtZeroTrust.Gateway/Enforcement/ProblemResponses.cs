@@ -13,6 +13,7 @@ public static class ProblemResponses
     public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId, string? detail = null, IReadOnlyList<ReasonCode>? reasons = null)
     {
         ArgumentNullException.ThrowIfNull(context);
+        KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, decisionId);
         context.Response.StatusCode = status;
         context.Response.ContentType = ContentType;
         context.Response.Headers.CacheControl = "no-store";

@@ -1,4 +1,5 @@
 using KtZeroTrust.Gateway.Listeners;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Microsoft.AspNetCore.Builder;
@@ -14,9 +15,21 @@ public static class ListenerEndpointExtensions
     public static ListenOptions UseListenerKind(this ListenOptions listenOptions, ListenerKind kind)
     {
         ArgumentNullException.ThrowIfNull(listenOptions);
+        var name = ListenerContext.Name(kind);
         listenOptions.Use(next => connection =>
         {
             ListenerContext.Set(connection.Items, kind);
+            if (connection.Features.Get<IConnectionMetricsTagsFeature>() is { } tags)
+            {
+                // Read back by ConnectionRefusalRecorder when Kestrel ends the connection over a request it refused.
+                tags.Tags.Add(new(ConnectionRefusalRecorder.ListenerTag, name));
+                if (connection.RemoteEndPoint is System.Net.IPEndPoint peer)
+                {
+                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerAddressTag, peer.Address.ToString()));
+                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerPortTag, peer.Port));
+                }
+            }
+
             return next(connection);
         });
         return listenOptions;

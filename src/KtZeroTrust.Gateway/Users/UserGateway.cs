@@ -15,7 +15,7 @@ using Yarp.ReverseProxy.Model;
 namespace KtZeroTrust.Gateway.Users;
 
 /// <summary>What the user gateway established, for the forwarding transform (identity headers, assertion).</summary>
-public sealed record UserRequestFeature(UserSubject User, string DecisionId, string Route, string PolicyVersion, string? DeviceSerial, string Assertion);
+public sealed record UserRequestFeature(UserSubject User, string DecisionId, string Route, string PolicyVersion, string? DeviceSerial, string Assertion) : IRecordedDecisionFeature;
 
 /// <summary>
 /// Enforcement for proxied user requests: an unambiguous path, a route with a policy (default deny), an OIDC access
@@ -56,7 +56,12 @@ public sealed partial class UserGateway(
         }
         else if (route is null)
         {
-            (reason, status) = (ReasonCode.RouteNotAllowed, StatusCodes.Status404NotFound);
+            // Nothing served here: still the identity check first, so a probe is recorded with who made it.
+            (reason, status, detail, user) = await AuthenticateAsync(context);
+            if (reason == ReasonCode.Allowed)
+            {
+                (reason, status) = (ReasonCode.RouteNotAllowed, StatusCodes.Status404NotFound);
+            }
         }
         else if ((policy = policySet.Find(route)) is null)
         {
@@ -125,7 +130,9 @@ public sealed partial class UserGateway(
 
         var who = user!.Value;
         var assertion = assertions.Create(policy!.AssertionAudience ?? context.GetReverseProxyFeature()?.Route.Cluster?.ClusterId ?? route!, who.Subject, decisionId, route!, policySet.Version, who.Roles, who.AuthenticationMethods, deviceSerial);
-        context.Features.Set(new UserRequestFeature(who, decisionId, route!, policySet.Version, deviceSerial, assertion));
+        var feature = new UserRequestFeature(who, decisionId, route!, policySet.Version, deviceSerial, assertion);
+        context.Features.Set(feature);
+        RecordedDecision.Mark(context, feature);
         await next(context);
     }
 

@@ -423,9 +423,12 @@ public static partial class ConsoleEndpoints
 /// <summary>Posts console actions as <c>admin</c> decision events.</summary>
 public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider)
 {
-    public void Post(HttpContext context, string? subject, DecisionOutcome outcome, ReasonCode reason, string route, string detail) => decisions.Post(new DecisionEvent
+    public void Post(HttpContext context, string? subject, DecisionOutcome outcome, ReasonCode reason, string route, string detail)
     {
-        Id = ids.Next(),
+        var id = ids.Next();
+        decisions.Post(new DecisionEvent
+    {
+        Id = id,
         Time = timeProvider.GetUtcNow(),
         Kind = DecisionEvent.AdminKind,
         Listener = "console",
@@ -439,4 +442,6 @@ public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, Time
         Reason = reason,
         Detail = detail,
     });
+        KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, id);
+    }
 }

@@ -69,7 +69,7 @@ public sealed class DeviceCertificateValidatorTests : IDisposable
 
     [Fact]
     public void ValidateHandshake_WithoutCertificate_IsMissing()
-        => Assert.Equal(ReasonCode.CertificateMissing, _validator.ValidateHandshake(null, System.Net.Security.SslPolicyErrors.RemoteCertificateNotAvailable).Reason);
+        => Assert.Equal(ReasonCode.CertificateMissing, _validator.ValidateHandshake(null, null, System.Net.Security.SslPolicyErrors.RemoteCertificateNotAvailable).Reason);
 
     public void Dispose() => _operatorCa.Dispose();
 }

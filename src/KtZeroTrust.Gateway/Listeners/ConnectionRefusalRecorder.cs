@@ -1,0 +1,105 @@
+using System.Diagnostics.Metrics;
+using KtZeroTrust.Core.Decisions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace KtZeroTrust.Gateway.Listeners;
+
+/// <summary>
+/// Requests Kestrel refuses before the application sees them (a malformed request line or header, headers too large
+/// or too slow, an unknown HTTP version) are answered by Kestrel and end their connection. Kestrel reports each ended
+/// connection with its <c>error.type</c> on the <c>kestrel.connection.duration</c> instrument; the listener
+/// middleware tags every connection with its listener and peer, so each such refusal becomes a decision here.
+/// </summary>
+public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider, ILogger<ConnectionRefusalRecorder> logger)
+    : IHostedService, IDisposable
+{
+    public const string ListenerTag = "zt.listener";
+    public const string PeerAddressTag = "zt.peer.address";
+    public const string PeerPortTag = "zt.peer.port";
+
+    private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
+    private const string ConnectionDuration = "kestrel.connection.duration";
+
+    private MeterListener? _listener;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                // Scope: this host's own Kestrel (several hosts may share a process, as in the tests).
+                if (instrument.Meter.Name == KestrelMeter && instrument.Name == ConnectionDuration && ReferenceEquals(instrument.Meter.Scope, meters))
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        _listener.SetMeasurementEventCallback<double>(OnConnectionEnded);
+        _listener.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _listener?.Dispose();
+        _listener = null;
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _listener?.Dispose();
+
+    /// <summary>
+    /// The connection end reasons that are a request refused below the application. Body errors are left out: the
+    /// application reads bodies and records those itself (<see cref="RefusalRecorderMiddleware"/>).
+    /// </summary>
+    public static ReasonCode? ReasonFor(string? errorType) => errorType switch
+    {
+        "request_headers_timeout" => ReasonCode.RequestTimeout,
+        "invalid_request_line" or "invalid_request_headers" or "invalid_http_version" or "invalid_request_target" or "invalid_content_length"
+            or "max_request_header_count_exceeded" or "max_request_headers_total_size_exceeded" or "max_request_line_size_exceeded"
+            or "missing_host_header" or "multiple_host_headers" or "invalid_host_header" or "unsupported_transfer_encoding" or "invalid_transfer_encoding"
+            or "invalid_request_line_or_headers" or "error_parsing_request" => ReasonCode.RequestMalformed,
+        _ => null,
+    };
+
+    private void OnConnectionEnded(Instrument instrument, double seconds, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+    {
+        string? errorType = null, listener = null, address = null;
+        var port = 0;
+        foreach (var tag in tags)
+        {
+            switch (tag.Key)
+            {
+                case "error.type": errorType = tag.Value as string; break;
+                case ListenerTag: listener = tag.Value as string; break;
+                case PeerAddressTag: address = tag.Value as string; break;
+                case PeerPortTag: port = tag.Value is int p ? p : 0; break;
+            }
+        }
+
+        if (listener is null || listener == ListenerContext.Name(ListenerKind.Internal) || ReasonFor(errorType) is not { } reason)
+        {
+            return;
+        }
+
+        var id = ids.Next();
+        decisions.Post(new DecisionEvent
+        {
+            Id = id,
+            Time = timeProvider.GetUtcNow(),
+            Kind = listener == ListenerContext.Name(ListenerKind.Console) ? DecisionEvent.AdminKind : DecisionEvent.AccessKind,
+            Listener = listener,
+            SourceAddress = address,
+            SourcePort = port,
+            Outcome = DecisionOutcome.Deny,
+            Reason = reason,
+            Detail = "refused by the HTTP server before the application: " + errorType,
+        });
+        LogRefused(logger, ReasonCodes.Name(reason), errorType!, listener, address, id);
+    }
+
+    [LoggerMessage(EventId = GatewayEventIds.ConnectionRequestRefused, Level = LogLevel.Information, Message = "Request refused by the HTTP server: {Reason} ({ErrorType}) on the {Listener} listener from {Source}, decision {DecisionId}")]
+    private static partial void LogRefused(ILogger logger, string reason, string errorType, string listener, string? source, string decisionId);
+}

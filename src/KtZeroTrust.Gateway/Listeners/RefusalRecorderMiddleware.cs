@@ -1,0 +1,150 @@
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Gateway.Enforcement;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace KtZeroTrust.Gateway.Listeners;
+
+/// <summary>
+/// The outermost step on every listener but the internal one: a request refused anywhere below (no endpoint, a method
+/// not served, a body too slow or too large, ambiguous framing, an exception) is answered with problem+json and
+/// recorded as a decision with a stable reason, unless the code that refused it already recorded one. No refusal is
+/// answered by a framework page (the Development exception page included) or left out of the decision stream.
+/// </summary>
+public sealed partial class RefusalRecorderMiddleware(
+    RequestDelegate next,
+    IDecisionSink decisions,
+    DecisionIdGenerator ids,
+    TimeProvider timeProvider,
+    ILogger<RefusalRecorderMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var listener = ListenerContext.Get(context);
+        if (listener == ListenerKind.Internal)
+        {
+            await next(context);
+            return;
+        }
+
+        var start = timeProvider.GetTimestamp();
+        if (HasAmbiguousFraming(context.Request))
+        {
+            // Request smuggling's shape (RFC 9112 6.1): refused, never guessed at, and the connection is not reused.
+            context.Response.Headers.Connection = "close";
+            await RefuseAsync(context, listener, StatusCodes.Status400BadRequest, ReasonCode.RequestMalformed, "Transfer-Encoding and Content-Length together", start);
+            return;
+        }
+
+        try
+        {
+            await next(context);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await RefuseAsync(context, listener, ex.StatusCode, ReasonFor(ex.StatusCode), ex.Message, start);
+            return;
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; there is nobody left to answer. The attempt is still recorded.
+            Record(context, listener, 499, ReasonCode.RequestRefused, "client closed the connection before the answer", start);
+            return;
+        }
+        catch (Exception ex)
+        {
+            LogFailed(logger, ex, ListenerName(listener), context.Request.Path.Value);
+            await RefuseAsync(context, listener, StatusCodes.Status500InternalServerError, ReasonCode.InternalError, null, start);
+            return;
+        }
+
+        var status = context.Response.StatusCode;
+        if (status < 400)
+        {
+            return;
+        }
+
+        if (context.Features.Get<IForwarderErrorFeature>() is { } forwarding)
+        {
+            // Allowed and forwarded, then failed (the client's body too slow, the upstream down): a second decision says so.
+            var reason = forwarding.Error is ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled ? ReasonFor(status)
+                : status >= 500 ? ReasonCode.UpstreamUnavailable : ReasonFor(status);
+            Record(context, listener, status, reason, "forwarding failed: " + forwarding.Error, start);
+        }
+        else if (!RecordedDecision.IsRecorded(context))
+        {
+            await RefuseAsync(context, listener, status, ReasonFor(status), null, start, failed: false);
+        }
+    }
+
+    /// <summary>The reason for a refusal that only left a status behind.</summary>
+    public static ReasonCode ReasonFor(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest or StatusCodes.Status414UriTooLong or StatusCodes.Status431RequestHeaderFieldsTooLarge => ReasonCode.RequestMalformed,
+        StatusCodes.Status401Unauthorized => ReasonCode.AuthenticationRequired,
+        StatusCodes.Status404NotFound => ReasonCode.RouteNotFound,
+        StatusCodes.Status405MethodNotAllowed => ReasonCode.MethodNotAllowed,
+        StatusCodes.Status408RequestTimeout => ReasonCode.RequestTimeout,
+        StatusCodes.Status411LengthRequired or StatusCodes.Status413PayloadTooLarge => ReasonCode.PayloadTooLarge,
+        StatusCodes.Status415UnsupportedMediaType => ReasonCode.UnsupportedMediaType,
+        StatusCodes.Status429TooManyRequests => ReasonCode.RateLimited,
+        >= 500 => ReasonCode.InternalError,
+        _ => ReasonCode.RequestRefused,
+    };
+
+    private static bool HasAmbiguousFraming(HttpRequest request)
+        => request.Headers.TransferEncoding.Count > 0 && (request.Headers.ContentLength is not null || request.Headers.ContainsKey("X-Content-Length"));
+
+    private async Task RefuseAsync(HttpContext context, ListenerKind? listener, int status, ReasonCode reason, string? detail, long start, bool failed = true)
+    {
+        var decisionId = Record(context, listener, status, reason, detail, start);
+        if (context.Response.HasStarted)
+        {
+            if (failed)
+            {
+                context.Abort(); // a half-written answer must not look complete
+            }
+
+            return;
+        }
+
+        context.Response.Clear();
+        await ProblemResponses.WriteDenialAsync(context, status, reason, decisionId, detail);
+    }
+
+    private string Record(HttpContext context, ListenerKind? listener, int status, ReasonCode reason, string? detail, long start)
+    {
+        var decisionId = ids.Next();
+        decisions.Post(new DecisionEvent
+        {
+            Id = decisionId,
+            Time = timeProvider.GetUtcNow(),
+            Kind = listener == ListenerKind.Console ? DecisionEvent.AdminKind : DecisionEvent.AccessKind,
+            Listener = ListenerName(listener),
+            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
+            SourcePort = context.Connection.RemotePort,
+            Method = context.Request.Method,
+            Path = context.Request.Path.Value,
+            Outcome = DecisionOutcome.Deny,
+            Reason = reason,
+            Detail = detail is null ? $"HTTP {status}" : $"HTTP {status}: {detail}",
+            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
+        });
+        RecordedDecision.Mark(context, decisionId);
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            LogRefused(logger, ReasonCodes.Name(reason), status, ListenerName(listener), context.Connection.RemoteIpAddress?.ToString(), decisionId);
+        }
+
+        return decisionId;
+    }
+
+    private static string ListenerName(ListenerKind? listener) => listener is { } kind ? ListenerContext.Name(kind) : "unknown";
+
+    [LoggerMessage(EventId = GatewayEventIds.RequestRefused, Level = LogLevel.Information, Message = "Request refused: {Reason} ({Status}) on the {Listener} listener from {Source}, decision {DecisionId}")]
+    private static partial void LogRefused(ILogger logger, string reason, int status, string listener, string? source, string decisionId);
+
+    [LoggerMessage(EventId = GatewayEventIds.RequestFailed, Level = LogLevel.Error, Message = "Request failed on the {Listener} listener at {Path}; answered 500 internal_error")]
+    private static partial void LogFailed(ILogger logger, Exception exception, string listener, string? path);
+}

@@ -1,0 +1,122 @@
+using System.Text.Json;
+
+namespace KtZeroTrust.Server.Tests;
+
+/// <summary>
+/// Every request on every listener ends in a recorded decision, whatever its path or however malformed it is, and every
+/// refusal is problem+json with a stable reason, never a framework page (the fixture runs in Development).
+/// </summary>
+public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("/x.php")]
+    [InlineData("/.env")]
+    [InlineData("/wp-login.php")]
+    [InlineData("/config.json")]
+    [InlineData("/index.html")]
+    public async Task DevicePath_WithDotInLastSegment_IsIdentifiedDeniedAndRecorded(string path)
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0003"));
+
+        using var response = await client.GetAsync(server.DeviceUri(path), Ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        var id = problem.GetProperty("decisionId").GetString();
+        var decision = await server.DecisionAsync(d => d.Text("id") == id, "the decision for " + path);
+        Assert.Equal("deny", decision.Text("outcome"));
+        Assert.Equal("route_not_allowed", decision.Text("reason"));
+        Assert.Equal("FC-0003", decision.Text("subject")); // the identity check ran
+        Assert.Equal(path, decision.Text("path"));
+    }
+
+    [Theory]
+    [InlineData("user", "/.env")]
+    [InlineData("enrollment", "/.env")]
+    [InlineData("enrollment", "/wp-login.php")]
+    [InlineData("console", "/admin/config.json")]
+    public async Task UnservedPath_OnEveryListener_IsProblemJsonAndRecorded(string listener, string path)
+    {
+        var port = Port(listener);
+
+        var response = await RawTls.ExchangeAsync(port, server.TlsRoot, $"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", cancellationToken: Ct);
+
+        Assert.Contains("application/problem+json", response, StringComparison.Ordinal);
+        var id = DecisionId(response);
+        var decision = await server.DecisionAsync(d => d.Text("id") == id, $"the decision for {path} on {listener}");
+        Assert.Equal("deny", decision.Text("outcome"));
+        Assert.Equal(listener, decision.Text("listener"));
+        Assert.Equal(path, decision.Text("path"));
+    }
+
+    [Theory]
+    [InlineData("device")]
+    [InlineData("user")]
+    [InlineData("enrollment")]
+    [InlineData("console")]
+    public async Task TransferEncodingWithContentLength_IsRefused400_OnEveryListener(string listener)
+    {
+        var request = "POST /femto/status HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n";
+
+        var response = await RawTls.ExchangeAsync(Port(listener), server.TlsRoot, request, listener == "device" ? server.SampleCertificate("FC-0003") : null, Ct);
+
+        Assert.Equal(400, RawTls.Status(response));
+        Assert.Contains("Connection: close", response, StringComparison.OrdinalIgnoreCase);
+        var decision = await server.DecisionAsync(d => d.Text("id") == DecisionId(response), "the smuggling attempt's decision");
+        Assert.Equal("request_malformed", decision.Text("reason"));
+        Assert.Equal(listener, decision.Text("listener"));
+    }
+
+    [Theory]
+    [InlineData("enrollment", "/.well-known/est/simpleenroll", "Content-Type: application/pkcs10\r\n")]
+    [InlineData("console", "/api/login", "Content-Type: application/json\r\n")]
+    public async Task BodyTooSlow_Is408ProblemJson_NotAnExceptionPage_AndRecorded(string listener, string path, string contentType)
+    {
+        // Kestrel's minimum body rate (240 B/s after a 5 s grace) ends this request; nothing more is ever sent.
+        var request = $"POST {path} HTTP/1.1\r\nHost: localhost\r\n{contentType}Content-Length: 1000\r\n\r\n{{\"user\":\"ad";
+
+        var response = await RawTls.ExchangeAsync(Port(listener), server.TlsRoot, request, cancellationToken: Ct);
+
+        Assert.Equal(408, RawTls.Status(response));
+        Assert.Contains("application/problem+json", response, StringComparison.Ordinal);
+        Assert.DoesNotContain("<html", response, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", response, StringComparison.Ordinal); // no stack trace
+        var decision = await server.DecisionAsync(d => d.Text("id") == DecisionId(response), "the slow body's decision");
+        Assert.Equal("request_timeout", decision.Text("reason"));
+        Assert.Equal("deny", decision.Text("outcome"));
+    }
+
+    [Theory]
+    [InlineData("enrollment", "GARBAGE\r\n\r\n")]
+    [InlineData("device", "GET / HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n")]
+    [InlineData("console", "GET / HTTP/7.0\r\nHost: localhost\r\n\r\n")]
+    public async Task RequestRefusedByKestrelBeforeTheApplication_IsRecorded(string listener, string request)
+    {
+        var response = await RawTls.ExchangeAsync(Port(listener), server.TlsRoot, request, listener == "device" ? server.SampleCertificate("FC-0003") : null, Ct);
+
+        Assert.Matches("^HTTP/1.1 [45][0-9][0-9] ", response);
+        var decision = await server.DecisionAsync(
+            d => d.Text("listener") == listener && d.Text("reason") == "request_malformed" && (d.Text("detail") ?? "").Contains("before the application", StringComparison.Ordinal),
+            "the malformed request's decision");
+        Assert.Equal("deny", decision.Text("outcome"));
+        Assert.Equal("127.0.0.1", decision.Text("sourceAddress"));
+    }
+
+    private int Port(string listener) => listener switch
+    {
+        "device" => server.DevicePort,
+        "user" => server.UserPort,
+        "enrollment" => server.EnrollmentPort,
+        _ => server.ConsolePort,
+    };
+
+    private static string DecisionId(string response)
+    {
+        var start = response.IndexOf("\"decisionId\":\"", StringComparison.Ordinal);
+        Assert.True(start >= 0, "no decisionId in: " + response);
+        start += "\"decisionId\":\"".Length;
+        return response[start..response.IndexOf('"', start)];
+    }
+}
