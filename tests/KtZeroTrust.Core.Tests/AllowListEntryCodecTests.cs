@@ -42,6 +42,22 @@ public sealed class AllowListEntryCodecTests
     }
 
     [Fact]
+    public void StateReason_RoundTrips_InFormat3_LongOnesCut_AndEntriesWithoutOneStayFormat2()
+    {
+        var suspended = Entry(7, DeviceLifecycleState.Suspended) with { StateReason = "detector:idle: device_idle: unseen for 31 days" };
+        var bytes = AllowListEntryCodec.Encode(suspended);
+        Assert.Equal(3, bytes[0]);
+        Assert.Equal(suspended, AllowListEntryCodec.Decode(bytes));
+        Assert.Equal(2, AllowListEntryCodec.Encode(Entry(8))[0]); // previous-release nodes still read what has no reason
+
+        var longReason = Entry(9, DeviceLifecycleState.Revoked) with { StateReason = "운영자: " + new string('x', 400) };
+        var decoded = AllowListEntryCodec.Decode(AllowListEntryCodec.Encode(longReason));
+        Assert.StartsWith("운영자: xxx", decoded.StateReason, StringComparison.Ordinal);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(decoded.StateReason!) < 255);
+        Assert.Equal(suspended, AllowListEntryCodec.DecodeBatch(AllowListEntryCodec.EncodeBatch([Entry(8), suspended]))[1]);
+    }
+
+    [Fact]
     public void Batch_RoundTrips()
     {
         var entries = Enumerable.Range(1, 50).Select(i => Entry((byte)i, (DeviceLifecycleState)(i % 5))).ToList();

@@ -84,6 +84,7 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         Assert.Equal(CertificateHash.Parse(cert.Sha256), entry.CertificateHash);
         Assert.Equal(cert.NotAfter.UtcTicks, entry.NotAfterUtcTicks);
         Assert.False(entry.CertificateRevoked);
+        Assert.Null(entry.StateReason); // only a non-active state carries its cause
         var history = await _registry.GetHistoryAsync("A1", Ct);
         Assert.Equal([DeviceLifecycleState.Provisioned, DeviceLifecycleState.Active], history.Select(h => h.To).ToArray());
     }
@@ -99,6 +100,8 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         var entry = Assert.Single((await _registry.LoadAllowListChangesAsync(-1, Ct)).Entries);
         Assert.Equal(DeviceLifecycleState.Revoked, entry.State);
         Assert.True(entry.CertificateRevoked);
+        Assert.Equal("soc:kim: lost at a military site", entry.StateReason); // a denial can say why
+        Assert.Equal(entry, await _registry.FindAllowListEntryAsync(entry.CertificateHash, Ct));
         var last = (await _registry.GetHistoryAsync("A1", Ct))[^1];
         Assert.Equal(("soc:kim", "lost at a military site", DeviceLifecycleState.Active), (last.Actor, last.Reason, last.From!.Value));
 

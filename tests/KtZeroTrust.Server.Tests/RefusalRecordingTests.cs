@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KtZeroTrust.Tests.Common;
 
 namespace KtZeroTrust.Server.Tests;
 
@@ -104,6 +105,22 @@ public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<
         Assert.Equal("127.0.0.1", decision.Text("sourceAddress"));
     }
 
+    [Fact]
+    public async Task UnitSuspendedByAnOperator_IsDeniedWithTheOperatorsReason()
+    {
+        await server.TransitionAsync("FC-0005", KtZeroTrust.Core.Devices.DeviceLifecycleState.Suspended, "stolen from site test-site, ticket 4711");
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0005"));
+
+        var problem = await Eventually.Until(async () =>
+        {
+            using var response = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+            return JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        }, p => p.TryGetProperty("reasonCode", out var r) && r.GetString() == "device_suspended", "the suspended unit's denial");
+
+        var decision = await server.DecisionAsync(d => d.Text("id") == problem.GetProperty("decisionId").GetString(), "the denial's decision");
+        Assert.Contains("ticket 4711", decision.Text("detail") ?? "", StringComparison.Ordinal);
+    }
+
     private int Port(string listener) => listener switch
     {
         "device" => server.DevicePort,
@@ -118,5 +135,32 @@ public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<
         Assert.True(start >= 0, "no decisionId in: " + response);
         start += "\"decisionId\":\"".Length;
         return response[start..response.IndexOf('"', start)];
+    }
+}
+
+/// <summary>A server whose idle detector suspends a unit unseen for 3 s (30 days in production).</summary>
+public sealed class IdleDetectorServerFixture() : ServerFixture(null, null,
+    ["--ZeroTrust:Detectors:Idle:After=00:00:03", "--ZeroTrust:Detectors:Idle:SweepInterval=00:00:01", "--ZeroTrust:Detectors:SnapshotInterval=00:00:01"]);
+
+public sealed class DenialCauseTests(IdleDetectorServerFixture server) : IClassFixture<IdleDetectorServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task UnitSuspendedByTheIdleDetector_IsDeniedWithTheCause()
+    {
+        await Eventually.Until(async () => (await server.OpenRegistry().FindAsync("FC-0006", Ct))!.State, s => s == KtZeroTrust.Core.Devices.DeviceLifecycleState.Suspended,
+            "the idle detector to suspend FC-0006", TimeSpan.FromSeconds(60));
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0006"));
+
+        var problem = await Eventually.Until(async () =>
+        {
+            using var response = await client.GetAsync(server.DeviceUri("/femto/status"), Ct);
+            return JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        }, p => p.TryGetProperty("reasonCode", out var r) && r.GetString() == "device_suspended", "the suspended unit's denial");
+
+        var decision = await server.DecisionAsync(d => d.Text("id") == problem.GetProperty("decisionId").GetString(), "the denial's decision");
+        Assert.Contains("device_idle", decision.Text("detail") ?? "", StringComparison.Ordinal);
+        Assert.Contains("detector:idle", decision.Text("detail") ?? "", StringComparison.Ordinal);
     }
 }

@@ -28,6 +28,12 @@ public sealed record AllowListEntry
     public string? Model { get; init; }
 
     public string? Site { get; init; }
+
+    /// <summary>
+    /// Who put the device in its current (non-active) state and why, e.g. <c>detector:idle: device_idle: ...</c>:
+    /// carried so that a denial says why the unit is suspended, not only that it is.
+    /// </summary>
+    public string? StateReason { get; init; }
 }
 
 /// <summary>The entries changed after some registry version, and the version they bring the reader up to.</summary>

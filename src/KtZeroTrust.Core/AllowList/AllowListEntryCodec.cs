@@ -9,13 +9,16 @@ namespace KtZeroTrust.Core.AllowList;
 /// The compact binary form of allow-list entries shared through Redis (cache values and change messages).
 /// Entry: format (1) | SHA-256 (32) | version (8) | state (1) | flags (1) | not-before ticks (8) | not-after ticks (8) |
 /// serial length (1) | serial (ASCII), then in format 2: model length (1) | model (UTF-8) | site length (1) | site (UTF-8)
-/// (length 255 = absent). Format 1 entries (no model, no site) are still read. A batch: format (1) | count (4) |
+/// (length 255 = absent), then in format 3: state reason length (1) | state reason (UTF-8, cut to 254 bytes). An entry
+/// without a state reason is written in format 2, so nodes of the previous release keep reading what concerns them.
+/// Format 1 entries (no model, no site) are still read. A batch: format (1) | count (4) |
 /// entries. Integers big-endian.
 /// Anything else is refused with <see cref="FormatException"/>: a node never trusts bytes it cannot read.
 /// </summary>
 public static class AllowListEntryCodec
 {
-    public const byte FormatVersion = 2;
+    public const byte FormatVersion = 3;
+    private const byte FormatWithoutStateReason = 2;
     private const byte Absent = 255;
     private const int FixedSize = 1 + CertificateHash.Size + 8 + 1 + 1 + 8 + 8 + 1;
     private const int MaxBatchCount = 100_000;
@@ -23,7 +26,7 @@ public static class AllowListEntryCodec
     public static int SizeOf(AllowListEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        return FixedSize + entry.DeviceSerial.Length + 2 + Bytes(entry.Model) + Bytes(entry.Site);
+        return FixedSize + entry.DeviceSerial.Length + 2 + Bytes(entry.Model) + Bytes(entry.Site) + (entry.StateReason is null ? 0 : 1 + Bytes(StateReason(entry)));
     }
 
     public static byte[] Encode(AllowListEntry entry)
@@ -43,7 +46,7 @@ public static class AllowListEntryCodec
         }
 
         var bytes = new byte[size];
-        bytes[0] = FormatVersion;
+        bytes[0] = entries.Any(e => e.StateReason is not null) ? FormatVersion : FormatWithoutStateReason;
         BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1), entries.Count);
         var at = 5;
         foreach (var e in entries)
@@ -62,7 +65,7 @@ public static class AllowListEntryCodec
 
     public static IReadOnlyList<AllowListEntry> DecodeBatch(ReadOnlySpan<byte> bytes)
     {
-        if (bytes.Length < 5 || bytes[0] is not (1 or FormatVersion))
+        if (bytes.Length < 5 || bytes[0] is not (1 or FormatWithoutStateReason or FormatVersion))
         {
             throw new FormatException("Not an allow-list batch (bad header or unknown format version).");
         }
@@ -91,7 +94,7 @@ public static class AllowListEntryCodec
             throw new ArgumentException($"'{entry.DeviceSerial}' is not a valid device serial.", nameof(entry));
         }
 
-        destination[0] = FormatVersion;
+        destination[0] = entry.StateReason is null ? FormatWithoutStateReason : FormatVersion;
         entry.CertificateHash.CopyTo(destination[1..]);
         var at = 1 + CertificateHash.Size;
         BinaryPrimitives.WriteInt64BigEndian(destination[at..], entry.Version);
@@ -103,7 +106,24 @@ public static class AllowListEntryCodec
         var written = FixedSize + Encoding.ASCII.GetBytes(entry.DeviceSerial, destination[(at + 27)..]);
         written += WriteText(entry.Model, destination[written..]);
         written += WriteText(entry.Site, destination[written..]);
+        if (entry.StateReason is not null)
+        {
+            written += WriteText(StateReason(entry), destination[written..]);
+        }
+
         return written;
+    }
+
+    /// <summary>The state reason as carried: free text from an operator, so cut (on a character) to what fits.</summary>
+    private static string StateReason(AllowListEntry entry)
+    {
+        var text = entry.StateReason!;
+        while (Encoding.UTF8.GetByteCount(text) >= Absent)
+        {
+            text = text[..^1];
+        }
+
+        return text;
     }
 
     private static int Bytes(string? text) => text is null ? 0 : Encoding.UTF8.GetByteCount(text);
@@ -151,7 +171,7 @@ public static class AllowListEntryCodec
 
     private static AllowListEntry Read(ReadOnlySpan<byte> bytes, out int used)
     {
-        if (bytes.Length < FixedSize || bytes[0] is not (1 or FormatVersion))
+        if (bytes.Length < FixedSize || bytes[0] is not (1 or FormatWithoutStateReason or FormatVersion))
         {
             throw new FormatException("Allow-list entry is truncated or of an unknown format version.");
         }
@@ -172,15 +192,21 @@ public static class AllowListEntryCodec
         }
 
         used = FixedSize + serialLength;
-        string? model = null, site = null;
-        if (bytes[0] == FormatVersion)
+        string? model = null, site = null, stateReason = null;
+        if (bytes[0] >= FormatWithoutStateReason)
         {
             model = ReadText(bytes, ref used);
             site = ReadText(bytes, ref used);
         }
 
+        if (bytes[0] == FormatVersion)
+        {
+            stateReason = ReadText(bytes, ref used);
+        }
+
         return new AllowListEntry
         {
+            StateReason = stateReason,
             Model = model,
             Site = site,
             CertificateHash = new CertificateHash(bytes.Slice(1, CertificateHash.Size)),

@@ -6,14 +6,14 @@ using KtZeroTrust.Core.Devices;
 namespace KtZeroTrust.Gateway.AllowList;
 
 /// <summary>What the L1 keeps per certificate: a struct stored inline in the dictionary (no object per entry).</summary>
-public readonly record struct CachedEntry(string DeviceSerial, DeviceLifecycleState State, bool CertificateRevoked, long NotBeforeUtcTicks, long NotAfterUtcTicks, long Version, string? Model = null, string? Site = null)
+public readonly record struct CachedEntry(string DeviceSerial, DeviceLifecycleState State, bool CertificateRevoked, long NotBeforeUtcTicks, long NotAfterUtcTicks, long Version, string? Model = null, string? Site = null, string? StateReason = null)
 {
     public bool Allows => State == DeviceLifecycleState.Active && !CertificateRevoked;
 
     public static CachedEntry From(AllowListEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        return new(entry.DeviceSerial, entry.State, entry.CertificateRevoked, entry.NotBeforeUtcTicks, entry.NotAfterUtcTicks, entry.Version, entry.Model, entry.Site);
+        return new(entry.DeviceSerial, entry.State, entry.CertificateRevoked, entry.NotBeforeUtcTicks, entry.NotAfterUtcTicks, entry.Version, entry.Model, entry.Site, entry.StateReason);
     }
 }
 

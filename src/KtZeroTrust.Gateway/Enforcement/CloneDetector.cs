@@ -124,7 +124,7 @@ public sealed partial class CloneDetector(
 
         try
         {
-            await registry.TransitionAsync(serial, DeviceLifecycleState.Suspended, "detector:clone", detail);
+            await registry.TransitionAsync(serial, DeviceLifecycleState.Suspended, "detector:clone", ReasonCodes.Name(ReasonCode.CloneSuspected) + ": " + detail);
         }
         catch (RegistryException ex)
         {

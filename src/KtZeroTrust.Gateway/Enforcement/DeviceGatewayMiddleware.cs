@@ -80,6 +80,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             CertificateHash = identity?.HashHex,
             PolicyVersion = policySet.Version,
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
+            Detail = reason is ReasonCode.DeviceSuspended or ReasonCode.DeviceRevoked or ReasonCode.DeviceDecommissioned ? authorization.Entry.StateReason : null,
         });
 
         if (reason != ReasonCode.Allowed)

@@ -52,7 +52,8 @@ public sealed class DeviceRequestAuthorizer(AllowListCache cache, IAllowListReso
     public static ReasonCode Decide(in CachedEntry entry, long nowUtcTicks) => entry.State switch
     {
         DeviceLifecycleState.Active when entry.CertificateRevoked => ReasonCode.CertificateRevoked,
-        DeviceLifecycleState.Active when nowUtcTicks >= entry.NotAfterUtcTicks || nowUtcTicks < entry.NotBeforeUtcTicks => ReasonCode.CertificateExpired,
+        DeviceLifecycleState.Active when nowUtcTicks < entry.NotBeforeUtcTicks => ReasonCode.CertificateNotYetValid,
+        DeviceLifecycleState.Active when nowUtcTicks >= entry.NotAfterUtcTicks => ReasonCode.CertificateExpired,
         DeviceLifecycleState.Active => ReasonCode.Allowed,
         DeviceLifecycleState.Provisioned => ReasonCode.DeviceNotEnrolled,
         DeviceLifecycleState.Suspended => ReasonCode.DeviceSuspended,

@@ -234,7 +234,8 @@ public sealed partial class DetectorService(
 
         try
         {
-            var record = await registry.TransitionAsync(finding.Subject, DeviceLifecycleState.Suspended, "detector:" + finding.Detector, finding.Detail, cancellationToken);
+            var record = await registry.TransitionAsync(finding.Subject, DeviceLifecycleState.Suspended, "detector:" + finding.Detector,
+                $"{ReasonCodes.Name(finding.Reason)}: {finding.Detail}", cancellationToken); // the reason code first: denials carry it
             decisions.Post(new DecisionEvent
             {
                 Id = _ids.Next(),

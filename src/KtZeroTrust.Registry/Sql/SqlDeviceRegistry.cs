@@ -281,7 +281,8 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
     }
 
     private string EntrySelect => $"""
-        SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at, {Greatest}(c.row_version, d.row_version), d.model, d.site
+        SELECT c.sha256, c.serial, d.state, c.not_before, c.not_after, c.revoked_at, {Greatest}(c.row_version, d.row_version), d.model, d.site,
+            CASE WHEN d.state <> 'Active' THEN (SELECT e.actor || ': ' || e.reason FROM lifecycle_events e WHERE e.serial = d.serial ORDER BY e.id DESC LIMIT 1) END
         FROM device_certificates c JOIN devices d ON d.serial = c.serial
         """;
 
@@ -296,6 +297,7 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
         Version = reader.GetInt64(6),
         Model = reader.IsDBNull(7) ? null : reader.GetString(7),
         Site = reader.IsDBNull(8) ? null : reader.GetString(8),
+        StateReason = reader.IsDBNull(9) ? null : reader.GetString(9),
     };
 
     private long Now() => timeProvider.GetUtcNow().UtcTicks;

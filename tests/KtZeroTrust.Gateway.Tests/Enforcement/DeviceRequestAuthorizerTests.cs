@@ -48,7 +48,7 @@ public sealed class DeviceRequestAuthorizerTests
 
     [Fact]
     public void Authorize_NotYetValidEntry_IsDenied()
-        => Assert.Equal(ReasonCode.CertificateExpired, Decide(DeviceLifecycleState.Active, notBefore: Now + 1));
+        => Assert.Equal(ReasonCode.CertificateNotYetValid, Decide(DeviceLifecycleState.Active, notBefore: Now + 1));
 
     [Fact]
     public void Authorize_RevokedCertificateOfActiveDevice_IsDenied()
