@@ -6,6 +6,8 @@ internal static class ServerEventIds
     public const int Listening = 5000;
     public const int DevManifestImported = 5002;
     public const int DevCertificateIssued = 5003;
+    public const int DevKeysBackfilled = 5004;
+    public const int SharedKeyFound = 5005;
     public const int StartupRefused = 5010;
     public const int WriteThroughFailed = 5020;
     public const int DecisionStreamDisabled = 5021;

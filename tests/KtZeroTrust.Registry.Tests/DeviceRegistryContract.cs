@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Core.Attestation;
@@ -41,6 +42,7 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         NotBefore = DateTimeOffset.UtcNow.AddMinutes(-1),
         NotAfter = notAfter ?? DateTimeOffset.UtcNow.AddDays(1),
         IssuedAt = DateTimeOffset.UtcNow,
+        PublicKeySha256 = CertificateHash.Of(Guid.NewGuid().ToByteArray()).ToString(),
     };
 
     [Fact]
@@ -87,6 +89,22 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         Assert.Null(entry.StateReason); // only a non-active state carries its cause
         var history = await _registry.GetHistoryAsync("A1", Ct);
         Assert.Equal([DeviceLifecycleState.Provisioned, DeviceLifecycleState.Active], history.Select(h => h.To).ToArray());
+    }
+
+    [Fact]
+    public async Task AddCertificate_RecordsTheKeyHash_AndRefusesAKeyOfAnotherDevice_AsEnrollmentDoes()
+    {
+        await _registry.ImportAsync([Device("A1"), Device("A2")], "test", Ct);
+        var key = new string('7', 64);
+        await _registry.AddCertificateAsync(Certificate("A1") with { PublicKeySha256 = key }, "ztctl", Ct);
+
+        Assert.Equal("A1", await _registry.FindSerialByPublicKeyAsync(key, Ct));
+        Assert.Equal(key, Assert.Single(await _registry.GetCertificatesAsync("A1", Ct)).PublicKeySha256);
+        var shared = await Assert.ThrowsAsync<RegistryException>(() => _registry.AddCertificateAsync(Certificate("A2") with { PublicKeySha256 = key }, "ztctl", Ct));
+        Assert.Equal(RegistryException.KeyShared, shared.Code);
+        Assert.Empty(await _registry.GetCertificatesAsync("A2", Ct));
+        var missing = await Assert.ThrowsAsync<RegistryException>(() => _registry.AddCertificateAsync(Certificate("A2") with { PublicKeySha256 = "" }, "ztctl", Ct));
+        Assert.Equal(RegistryException.InvalidInput, missing.Code);
     }
 
     [Fact]
@@ -198,17 +216,17 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         Assert.Empty(await _registry.GetAttestationsAsync("A2", 10, Ct));
 
         var first = Certificate("A1");
-        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-1", Certificate = first, PublicKeySha256 = new string('1', 64) }, "est", now, Ct);
+        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-1", Certificate = first with { PublicKeySha256 = new string('1', 64) } }, "est", now, Ct);
         Assert.Equal(DeviceLifecycleState.Active, (await _registry.FindAsync("A1", Ct))!.State);
         Assert.Null(await _registry.FindUsableAttestationAsync("A1", "nonce-1", now, Ct)); // consumed
         var reuse = await Assert.ThrowsAsync<RegistryException>(() => _registry.EnrollAsync(
-            new EnrollmentCommit { AttestationId = "att-1", Certificate = Certificate("A1"), PublicKeySha256 = new string('2', 64) }, "est", now, Ct));
+            new EnrollmentCommit { AttestationId = "att-1", Certificate = Certificate("A1") with { PublicKeySha256 = new string('2', 64) } }, "est", now, Ct));
         Assert.Equal(RegistryException.AttestationUnusable, reuse.Code);
 
         // Another device presenting the same key: refused, and nothing of that enrollment is written.
         await _registry.RecordAttestationAsync(Attestation("att-2", "A2", "nonce-3", now), Ct);
         var shared = await Assert.ThrowsAsync<RegistryException>(() => _registry.EnrollAsync(
-            new EnrollmentCommit { AttestationId = "att-2", Certificate = Certificate("A2"), PublicKeySha256 = new string('1', 64) }, "est", now, Ct));
+            new EnrollmentCommit { AttestationId = "att-2", Certificate = Certificate("A2") with { PublicKeySha256 = new string('1', 64) } }, "est", now, Ct));
         Assert.Equal(RegistryException.KeyShared, shared.Code);
         Assert.Empty(await _registry.GetCertificatesAsync("A2", Ct));
         Assert.NotNull(await _registry.FindUsableAttestationAsync("A2", "nonce-3", now, Ct)); // rolled back, still usable
@@ -217,7 +235,7 @@ public abstract class DeviceRegistryContract : IAsyncLifetime
         // Re-enrollment supersedes the previous certificate; revocation marks the rest; the CRL source lists both.
         await _registry.RecordAttestationAsync(Attestation("att-3", "A1", "nonce-4", now), Ct);
         var second = Certificate("A1");
-        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-3", Certificate = second, PublicKeySha256 = new string('3', 64) }, "est", now, Ct);
+        await _registry.EnrollAsync(new EnrollmentCommit { AttestationId = "att-3", Certificate = second with { PublicKeySha256 = new string('3', 64) } }, "est", now, Ct);
         var certificates = await _registry.GetCertificatesAsync("A1", Ct);
         Assert.Equal("superseded", certificates.Single(c => c.Sha256 == first.Sha256).RevocationReason);
         Assert.Null(certificates.Single(c => c.Sha256 == second.Sha256).RevokedAt);
@@ -250,6 +268,42 @@ public sealed class SqliteDeviceRegistryTests : DeviceRegistryContract
     protected override Task<IDeviceRegistry> CreateAsync() => Task.FromResult<IDeviceRegistry>(new SqliteDeviceRegistry(Path, TimeProvider.System));
 
     protected override Task<IDeviceRegistry> OpenSecondAsync() => CreateAsync();
+
+    [Fact]
+    public async Task Backfill_FillsKeyHashesOfRowsRecordedWithout_AndReportsAKeyBoundToTwoDevices()
+    {
+        var registry = new SqliteDeviceRegistry(Path, TimeProvider.System);
+        await registry.ImportAsync([new ManifestDevice { Serial = "B1", Model = "M1" }, new ManifestDevice { Serial = "B2", Model = "M1" }], "test", TestContext.Current.CancellationToken);
+        using var ca = KtZeroTrust.Tests.Common.TestCertificates.CreateCa();
+        using var b1 = KtZeroTrust.Tests.Common.TestCertificates.Device(ca, "B1");
+        using var key = b1.GetECDsaPrivateKey()!;
+        using var b2 = ca.Issue(KtZeroTrust.Pki.Certificates.DeviceCertificates.Subject("B2", "Test"), new System.Security.Cryptography.X509Certificates.PublicKey(key),
+            KtZeroTrust.Pki.Certificates.CertificateUsage.ClientAuth, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+        foreach (var (serial, cert) in new[] { ("B1", b1), ("B2", b2) })
+        {
+            await registry.AddCertificateAsync(new DeviceCertificateRecord
+            {
+                Sha256 = CertificateHash.Of(cert).ToString(), DeviceSerial = serial, CertificateSerialNumber = cert.SerialNumber,
+                NotBefore = cert.NotBefore, NotAfter = cert.NotAfter, IssuedAt = DateTimeOffset.UtcNow, PublicKeySha256 = new string(serial == "B1" ? 'a' : 'b', 64),
+            }, "test", TestContext.Current.CancellationToken);
+        }
+
+        // As the rows of the previous release were: no key hash.
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path}"))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "UPDATE device_certificates SET spki_sha256 = NULL;";
+            await cmd.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var (filled, shared) = await registry.BackfillPublicKeysAsync([b1, b2], TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, filled);
+        Assert.Equal(PublicKeyHash.Hex(b1.PublicKey), Assert.Single(shared));
+        Assert.Equal(PublicKeyHash.Hex(b1.PublicKey), Assert.Single(await registry.GetCertificatesAsync("B1", TestContext.Current.CancellationToken)).PublicKeySha256);
+        Assert.Equal(0, (await registry.BackfillPublicKeysAsync([b1], TestContext.Current.CancellationToken)).Filled); // idempotent
+    }
 
     [Fact]
     public void Open_FileThatIsNotADatabase_FailsClearly()

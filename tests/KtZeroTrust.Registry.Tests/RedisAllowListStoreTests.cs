@@ -112,5 +112,6 @@ public sealed class RedisAllowListStoreTests(RedisServerFixture server) : IClass
         NotBefore = DateTimeOffset.UtcNow.AddMinutes(-1),
         NotAfter = DateTimeOffset.UtcNow.AddDays(1),
         IssuedAt = DateTimeOffset.UtcNow,
+        PublicKeySha256 = CertificateHash.Of(Guid.NewGuid().ToByteArray()).ToString(),
     };
 }

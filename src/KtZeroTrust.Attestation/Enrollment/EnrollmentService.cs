@@ -78,9 +78,9 @@ public sealed class EnrollmentService(
             await registry.EnrollAsync(new EnrollmentCommit
             {
                 AttestationId = attestation.Id,
-                PublicKeySha256 = csr.PublicKeySha256,
                 Certificate = new DeviceCertificateRecord
                 {
+                    PublicKeySha256 = csr.PublicKeySha256,
                     Sha256 = CertificateHash.Of(certificate).ToString(),
                     DeviceSerial = serial,
                     CertificateSerialNumber = certificate.SerialNumber,

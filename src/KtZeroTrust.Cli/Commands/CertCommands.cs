@@ -57,6 +57,36 @@ internal static class CertCommands
             return ExitCodes.Success;
         }));
 
-        return new Command("cert", "Device certificates") { issue };
+        var files = new Argument<string[]>("certificates") { Description = "PEM files of device certificates the registry recorded without their key hash", Arity = ArgumentArity.OneOrMore };
+        var backfill = new Command("backfill-keys", "Record the public-key hash of certificates issued before the registry kept it (so a reused key is refused as key_shared); reports keys bound to more than one device")
+        {
+            files,
+        };
+        backfill.SetAction(CliContext.Run(async (ctx, ct) =>
+        {
+            var certificates = new List<X509Certificate2>();
+            try
+            {
+                foreach (var file in ctx.ParseResult.GetValue(files)!)
+                {
+                    certificates.Add(PemFiles.ReadCertificate(file));
+                }
+
+                var (filled, shared) = await (await ctx.OpenStoreAsync(ct)).BackfillPublicKeysAsync(certificates, ct);
+                ctx.Out.WriteLine($"Recorded the key hash of {filled} certificate(s).");
+                foreach (var key in shared)
+                {
+                    await ctx.Error.WriteLineAsync($"warning: public key {key} is bound to more than one device (a shared credential): revoke all but one");
+                }
+
+                return shared.Count == 0 ? ExitCodes.Success : ExitCodes.Refused;
+            }
+            finally
+            {
+                certificates.ForEach(c => c.Dispose());
+            }
+        }));
+
+        return new Command("cert", "Device certificates") { issue, backfill };
     }
 }

@@ -118,11 +118,15 @@ internal sealed class CliContext : IAsyncDisposable
     public static string Actor => $"ztctl:{Environment.UserName}";
 
     /// <summary>The registry; with <c>--redis</c>, one whose every write goes through to Redis and is pushed to the gateways.</summary>
-    public async Task<IDeviceRegistry> OpenRegistryAsync(CancellationToken cancellationToken)
-    {
-        IDeviceRegistry registry = string.IsNullOrWhiteSpace(PostgresConnectionString)
+    /// <summary>The registry's SQL store itself (SQLite or PostgreSQL), for maintenance that is not a registry operation.</summary>
+    public async Task<KtZeroTrust.Registry.Sql.SqlDeviceRegistry> OpenStoreAsync(CancellationToken cancellationToken)
+        => string.IsNullOrWhiteSpace(PostgresConnectionString)
             ? new SqliteDeviceRegistry(Path.Combine(DataDirectory, RegistryOptions.DefaultFileName), TimeProvider.System)
             : await KtZeroTrust.Registry.Postgres.PostgresDeviceRegistry.ConnectAsync(PostgresConnectionString, TimeProvider.System, cancellationToken);
+
+    public async Task<IDeviceRegistry> OpenRegistryAsync(CancellationToken cancellationToken)
+    {
+        IDeviceRegistry registry = await OpenStoreAsync(cancellationToken);
         if (string.IsNullOrWhiteSpace(RedisConfiguration))
         {
             return registry;

@@ -32,9 +32,6 @@ public sealed record EnrollmentCommit
 {
     public required string AttestationId { get; init; }
     public required Devices.DeviceCertificateRecord Certificate { get; init; }
-
-    /// <summary>SHA-256 (hex) of the certificate's SubjectPublicKeyInfo: one key belongs to one device.</summary>
-    public required string PublicKeySha256 { get; init; }
 }
 
 /// <summary>A revoked (or superseded) operational certificate, for the CRL.</summary>

@@ -227,7 +227,7 @@ public static class ReasonCodes
         ReasonCode.CsrMalformed => "The body is not a base64 DER PKCS#10 request",
         ReasonCode.CsrSignatureInvalid => "The certificate request's signature does not verify",
         ReasonCode.CsrIdentityMismatch => "The certificate request names another identity than the attested one",
-        ReasonCode.KeyPolicyViolation => "The key type or size is not allowed (ECDSA P-256/P-384 or RSA >= 3072)",
+        ReasonCode.KeyPolicyViolation => "The key type is not allowed (device keys are ECDSA P-256 or P-384)",
         ReasonCode.KeyShared => "The public key is already bound to another device",
         ReasonCode.UnsupportedMediaType => "The request's content type is not accepted here",
         ReasonCode.PayloadTooLarge => "The request body is larger than allowed",

@@ -28,6 +28,10 @@ public sealed record DeviceCertificateRecord
     public required DateTimeOffset NotBefore { get; init; }
     public required DateTimeOffset NotAfter { get; init; }
     public required DateTimeOffset IssuedAt { get; init; }
+
+    /// <summary>SHA-256 (hex) of the certificate's SubjectPublicKeyInfo: one key belongs to one device, whatever issued it.</summary>
+    public required string PublicKeySha256 { get; init; }
+
     public DateTimeOffset? RevokedAt { get; init; }
 
     /// <summary>Why it stopped being valid: <c>revoked</c>, <c>superseded</c> (re-enrollment).</summary>

@@ -106,10 +106,9 @@ public sealed class DeviceCertificateValidator(DeviceTrust trust, IOptions<Devic
             return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
         }
 
-        using var key = certificate.GetECDsaPublicKey();
-        if (key is null || key.KeySize < 256)
+        if (DeviceKeyPolicy.Violation(certificate.PublicKey) is not null)
         {
-            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash);
+            return CertificateValidationResult.Fail(ReasonCode.CertificatePolicyViolation, hash); // the enrollment policy, exactly
         }
 
         if (!HasClientAuth(certificate))

@@ -4,6 +4,8 @@ using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Decisions;
 
+using KtZeroTrust.Pki.Certificates;
+
 namespace KtZeroTrust.Pki.Est;
 
 /// <summary>A PKCS#10 request that parsed, whose signature verified and whose key meets policy.</summary>
@@ -48,41 +50,20 @@ public static class CsrParser
             }
         }
 
-        var spki = Convert.ToHexStringLower(SHA256.HashData(request.PublicKey.ExportSubjectPublicKeyInfo()));
+        var spki = KtZeroTrust.Core.Certificates.PublicKeyHash.Hex(request.PublicKey);
         var subjectSerial = request.SubjectName.EnumerateRelativeDistinguishedNames()
             .FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.5")?.GetSingleElementValue()
             ?? request.SubjectName.EnumerateRelativeDistinguishedNames().FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.3")?.GetSingleElementValue();
         return new ParsedCsr(request, challenge, spki, subjectSerial);
     }
 
-    /// <summary>ECDSA P-256/P-384, or RSA of 3072 bits and more.</summary>
+    /// <summary>The device key policy (<see cref="DeviceKeyPolicy"/>), the same one the gateway applies.</summary>
     public static void CheckKey(PublicKey key)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        using var ec = key.GetECDsaPublicKey();
-        if (ec is not null)
+        if (DeviceKeyPolicy.Violation(key) is { } violation)
         {
-            var curve = ec.ExportParameters(false).Curve.Oid.Value;
-            if (curve is "1.2.840.10045.3.1.7" or "1.3.132.0.34")
-            {
-                return;
-            }
-
-            throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"ECDSA keys must be on P-256 or P-384 (curve {curve ?? "explicit"} given).");
+            throw new EnrollmentException(ReasonCode.KeyPolicyViolation, violation);
         }
-
-        using var rsa = key.GetRSAPublicKey();
-        if (rsa is not null)
-        {
-            if (rsa.KeySize >= 3072)
-            {
-                return;
-            }
-
-            throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"RSA keys must be at least 3072 bits ({rsa.KeySize} given).");
-        }
-
-        throw new EnrollmentException(ReasonCode.KeyPolicyViolation, $"Key algorithm {key.Oid.Value} is not accepted: ECDSA P-256/P-384 or RSA >= 3072.");
     }
 
     private static string? ReadDirectoryString(byte[] attributeValue)

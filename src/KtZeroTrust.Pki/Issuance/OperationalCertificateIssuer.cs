@@ -32,6 +32,7 @@ public sealed class OperationalCertificateIssuer(CertificateAuthority operatorCa
                 NotBefore = certificate.NotBefore.ToUniversalTime(),
                 NotAfter = certificate.NotAfter.ToUniversalTime(),
                 IssuedAt = timeProvider.GetUtcNow(),
+                PublicKeySha256 = KtZeroTrust.Core.Certificates.PublicKeyHash.Hex(certificate.PublicKey),
             }, actor, cancellationToken);
         }
         catch

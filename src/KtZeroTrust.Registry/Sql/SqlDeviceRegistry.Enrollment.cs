@@ -240,7 +240,7 @@ public abstract partial class SqlDeviceRegistry
 
         await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki AND serial <> @serial LIMIT 1;"))
         {
-            Add(owner, "@spki", enrollment.PublicKeySha256);
+            Add(owner, "@spki", enrollment.Certificate.PublicKeySha256);
             Add(owner, "@serial", device.Serial);
             if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
             {
@@ -268,7 +268,7 @@ public abstract partial class SqlDeviceRegistry
             Add(insert, "@na", certificate.NotAfter.UtcTicks);
             Add(insert, "@issued", certificate.IssuedAt.UtcTicks);
             Add(insert, "@version", version);
-            Add(insert, "@spki", enrollment.PublicKeySha256);
+            Add(insert, "@spki", enrollment.Certificate.PublicKeySha256);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 

@@ -159,11 +159,28 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
             throw new RegistryException(RegistryException.TransitionNotAllowed, $"Device '{device.Serial}' is {device.State}; no certificate may be issued to it.");
         }
 
+        if (!CertificateHash.TryParse(certificate.PublicKeySha256, out _)) // same shape: 32 bytes in hex
+        {
+            throw new RegistryException(RegistryException.InvalidInput, "The public-key hash must be 64 hexadecimal characters (SHA-256 of the SubjectPublicKeyInfo).");
+        }
+
         var version = await BumpVersionAsync(connection, tx, cancellationToken);
+        await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki AND serial <> @serial LIMIT 1;"))
+        {
+            // The same rule as enrollment: whatever issues the certificate, a key belongs to one device.
+            Add(owner, "@spki", certificate.PublicKeySha256.ToLowerInvariant());
+            Add(owner, "@serial", certificate.DeviceSerial);
+            if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
+            {
+                throw new RegistryException(RegistryException.KeyShared, $"The public key is already bound to device '{other}'.");
+            }
+        }
+
         await using var insert = Command(connection, tx, """
-            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version)
-            VALUES (@sha, @serial, @certSerial, @nb, @na, @issued, @version);
+            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version, spki_sha256)
+            VALUES (@sha, @serial, @certSerial, @nb, @na, @issued, @version, @spki);
             """);
+        Add(insert, "@spki", certificate.PublicKeySha256.ToLowerInvariant());
         Add(insert, "@version", version);
         Add(insert, "@sha", certificate.Sha256.ToLowerInvariant());
         Add(insert, "@serial", certificate.DeviceSerial);
@@ -193,7 +210,7 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
     public async Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT sha256, serial, cert_serial, not_before, not_after, issued_at, revoked_at, revocation_reason FROM device_certificates WHERE serial = @serial ORDER BY issued_at;");
+        await using var cmd = Command(connection, null, "SELECT sha256, serial, cert_serial, not_before, not_after, issued_at, revoked_at, revocation_reason, spki_sha256 FROM device_certificates WHERE serial = @serial ORDER BY issued_at;");
         Add(cmd, "@serial", serial);
         var list = new List<DeviceCertificateRecord>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -209,10 +226,45 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
                 IssuedAt = Time(reader.GetInt64(5)),
                 RevokedAt = reader.IsDBNull(6) ? null : Time(reader.GetInt64(6)),
                 RevocationReason = reader.IsDBNull(7) ? null : reader.GetString(7),
+                PublicKeySha256 = reader.IsDBNull(8) ? "" : reader.GetString(8), // empty: recorded before key hashes were kept, not yet backfilled
             });
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// Fills in the public-key hash of certificates recorded without one (issued outside EST before it was kept). The
+    /// registry keeps certificate hashes, not certificates, so the certificates are read from where they were written
+    /// (the development PKI at start, <c>ztctl cert backfill-keys</c> for the rest). Returns how many rows were filled
+    /// and every key found bound to more than one device, which the caller reports: that is a shared credential.
+    /// </summary>
+    public async Task<(int Filled, IReadOnlyList<string> SharedKeys)> BackfillPublicKeysAsync(IEnumerable<System.Security.Cryptography.X509Certificates.X509Certificate2> certificates, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(certificates);
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var tx = await BeginWriteAsync(connection, cancellationToken);
+        var filled = 0;
+        foreach (var certificate in certificates)
+        {
+            await using var update = Command(connection, tx, "UPDATE device_certificates SET spki_sha256 = @spki WHERE sha256 = @sha AND spki_sha256 IS NULL;");
+            Add(update, "@spki", PublicKeyHash.Hex(certificate.PublicKey));
+            Add(update, "@sha", CertificateHash.Of(certificate).ToString());
+            filled += await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var shared = new List<string>();
+        await using (var query = Command(connection, tx, "SELECT spki_sha256 FROM device_certificates WHERE spki_sha256 IS NOT NULL GROUP BY spki_sha256 HAVING COUNT(DISTINCT serial) > 1;"))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                shared.Add(reader.GetString(0));
+            }
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        return (filled, shared);
     }
 
     public async Task<IReadOnlyList<LifecycleTransitionRecord>> GetHistoryAsync(string serial, CancellationToken cancellationToken = default)

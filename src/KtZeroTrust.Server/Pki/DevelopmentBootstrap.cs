@@ -12,7 +12,7 @@ namespace KtZeroTrust.Server.Pki;
 /// issues each sample unit an operational certificate into <c>ldevid/</c>, so that the first command shows the whole
 /// path. Never runs outside the Development environment.
 /// </summary>
-internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, TimeProvider timeProvider, ILogger<DevelopmentBootstrap> logger)
+internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, KtZeroTrust.Registry.Sql.SqlDeviceRegistry store, TimeProvider timeProvider, ILogger<DevelopmentBootstrap> logger)
 {
     private const string Actor = "dev-bootstrap";
     private static readonly TimeSpan SampleLifetime = TimeSpan.FromDays(7);
@@ -66,7 +66,49 @@ internal sealed partial class DevelopmentBootstrap(IDeviceRegistry registry, Tim
             PemFiles.WriteCertificate(layout.LDevIdCertificate(entry.Serial), certificate, overwrite: true);
             LogIssued(logger, entry.Serial, layout.LDevIdCertificate(entry.Serial));
         }
+
+        await BackfillPublicKeysAsync(layout, manifest, cancellationToken);
     }
+
+    /// <summary>
+    /// Sample certificates issued before the registry kept key hashes: their hashes are filled in from the files, so a
+    /// CSR reusing such a key is refused as key_shared like any other.
+    /// </summary>
+    private async Task BackfillPublicKeysAsync(DevPkiLayout layout, ManufacturingManifest manifest, CancellationToken cancellationToken)
+    {
+        var certificates = new List<X509Certificate2>();
+        try
+        {
+            foreach (var entry in manifest.Devices)
+            {
+                if (File.Exists(layout.LDevIdCertificate(entry.Serial)))
+                {
+                    certificates.Add(PemFiles.ReadCertificate(layout.LDevIdCertificate(entry.Serial)));
+                }
+            }
+
+            var (filled, shared) = await store.BackfillPublicKeysAsync(certificates, cancellationToken);
+            if (filled > 0)
+            {
+                LogBackfilled(logger, filled);
+            }
+
+            foreach (var key in shared)
+            {
+                LogSharedKey(logger, key);
+            }
+        }
+        finally
+        {
+            certificates.ForEach(c => c.Dispose());
+        }
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.DevKeysBackfilled, Level = LogLevel.Information, Message = "Recorded the public-key hash of {Count} certificates issued before key hashes were kept")]
+    private static partial void LogBackfilled(ILogger logger, int count);
+
+    [LoggerMessage(EventId = ServerEventIds.SharedKeyFound, Level = LogLevel.Critical, Message = "Public key {PublicKeySha256} is bound to more than one device: a shared credential; revoke all but one")]
+    private static partial void LogSharedKey(ILogger logger, string publicKeySha256);
 
     /// <summary>A sample certificate on disk that is still valid for a while and known to this registry (which may be a new one).</summary>
     private async Task<bool> HasCurrentCertificateAsync(DevPkiLayout layout, string serial, CancellationToken cancellationToken)
