@@ -161,6 +161,17 @@ internal static class UserGatewayServiceCollectionExtensions
                 ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms,
             };
         });
+
+        // After JwtBearer's own post-configuration has created the configuration manager: no "last known good" key set.
+        // IdentityModel would otherwise validate a token whose key the provider has removed against the previous key
+        // set for up to an hour. A removed key is a refused key (token_key_unknown) as soon as the refreshed set lacks it.
+        services.PostConfigure<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
+        {
+            if (jwt.ConfigurationManager is Microsoft.IdentityModel.Tokens.BaseConfigurationManager manager)
+            {
+                manager.UseLastKnownGoodConfiguration = false;
+            }
+        });
         return services;
     }
 }

@@ -87,7 +87,7 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
     [InlineData(Presented.LookAlikeCaSameName, "certificate_untrusted")]
     [InlineData(Presented.SelfSignedLookAlike, "certificate_untrusted")]
     [InlineData(Presented.Expired, "certificate_expired")]
-    [InlineData(Presented.NotYetValid, "certificate_expired")]
+    [InlineData(Presented.NotYetValid, "certificate_not_yet_valid")]
     [InlineData(Presented.LifetimeBeyondPolicy, "certificate_policy_violation")]
     [InlineData(Presented.ServerAuthOnly, "certificate_untrusted")]
     [InlineData(Presented.FactoryIdentity, "certificate_untrusted")]

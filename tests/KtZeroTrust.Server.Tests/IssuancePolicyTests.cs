@@ -68,3 +68,24 @@ public sealed class IssuancePolicyTests(ServerFixture server) : IClassFixture<Se
 
     private static string PublicKeyHashOf(X509Certificate2 certificate) => KtZeroTrust.Core.Certificates.PublicKeyHash.Hex(certificate.PublicKey);
 }
+
+public sealed class BootCounterTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Evidence_WithABootCounterLowerThanTheLastAttested_IsRefused_AndAlerted()
+    {
+        using var factory = server.FactoryCertificate("FC-0002");
+        using var unit = new EnrollmentClient(server, factory);
+        await unit.AttestAsync("FC-0002", factory, Ct, c => c with { BootCounter = 40 });
+        await unit.AttestAsync("FC-0002", factory, Ct, c => c with { BootCounter = 40 }); // same boot: a renewal, fine
+
+        var nonce = await unit.NonceAsync(Ct);
+        using var replayed = await unit.EvidenceAsync(KtZeroTrust.Pki.Attestation.Evidence.Create(TestReference.HonestClaims("FC-0002", nonce) with { BootCounter = 39 }, factory), Ct);
+
+        await DeviceGatewayTests.AssertProblemAsync(replayed, HttpStatusCode.Forbidden, "boot_counter_rollback");
+        await server.DecisionAsync(d => d.Text("kind") == "alert" && d.Text("reason") == "boot_counter_rollback" && d.Text("subject") == "FC-0002", "the boot-counter alert");
+        await unit.AttestAsync("FC-0002", factory, Ct, c => c with { BootCounter = 41 }); // the next boot attests again
+    }
+}

@@ -24,7 +24,7 @@ public sealed class UserGatewayFixture : OidcServerFixture
         : base(provider,
         [
             $"--ZeroTrust:Users:Authority={provider.Issuer}", $"--ZeroTrust:Users:Audience={Audience}", "--ZeroTrust:Users:RequireHttpsMetadata=false",
-            "--ZeroTrust:Users:KeyRefreshInterval=00:00:01",
+            "--ZeroTrust:Users:KeyRefreshInterval=00:00:01", "--ZeroTrust:Users:MaxTokenAge=01:00:00",
             "--ZeroTrust:Policies:network-management:RateLimitPerMinute=3",
             "--ReverseProxy:Routes:unguarded:ClusterId=payments", "--ReverseProxy:Routes:unguarded:Match:Path=/apps/unguarded/{**rest}",
             "--ReverseProxy:Routes:unguarded:Metadata:ZeroTrust.Listener=User",
@@ -157,6 +157,9 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
             ("garbage", "/apps/payments/x", "not-a-jwt", HttpStatusCode.Unauthorized, "token_malformed"),
             ("expired", "/apps/payments/x", Forge(d => { d.IssuedAt = DateTime.UtcNow.AddHours(-2); d.NotBefore = DateTime.UtcNow.AddHours(-2); d.Expires = DateTime.UtcNow.AddHours(-1); }), HttpStatusCode.Unauthorized, "token_expired"),
             ("not yet valid", "/apps/payments/x", Forge(d => { d.NotBefore = DateTime.UtcNow.AddMinutes(10); d.Expires = DateTime.UtcNow.AddMinutes(20); }), HttpStatusCode.Unauthorized, "token_not_yet_valid"),
+            ("issued in the future", "/apps/payments/x", Forge(d => { d.IssuedAt = DateTime.UtcNow.AddHours(1); d.Expires = DateTime.UtcNow.AddHours(2); }), HttpStatusCode.Unauthorized, "token_issued_in_future"),
+            ("older than the maximum token age", "/apps/payments/x", Forge(d => { d.IssuedAt = DateTime.UtcNow.AddHours(-3); d.NotBefore = DateTime.UtcNow.AddHours(-3); d.Expires = DateTime.UtcNow.AddHours(1); }), HttpStatusCode.Unauthorized, "token_too_old"),
+            ("no iat while a maximum age is set", "/apps/payments/x", Forge(d => d.IssuedAt = null), HttpStatusCode.Unauthorized, "token_too_old"),
             ("wrong issuer", "/apps/payments/x", Forge(d => d.Issuer = "https://evil.example"), HttpStatusCode.Unauthorized, "token_issuer_invalid"),
             ("wrong audience", "/apps/payments/x", Forge(d => d.Audience = "https://another-app.example"), HttpStatusCode.Unauthorized, "token_audience_invalid"),
             ("unknown key id", "/apps/payments/x", Forge(_ => { }, attacker, "attacker-key"), HttpStatusCode.Unauthorized, "token_key_unknown"),
@@ -269,11 +272,16 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
     }
 
     [Fact]
-    public async Task ProviderKeyRollover_NewTokensAreAccepted_AfterTheGatewayRefetchesTheKeys()
+    public async Task ProviderKeyRollover_NewTokensAreAccepted_AndTokensOfTheRemovedKeyAreRefused()
     {
-        Assert.Equal(HttpStatusCode.OK, (await SendAsync("/apps/payments/x", await server.Provider.TokenAsync("alice"))).Status);
-        await server.Provider.RestartWithNewKeyAsync();
+        var old = await server.Provider.TokenAsync("alice");
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync("/apps/payments/x", old)).Status);
+        await server.Provider.RestartWithNewKeyAsync(); // the new key only: the old one is gone from the provider's JWKS
         var token = await server.Provider.TokenAsync("alice"); // signed with a key id the gateway has not seen
         await Eventually.Until(async () => (await SendAsync("/apps/payments/x", token)).Status, s => s == HttpStatusCode.OK, "the new key to be fetched");
+
+        // The refreshed key set lacks the old key: its tokens are refused, not validated against the previous set.
+        var (status, reason, _, _) = await SendAsync("/apps/payments/x", old);
+        Assert.Equal((HttpStatusCode.Unauthorized, "token_key_unknown"), (status, reason));
     }
 }

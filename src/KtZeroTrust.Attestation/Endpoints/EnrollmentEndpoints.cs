@@ -57,6 +57,7 @@ public sealed partial class EnrollmentHandlers(
     ILogger<EnrollmentHandlers> logger)
 {
     private const string Listener = "enrollment";
+    private static readonly (ReasonCode Reason, string Detector)[] AlertingReasons = [(ReasonCode.KeyShared, "shared-key"), (ReasonCode.BootCounterRollback, "boot-counter")];
 
     // The CA does not change while the process runs: encode its certs-only answer once.
     private readonly byte[] _caCerts = EstEncoding.CertsOnly([operatorCa.Certificate]);
@@ -185,22 +186,27 @@ public sealed partial class EnrollmentHandlers(
             LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
         });
         RecordedDecision.Mark(context, decisionId);
-        if (reason == ReasonCode.KeyShared)
+        // A key under a second serial is the fleet-wide credential of the incident; a boot counter going back is replayed
+        // or forged evidence: alerts, not just refusals.
+        foreach (var (alert, detector) in AlertingReasons)
         {
-            // A key under a second serial is the fleet-wide credential of the incident: an alert, not just a refusal.
-            decisions.Post(new DecisionEvent
+            if (reason == alert || all?.Contains(alert) == true)
             {
-                Id = ids.Next(),
-                Time = timeProvider.GetUtcNow(),
-                Kind = DecisionEvent.AlertKind,
-                Listener = Listener,
-                Subject = subject,
-                SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-                Route = "detector:shared-key",
-                Outcome = DecisionOutcome.Deny,
-                Reason = reason,
-                CertificateHash = certificateHash,
-            });
+                decisions.Post(new DecisionEvent
+                {
+                    Id = ids.Next(),
+                    Time = timeProvider.GetUtcNow(),
+                    Kind = DecisionEvent.AlertKind,
+                    Listener = Listener,
+                    Subject = subject,
+                    SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
+                    Route = "detector:" + detector,
+                    Outcome = DecisionOutcome.Deny,
+                    Reason = alert,
+                    CertificateHash = certificateHash,
+                    Detail = detail,
+                });
+            }
         }
 
         if (status != StatusCodes.Status200OK && !context.Response.HasStarted)

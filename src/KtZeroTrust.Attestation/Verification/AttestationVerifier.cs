@@ -79,6 +79,12 @@ public sealed class AttestationVerifier(
                 failures.Add(ReasonCode.IdentityMismatch); // signed by a factory identity other than the one in the manifest
             }
 
+            if (device.LastBootCounter is { } lastBoot && claims.BootCounter < lastBoot)
+            {
+                // The counter only grows: a lower one is replayed or forged evidence, or a unit reset to old state.
+                failures.Add(ReasonCode.BootCounterRollback);
+            }
+
             await CheckFirmwareAsync(device, claims, failures, cancellationToken);
             await CheckSiteAsync(device, claims, failures, cancellationToken);
         }

@@ -179,7 +179,36 @@ public sealed partial class UserGateway(
             return (reason, reason == ReasonCode.IdentityProviderUnavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status401Unauthorized, result.Failure?.Message, null);
         }
 
+        if (CheckIssuedAt(result.Principal!) is { } age)
+        {
+            return (age.Reason, StatusCodes.Status401Unauthorized, age.Detail, null);
+        }
+
         return (ReasonCode.Allowed, StatusCodes.Status200OK, null, Subject(result.Principal!));
+    }
+
+    /// <summary>
+    /// <c>iat</c>, which the lifetime validation does not look at: never in the future beyond the clock skew (a token
+    /// minted ahead of time, or by a provider whose clock is wrong), and never older than the optional maximum age.
+    /// </summary>
+    private (ReasonCode Reason, string Detail)? CheckIssuedAt(ClaimsPrincipal principal)
+    {
+        var o = options.Value;
+        var now = timeProvider.GetUtcNow();
+        if (!long.TryParse(principal.FindFirst("iat")?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var iat))
+        {
+            return o.MaxTokenAge is null ? null : (ReasonCode.TokenTooOld, "the token has no iat, so its age cannot be checked");
+        }
+
+        var issued = DateTimeOffset.FromUnixTimeSeconds(Math.Clamp(iat, 0, 253_402_300_799));
+        if (issued > now + o.ClockSkew)
+        {
+            return (ReasonCode.TokenIssuedInFuture, $"iat {issued:u} is ahead of the gateway's clock by more than {o.ClockSkew}");
+        }
+
+        return o.MaxTokenAge is { } max && now - issued > max + o.ClockSkew
+            ? (ReasonCode.TokenTooOld, $"issued {issued:u}, older than the maximum token age {max}")
+            : null;
     }
 
     /// <summary>Asymmetric signatures only (the same list the token validation is given).</summary>

@@ -17,6 +17,12 @@ public sealed class UserGatewayOptions
     /// <summary>Allowed clock difference with the provider. Default 30 s.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Optional: refuse tokens issued (<c>iat</c>) longer ago than this, whatever their expiry says (<c>token_too_old</c>);
+    /// a token without <c>iat</c> is then refused too. Empty: only the expiry limits a token's age.
+    /// </summary>
+    public TimeSpan? MaxTokenAge { get; set; }
+
     /// <summary>How soon the provider's keys are fetched again when a token names an unknown key (rollover). Default 1 minute.</summary>
     public TimeSpan KeyRefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
 
