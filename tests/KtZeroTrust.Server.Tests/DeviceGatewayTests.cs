@@ -68,6 +68,31 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
         Assert.NotEqual("forged", identity["X-ZT-DECISION-ID"]);
     }
 
+    [Fact]
+    public async Task Request_WithIdentityHeadersSpelledWithUnderscores_OrAForgedHost_UpstreamSeesNoneOfThem()
+    {
+        using var client = server.DeviceClient(server.SampleCertificate("FC-0001"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, server.DeviceUri("/femto/status"));
+        foreach (var name in new[] { "X_ZT_User", "x_zt_device_id", "X-ZT_Decision-Id", "X_Forwarded_Client_Cert", "x-zt-roles", "X_Forwarded_Host", "X_Forwarded_For" })
+        {
+            request.Headers.TryAddWithoutValidation(name, "forged");
+        }
+
+        request.Headers.Host = "evil.example";
+
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var identity = body.GetProperty("identityHeaders").EnumerateObject().ToDictionary(p => p.Name.ToUpperInvariant(), p => p.Value.GetString());
+        Assert.Equal(["X-ZT-DECISION-ID", "X-ZT-DEVICE-ID"], identity.Keys.Order().ToArray());
+        Assert.Equal("FC-0001", identity["X-ZT-DEVICE-ID"]);
+        var forwarded = body.GetProperty("forwardedHeaders").EnumerateObject().ToDictionary(p => p.Name.ToUpperInvariant(), p => p.Value.GetString());
+        Assert.DoesNotContain("X-FORWARDED-HOST", forwarded.Keys); // the route names no host: none is sent, never the client's
+        Assert.DoesNotContain(forwarded.Values, v => v!.Contains("forged", StringComparison.Ordinal) || v.Contains("evil", StringComparison.Ordinal));
+        Assert.Equal("127.0.0.1", forwarded["X-FORWARDED-FOR"]);
+    }
+
     public enum Presented
     {
         None,

@@ -11,12 +11,19 @@ internal static class DemoUpstreamEndpoints
     public static IEndpointConventionBuilder MapDemoUpstream(this IEndpointRouteBuilder endpoints)
         => endpoints.Map("/{**path}", (HttpContext context) =>
         {
+            // Read the way a CGI-style framework reads headers (underscores as hyphens), so spoofed spellings show.
             var identity = new SortedDictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            var forwarded = new SortedDictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             foreach (var (name, value) in context.Request.Headers)
             {
-                if (name.StartsWith("X-ZT-", StringComparison.OrdinalIgnoreCase) || name.Equals("X-Forwarded-Client-Cert", StringComparison.OrdinalIgnoreCase))
+                var cgi = name.Replace('_', '-');
+                if (cgi.StartsWith("X-ZT-", StringComparison.OrdinalIgnoreCase) || cgi.Equals("X-Forwarded-Client-Cert", StringComparison.OrdinalIgnoreCase))
                 {
                     identity[name] = value.ToString();
+                }
+                else if (cgi.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase))
+                {
+                    forwarded[name] = value.ToString();
                 }
             }
 
@@ -26,8 +33,9 @@ internal static class DemoUpstreamEndpoints
                 context.Request.Path.Value ?? "/",
                 context.Request.Headers["X-ZT-Device-Id"].ToString(),
                 context.Request.Headers["X-ZT-Decision-Id"].ToString(),
-                identity));
+                identity,
+                forwarded));
         }).RequireListener(ListenerKind.Internal);
 }
 
-internal sealed record DemoUpstreamReply(string Service, string Method, string Path, string DeviceId, string DecisionId, IDictionary<string, string> IdentityHeaders);
+internal sealed record DemoUpstreamReply(string Service, string Method, string Path, string DeviceId, string DecisionId, IDictionary<string, string> IdentityHeaders, IDictionary<string, string> ForwardedHeaders);
