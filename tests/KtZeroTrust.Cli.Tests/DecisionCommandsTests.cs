@@ -35,6 +35,31 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
     }
 
     [Fact]
+    public async Task ExportFollow_WithRedisUnreachable_SaysSo_Exits2_AndLeavesNoFile()
+    {
+        var port = FreePorts.Next(); // nothing listens there
+        var file = _temp.Combine("export.jsonl");
+
+        var (code, text) = await Run("--redis", $"127.0.0.1:{port}", "decisions", "export", "--group", "siem", "--follow", "--out", file);
+
+        Assert.Equal(2, code);
+        Assert.Contains("cannot reach the server", text, StringComparison.Ordinal);
+        Assert.False(File.Exists(file), "an empty export file was left behind");
+    }
+
+    [Fact]
+    public async Task Tail_SaysItIsWaiting_AndWhenTheServerIsUnreachable()
+    {
+        var waiting = await Run("decisions", "tail", "--for", "00:00:00.300");
+        Assert.Equal(0, waiting.Code);
+        Assert.Contains("Waiting for decisions", waiting.Out, StringComparison.Ordinal);
+
+        var unreachable = await Run("--redis", $"127.0.0.1:{FreePorts.Next()}", "decisions", "tail", "--for", "00:00:05");
+        Assert.Equal(2, unreachable.Code);
+        Assert.Contains("cannot reach the server", unreachable.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Search_FiltersTheLocalLog_ByOutcomeDeviceReasonAndTime()
     {
         var sink = new JsonLinesFileSink(_temp.Combine("data", "decisions.jsonl"));
@@ -107,7 +132,7 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
         }
 
         var fromFile = await tail;
-        Assert.Equal("FC-B", JsonDocument.Parse(fromFile.Out.Trim()).RootElement.GetProperty("subject").GetString());
+        Assert.Equal("FC-B", JsonDocument.Parse(fromFile.Out.Split('\n')[0].Trim()).RootElement.GetProperty("subject").GetString());
 
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
         await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
@@ -123,7 +148,7 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
         }
 
         var fromRedis = await live;
-        Assert.Equal("FC-D", JsonDocument.Parse(fromRedis.Out.Trim()).RootElement.GetProperty("subject").GetString());
+        Assert.Equal("FC-D", JsonDocument.Parse(fromRedis.Out.Split('\n')[0].Trim()).RootElement.GetProperty("subject").GetString());
 
         var all = await Run("decisions", "search", "--redis", redis.Configuration, "--stream", stream, "--json");
         Assert.Equal(written, all.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);

@@ -180,6 +180,12 @@ internal sealed class CliContext : IAsyncDisposable
                 await context.Error.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.Usage;
             }
+            catch (Exception ex) when (ex is KtZeroTrust.Redis.RedisException or System.Net.Sockets.SocketException or HttpRequestException)
+            {
+                // Something we depend on is unreachable: an operational failure (2), not a usage error (1).
+                await context.Error.WriteLineAsync($"error: cannot reach the server ({(context.RedisConfiguration is { Length: > 0 } redis ? "Redis " + redis.Split(',')[0] : "admin API")}): {ex.Message}");
+                return ExitCodes.Failed;
+            }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or InvalidOperationException)
             {
                 await context.Error.WriteLineAsync($"error: {ex.Message}");

@@ -39,6 +39,10 @@ internal static class DecisionCommands
             var limitCount = ctx.ParseResult.GetValue(max);
             var shown = 0;
             var printer = new Printer(ctx);
+            // On standard error, so that a pipe of the output sees decisions only.
+            await ctx.Error.WriteLineAsync(ctx.RedisConfiguration is { Length: > 0 } redis
+                ? $"Waiting for decisions on the Redis Stream '{ctx.ParseResult.GetValue(Stream)}' at {redis.Split(',')[0]} (Ctrl+C to stop)..."
+                : $"Waiting for decisions in {LogPath(ctx)}{(File.Exists(LogPath(ctx)) ? "" : " (not written yet)")} (Ctrl+C to stop)...");
             try
             {
                 await foreach (var e in FollowAsync(ctx, stop.Token))
@@ -111,8 +115,11 @@ internal static class DecisionCommands
             var to = ctx.ParseResult.GetValue(until) ?? DateTimeOffset.MaxValue;
             bool Wanted(DecisionEvent e) => e.Time >= from && e.Time <= to && filter(e);
             var path = ctx.ParseResult.GetValue(output);
-            await using var file = path is null ? null : new StreamWriter(path, append: true, new UTF8Encoding(false));
-            var writer = file ?? ctx.Out;
+            StreamWriter? file = null;
+
+            // The file is created at the first decision written: a source that cannot be read leaves no empty file behind.
+            TextWriter Writer() => path is null ? ctx.Out : file ??= new StreamWriter(path, append: true, new UTF8Encoding(false));
+            await using var closeFile = new AsyncDisposer(() => file?.DisposeAsync() ?? ValueTask.CompletedTask);
             var count = 0;
             if (ctx.ParseResult.GetValue(group) is { } groupName)
             {
@@ -130,7 +137,7 @@ internal static class DecisionCommands
                 try
                 {
                     count = await ExportGroupAsync(redisConfiguration, ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
-                        ctx.ParseResult.GetValue(follow), Wanted, writer, stop.Token);
+                        ctx.ParseResult.GetValue(follow), Wanted, Writer, stop.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
@@ -142,14 +149,14 @@ internal static class DecisionCommands
                 {
                     if (Wanted(e))
                     {
-                        await writer.WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
+                        await Writer().WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
                         count++;
                     }
                 }
             }
 
-            await writer.FlushAsync(ct);
-            if (file is not null)
+            await Writer().FlushAsync(ct);
+            if (path is not null)
             {
                 ctx.Error.WriteLine($"{count} decisions exported to {path}");
             }
@@ -165,10 +172,11 @@ internal static class DecisionCommands
     /// new ones; an entry is acknowledged only after its line is flushed, so delivery is at least once (OCSF
     /// <c>metadata.uid</c> is the decision id for de-duplication).
     /// </summary>
-    private static async Task<int> ExportGroupAsync(string redisConfiguration, string key, string group, string consumer, bool follow, Func<DecisionEvent, bool> wanted, TextWriter writer, CancellationToken ct)
+    private static async Task<int> ExportGroupAsync(string redisConfiguration, string key, string group, string consumer, bool follow, Func<DecisionEvent, bool> wanted, Func<TextWriter> output, CancellationToken ct)
     {
         await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
         await redis.StreamCreateGroupAsync(key, group, "0", ct);
+        var writer = output(); // only once Redis answered
         var count = 0;
         var position = "0"; // this consumer's pending entries, then ">" for new ones
         while (true)
@@ -349,6 +357,12 @@ internal static class DecisionCommands
                 await Task.Delay(200, ct);
             }
         }
+    }
+
+    /// <summary>Runs an asynchronous clean-up at the end of a scope.</summary>
+    private sealed class AsyncDisposer(Func<ValueTask> dispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => dispose();
     }
 
     private static string LogPath(CliContext ctx) => Path.Combine(ctx.DataDirectory, "decisions.jsonl");
