@@ -105,6 +105,8 @@ public static partial class ZeroTrustServer
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleSessions>();
             builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.AlertAcknowledgements(Path.Combine(dataDirectory, "alert-acks.json")));
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.Audit>();
+            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.AuditThrottle>();
+            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.SignInGuard>();
             var consoleOidc = builder.Configuration.GetSection(ConsoleOidcOptions.SectionName).Get<ConsoleOidcOptions>() ?? new ConsoleOidcOptions();
             builder.Services.AddSingleton(sp => new ConsoleOidc(consoleOidc, sp.GetRequiredService<TimeProvider>()));
         }

@@ -79,6 +79,7 @@ public static partial class ConsoleEndpoints
                 return Results.Redirect("/#/login?error=" + Uri.EscapeDataString(ex.Message));
             }
         });
+        api.MapPost("/password", ChangePasswordAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapGet("/me", (HttpContext context) => Results.Json(new { user = Session(context)!.User, role = Session(context)!.Role })).AddEndpointFilter(Require(ConsoleRoles.Analyst));
 
         api.MapGet("/devices", ListDevicesAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
@@ -114,7 +115,7 @@ public static partial class ConsoleEndpoints
 
     private sealed record LoginRequest(string? User, string? Password, string? NewPassword);
 
-    private static async Task<IResult> LoginAsync(HttpContext context, ConsoleUsers users, ConsoleSessions sessions, Audit audit)
+    private static async Task<IResult> LoginAsync(HttpContext context, ConsoleUsers users, ConsoleSessions sessions, Audit audit, SignInGuard guard)
     {
         var (read, request) = await ReadBodyAsync<LoginRequest>(context);
         if (!read)
@@ -122,12 +123,26 @@ public static partial class ConsoleEndpoints
             return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {user, password} object.");
         }
 
-        var account = users.Verify(request?.User ?? "", request?.Password ?? "");
+        var name = request?.User ?? "";
+        var source = context.Connection.RemoteIpAddress?.ToString();
+        if (guard.RetryAfter(name, source) is { } wait)
+        {
+            // Refused before the password is even looked at: guessing gets no answer while the account or source waits.
+            audit.PostRefusal(context, name, ReasonCode.SignInThrottled, $"sign-in for '{name}' from {source} refused for {wait.TotalSeconds:F0} s more after repeated failures");
+            context.Response.Headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            AlertOnBurst(context, audit, name, guard.Failed(name, source, whileThrottled: true));
+            return Problem(StatusCodes.Status429TooManyRequests, $"Too many failed sign-ins; try again in {Math.Ceiling(wait.TotalSeconds)} s.");
+        }
+
+        var account = users.Verify(name, request?.Password ?? "");
         if (account is null)
         {
-            audit.Post(context, request?.User, DecisionOutcome.Deny, ReasonCode.TokenSignatureInvalid, "console:login", "wrong user name or password");
+            audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, "console:login", "wrong user name or password");
+            AlertOnBurst(context, audit, name, guard.Failed(name, source));
             return Problem(StatusCodes.Status401Unauthorized, "Wrong user name or password.");
         }
+
+        guard.Succeeded(account.Name);
 
         if (account.MustChangePassword)
         {
@@ -150,6 +165,55 @@ public static partial class ConsoleEndpoints
         context.Response.Cookies.Append(CookieName, token, new CookieOptions { HttpOnly = true, Secure = true, SameSite = SameSiteMode.Strict, Path = "/", MaxAge = sessions.Lifetime });
         audit.Post(context, account.Name, DecisionOutcome.Allow, ReasonCode.Allowed, "console:login", $"signed in as {account.Role}");
         return Results.Json(new { token, user = account.Name, role = account.Role });
+    }
+
+    private static void AlertOnBurst(HttpContext context, Audit audit, string name, IReadOnlyList<string> bursts)
+    {
+        foreach (var burst in bursts)
+        {
+            audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.SignInBurst, "detector:sign-in-burst",
+                $"{SignInGuard.BurstThreshold} or more failed sign-ins for {burst} within {SignInGuard.Window.TotalMinutes} minutes", DecisionEvent.AlertKind);
+        }
+    }
+
+    private sealed record PasswordRequest(string? CurrentPassword, string? NewPassword);
+
+    /// <summary>A signed-in user replaces their own password; the current one is asked again (a left-open session is not enough).</summary>
+    private static async Task<IResult> ChangePasswordAsync(HttpContext context, ConsoleUsers users, Audit audit, SignInGuard guard)
+    {
+        var (read, request) = await ReadBodyAsync<PasswordRequest>(context);
+        if (!read || request is null)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {currentPassword, newPassword} object.");
+        }
+
+        var user = Session(context)!.User;
+        var source = context.Connection.RemoteIpAddress?.ToString();
+        if (guard.RetryAfter(user, source) is { } wait)
+        {
+            audit.PostRefusal(context, user, ReasonCode.SignInThrottled, $"password change for '{user}' refused for {wait.TotalSeconds:F0} s more after repeated failures");
+            return Problem(StatusCodes.Status429TooManyRequests, $"Too many failed attempts; try again in {Math.Ceiling(wait.TotalSeconds)} s.");
+        }
+
+        if (users.Verify(user, request.CurrentPassword ?? "") is null)
+        {
+            guard.Failed(user, source);
+            audit.Post(context, user, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, "console:password", "password change with a wrong current password");
+            return Problem(StatusCodes.Status403Forbidden, "The current password is wrong.");
+        }
+
+        try
+        {
+            users.ChangePassword(user, request.NewPassword ?? "");
+        }
+        catch (ArgumentException ex)
+        {
+            audit.Post(context, user, DecisionOutcome.Deny, ReasonCode.PasswordPolicyViolation, "console:password", ex.Message);
+            return Problem(StatusCodes.Status400BadRequest, ex.Message);
+        }
+
+        audit.Post(context, user, DecisionOutcome.Allow, ReasonCode.Allowed, "console:password", $"{user} changed their password");
+        return Results.NoContent();
     }
 
     private static async Task<IResult> ListDevicesAsync(HttpContext context, IDeviceRegistry registry, ConsoleFeed feed, CancellationToken ct)
@@ -247,7 +311,8 @@ public static partial class ConsoleEndpoints
         }
         catch (RegistryException ex)
         {
-            audit.Post(context, serial, DecisionOutcome.Deny, ReasonCode.DeviceNotEnrollable, $"admin:{request.Action!.ToLowerInvariant()}", $"{user}: refused: {ex.Message}");
+            var reason = ex.Code == RegistryException.DeviceNotFound ? ReasonCode.DeviceUnknown : ReasonCode.LifecycleTransitionInvalid;
+            audit.Post(context, serial, DecisionOutcome.Deny, reason, $"admin:{request.Action!.ToLowerInvariant()}", $"{user}: refused: {ex.Message}");
             return Problem(ex.Code == RegistryException.DeviceNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict, $"{ex.Code}: {ex.Message}");
         }
     }
@@ -384,19 +449,25 @@ public static partial class ConsoleEndpoints
         var context = invocation.HttpContext;
         var sessions = context.RequestServices.GetRequiredService<ConsoleSessions>();
         var viaCookie = !context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase);
-        if (sessions.Find(Token(context)) is not { } session)
+        var audit = context.RequestServices.GetRequiredService<Audit>();
+        var token = Token(context);
+        if (sessions.Find(token) is not { } session)
         {
+            // No session at all, or a token/cookie that names none (expired, signed out, forged): each its own reason.
+            var reason = string.IsNullOrEmpty(token) ? ReasonCode.AuthenticationRequired : ReasonCode.SessionInvalid;
+            audit.PostRefusal(context, null, reason, string.IsNullOrEmpty(token) ? "no session token or cookie" : $"unknown or expired session {(viaCookie ? "cookie" : "token")}");
             return Problem(StatusCodes.Status401Unauthorized, "Sign in first (POST /api/login).");
         }
 
         if (viaCookie && !HttpMethods.IsGet(context.Request.Method) && !context.Request.Headers.ContainsKey(CsrfHeader))
         {
+            audit.PostRefusal(context, session.User, ReasonCode.CsrfTokenInvalid, $"a cookie-authenticated {context.Request.Method} without the {CsrfHeader} header (cross-site request?)");
             return Problem(StatusCodes.Status403Forbidden, $"Writes from the browser need the {CsrfHeader} header.");
         }
 
         if (role == ConsoleRoles.Admin && session.Role != ConsoleRoles.Admin)
         {
-            context.RequestServices.GetRequiredService<Audit>().Post(context, session.User, DecisionOutcome.Deny, ReasonCode.SubjectNotAllowed, "admin:" + context.Request.Path.Value, $"{session.User} ({session.Role}) is not {ConsoleRoles.Admin}");
+            audit.Post(context, session.User, DecisionOutcome.Deny, ReasonCode.SubjectNotAllowed, "admin:" + context.Request.Path.Value, $"{session.User} ({session.Role}) is not {ConsoleRoles.Admin}");
             return Problem(StatusCodes.Status403Forbidden, $"This needs the {ConsoleRoles.Admin} role.");
         }
 
@@ -421,16 +492,32 @@ public static partial class ConsoleEndpoints
 }
 
 /// <summary>Posts console actions as <c>admin</c> decision events.</summary>
-public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider)
+public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider, AuditThrottle throttle)
 {
-    public void Post(HttpContext context, string? subject, DecisionOutcome outcome, ReasonCode reason, string route, string detail)
+    /// <summary>
+    /// A refused console request (no session, bad token, no anti-forgery header, throttled sign-in), rate-limited per
+    /// source and reason: beyond the limit it is counted into a per-minute summary instead of recorded alone.
+    /// </summary>
+    public void PostRefusal(HttpContext context, string? subject, ReasonCode reason, string detail)
+    {
+        if (throttle.Admit(context.Connection.RemoteIpAddress?.ToString(), reason, context.Request.Path.Value))
+        {
+            Post(context, subject, DecisionOutcome.Deny, reason, "console:" + context.Request.Path.Value, detail);
+        }
+        else
+        {
+            KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, "counted"); // in the minute's summary, not again below
+        }
+    }
+
+    public void Post(HttpContext context, string? subject, DecisionOutcome outcome, ReasonCode reason, string route, string detail, string kind = DecisionEvent.AdminKind)
     {
         var id = ids.Next();
         decisions.Post(new DecisionEvent
     {
         Id = id,
         Time = timeProvider.GetUtcNow(),
-        Kind = DecisionEvent.AdminKind,
+        Kind = kind,
         Listener = "console",
         Subject = subject,
         SourceAddress = context.Connection.RemoteIpAddress?.ToString(),

@@ -22,7 +22,10 @@ internal static class OpenApi
       "paths": {
         "/api/login": { "post": { "summary": "Sign in; a one-time password must be replaced (newPassword)", "security": [],
           "requestBody": { "content": { "application/json": { "schema": { "type": "object", "properties": { "user": { "type": "string" }, "password": { "type": "string" }, "newPassword": { "type": "string" } } } } } },
-          "responses": { "200": { "description": "token, user, role" }, "401": { "description": "wrong user or password" }, "403": { "description": "one-time password: newPassword required" } } } },
+          "responses": { "200": { "description": "token, user, role" }, "401": { "description": "wrong user or password" }, "429": { "description": "too many failed sign-ins for the account or source (Retry-After)" }, "403": { "description": "one-time password: newPassword required" } } } },
+        "/api/password": { "post": { "summary": "Replace your own password (the current one is asked again); throttled like sign-in",
+          "requestBody": { "content": { "application/json": { "schema": { "type": "object", "properties": { "currentPassword": { "type": "string" }, "newPassword": { "type": "string" } } } } } },
+          "responses": { "204": { "description": "changed" }, "400": { "description": "new password too short" }, "403": { "description": "current password wrong" }, "429": { "description": "too many failures" } } } },
         "/api/logout": { "post": { "summary": "End the session", "responses": { "204": { "description": "signed out" } } } },
         "/api/me": { "get": { "summary": "Who is signed in", "responses": { "200": { "description": "user and role" } } } },
         "/api/devices": { "get": { "summary": "Device inventory (soc-analyst)",
