@@ -3,17 +3,30 @@ using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Server;
 using KtZeroTrust.Server.Pki;
 
+// --verbose (or ZT_DEBUG=1): a refused start also prints the exception with its stack trace.
+var verbose = args.Contains("--verbose") || Environment.GetEnvironmentVariable("ZT_DEBUG") == "1";
+args = [.. args.Where(a => a != "--verbose")];
+if (verbose)
+{
+    Environment.SetEnvironmentVariable("ZT_DEBUG", "1");
+}
+
+WebApplication? app = null;
 try
 {
-    var app = ZeroTrustServer.Build(args);
+    app = ZeroTrustServer.Build(args);
     await ZeroTrustServer.PrepareAsync(app);
     await app.RunAsync();
     return 0;
 }
-catch (Exception ex) when (ex is StartupException or PkiException or OptionsValidationException or InvalidOperationException or IOException)
+catch (Exception ex) when (ZeroTrustServer.ExplainStartFailure(ex, app) is { } reason)
 {
-    // A clear one-line reason instead of a stack trace for configuration and environment problems.
-    await Console.Error.WriteLineAsync($"ktzerotrust: cannot start: {ex.Message}");
-    if (Environment.GetEnvironmentVariable("ZT_DEBUG") == "1") { await Console.Error.WriteLineAsync(ex.ToString()); }
+    // One line with a stable ZT-START id instead of a stack trace, for configuration and environment problems.
+    await Console.Error.WriteLineAsync($"ktzerotrust: cannot start: {reason}");
+    if (verbose)
+    {
+        await Console.Error.WriteLineAsync(ex.ToString());
+    }
+
     return 1;
 }

@@ -9,6 +9,7 @@ internal static class ServerEventIds
     public const int DevKeysBackfilled = 5004;
     public const int SharedKeyFound = 5005;
     public const int StartupRefused = 5010;
+    public const int ConfigurationRefused = 5011;
     public const int WriteThroughFailed = 5020;
     public const int DecisionStreamDisabled = 5021;
     public const int ConsoleAdministratorCreated = 5030;

@@ -39,12 +39,31 @@ public static partial class ZeroTrustServer
         // that the authentication middleware runs for every request on every listener (device requests included).
         AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
 
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        WebApplicationBuilder builder;
+        try
         {
-            Args = args,
-            // appsettings.json ships next to the binary; data paths resolve against the working directory instead.
-            ContentRootPath = AppContext.BaseDirectory,
-        });
+            builder = WebApplication.CreateBuilder(new WebApplicationOptions
+            {
+                Args = args,
+                // appsettings.json ships next to the binary; data paths resolve against the working directory instead.
+                ContentRootPath = AppContext.BaseDirectory,
+            });
+        }
+        catch (InvalidDataException ex) when (System.Text.RegularExpressions.Regex.Match(ex.Message, "'(?<path>[^']+)'") is { Success: true } file)
+        {
+            throw new StartupException("ZT-START-010", $"cannot read {Configuration.SafeJsonConfiguration.Describe(file.Groups["path"].Value, ex)}");
+        }
+
+        if (Environment.GetEnvironmentVariable("ZT_DEBUG") != "1")
+        {
+            // A refused start is one line on standard error (Program); the host's own report of it carries a stack trace.
+            builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        }
+
+        // From here on a settings file that stops parsing is a refused change, and a setting nothing reads stops the start.
+        var reloadErrors = new Configuration.ConfigurationReloadErrors();
+        Configuration.SafeJsonConfiguration.KeepLastGood(builder.Configuration, reloadErrors);
+        Configuration.ConfigurationKeyCheck.Check(builder.Configuration);
 
         var section = builder.Configuration.GetSection(ServerOptions.SectionName);
         var options = section.Get<ServerOptions>() ?? new ServerOptions();
@@ -175,6 +194,8 @@ public static partial class ZeroTrustServer
         builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
 
         var app = builder.Build();
+        var configurationLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Configuration");
+        reloadErrors.LogTo(description => LogConfigurationRefused(configurationLogger, description));
         app.UseMiddleware<RefusalRecorderMiddleware>(); // outermost: no refusal below it goes unrecorded
         if (options.Roles.Gateway)
         {
@@ -259,6 +280,50 @@ public static partial class ZeroTrustServer
 
         [LoggerMessage(EventId = ServerEventIds.DecisionStreamDisabled, Level = LogLevel.Critical, Message = "ZeroTrust:DecisionStream:Enabled is false: no decision is recorded, exported or seen by the detectors (measurement only)")]
         private static partial void LogDecisionStreamDisabled(ILogger logger);
+    }
+
+    [LoggerMessage(EventId = ServerEventIds.ConfigurationRefused, Level = LogLevel.Error, Message = "Configuration change refused, the last good settings keep serving: {Description}")]
+    private static partial void LogConfigurationRefused(ILogger logger, string description);
+
+    /// <summary>
+    /// The one-line reason (with its ZT-START id) for an exception that stopped the start, or null when it is not a
+    /// configuration or environment problem (then the exception goes up as it is: a defect, with its stack trace).
+    /// </summary>
+    public static string? ExplainStartFailure(Exception exception, WebApplication? app)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        ServerOptions? options = null;
+        try
+        {
+            options = app?.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            app = null; // the host is gone: explain without naming the file
+        }
+
+        switch (exception)
+        {
+            case StartupException:
+                return exception.Message;
+            case IOException when exception.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException || exception.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase):
+                var port = System.Text.RegularExpressions.Regex.Match(exception.Message, @":(\d+)(/|\b)") is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+                var listener = options is null ? null : new[] { ("Device", options.Listeners.Device), ("Enrollment", options.Listeners.Enrollment), ("User", options.Listeners.User), ("Console", options.Listeners.Console) }
+                    .FirstOrDefault(l => l.Item2.Port == port).Item1;
+                var setting = listener is null ? "the port" : $"ZeroTrust:Listeners:{listener}:Port";
+                var source = listener is null || app is null ? "" : " (set in " + Configuration.ConfigurationKeyCheck.SourceOf(app.Configuration, app.Configuration.GetSection($"ZeroTrust:Listeners:{listener}:Port")) + ")";
+                return $"ZT-START-011: port {port} is already in use by another process; stop it or change {setting}{source}.";
+            case OptionsValidationException validation:
+                return $"ZT-START-013: {string.Join(" ", validation.Failures)}";
+            case KtZeroTrust.Pki.Certificates.PkiException:
+                return $"ZT-START-014: {exception.Message}";
+            case InvalidDataException or FormatException:
+                return $"ZT-START-010: {exception.Message}";
+            case IOException or UnauthorizedAccessException:
+                return $"ZT-START-015: {exception.Message}";
+            default:
+                return null;
+        }
     }
 
     [LoggerMessage(EventId = ServerEventIds.ConsoleAdministratorCreated, Level = LogLevel.Warning, Message = "Console administrator 'admin' created with a one-time password (printed on standard output); accounts in {Path}")]

@@ -116,6 +116,21 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public void Store_RefusesAReloadThatWouldDropEveryPolicy()
+    {
+        var source = new MemoryReloadableSource(new Dictionary<string, string?> { ["ZeroTrust:Policies:payments:Roles:0"] = "payments" });
+        var configuration = new ConfigurationBuilder().Add(source).Build();
+        using var store = new PolicyStore(configuration, NullLogger<PolicyStore>.Instance);
+        var version = store.Current.Version;
+
+        source.Set(new() { ["Logging:LogLevel:Default"] = "Warning" }); // a half-written or emptied file
+
+        Assert.Equal(version, store.Current.Version);
+        Assert.NotNull(store.Current.Find("payments"));
+        Assert.Contains("remove all", store.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Store_RefusesToStart_OnABadPolicyFile()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["ZeroTrust:Policies:payments:Methods:0"] = "BREW", ["ZeroTrust:Policies:payments:Roles:0"] = "x" }).Build();

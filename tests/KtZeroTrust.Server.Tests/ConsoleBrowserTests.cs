@@ -124,6 +124,7 @@ public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<Se
         // The next request from that unit is denied, and both the revocation and the denial show in the feed.
         await page.GotoAsync($"{ConsoleUrl}#/feed");
         await page.Locator("#feed").WaitForAsync();
+        await page.Locator("#feed-status", new PageLocatorOptions { HasText = "live" }).WaitForAsync(new LocatorWaitForOptions { Timeout = 30_000 });
         using var device = server.DeviceClient(server.SampleCertificate("FC-0002"));
         await Eventually.Until(async () =>
         {

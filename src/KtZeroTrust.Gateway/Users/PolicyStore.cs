@@ -43,6 +43,12 @@ public sealed partial class PolicyStore : IDisposable
         try
         {
             var next = Load();
+            if (next.Count == 0 && _current.Count > 0)
+            {
+                // Every policy gone at once is far likelier a broken or half-written file than an intent: refused.
+                throw new PolicyException($"the change would remove all {_current.Count} route policies; the current ones keep serving (remove them one by one, or restart with none)");
+            }
+
             if (next.Version != _current.Version)
             {
                 _current = next;

@@ -133,13 +133,19 @@ async function startFeed() {
   body.replaceChildren();
   const p = filters();
   p.set('limit', '100');
+  // Live stream first, history second: a decision made between the two is in one or the other (rows are de-duplicated
+  // by id), never in neither. Live rows wait in 'held' until the history is shown.
+  state.held = [];
+  let loading = true;
+  state.source = new EventSource(`/api/decisions/stream?${filters()}`);
+  state.source.onmessage = (m) => { const d = JSON.parse(m.data); if (state.paused || loading) state.held.push(d); else addRow(d); };
+  const opened = new Promise((resolve) => { state.source.onopen = () => { const s = $('feed-status'); if (s && !state.paused) s.textContent = 'live'; resolve(); }; });
+  await Promise.race([opened, new Promise((r) => setTimeout(r, 5000))]);
   const initial = await api(`/api/decisions?${p}`);
   if (generation !== state.generation || !body.isConnected) return;
   for (const d of initial) body.append(decisionRow(d));
-  state.held = [];
-  state.source = new EventSource(`/api/decisions/stream?${filters()}`);
-  state.source.onmessage = (m) => { const d = JSON.parse(m.data); if (state.paused) state.held.push(d); else addRow(d); };
-  state.source.onopen = () => { const s = $('feed-status'); if (s && !state.paused) s.textContent = 'live'; };
+  loading = false;
+  if (!state.paused) flushHeld();
   state.timer = setInterval(summary, 10000);
 }
 

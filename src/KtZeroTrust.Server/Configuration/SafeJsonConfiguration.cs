@@ -1,0 +1,125 @@
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration.Json;
+
+namespace KtZeroTrust.Server.Configuration;
+
+/// <summary>
+/// appsettings files that keep serving their last good content: a file that fails to parse on reload is a refused
+/// change (reported with file and line), never an empty configuration. The stock JSON provider clears a file's data
+/// when a reload fails, so the next reload of any other file would apply "no routes, no policies".
+/// </summary>
+internal static class SafeJsonConfiguration
+{
+    /// <summary>Replaces every JSON file source of <paramref name="configuration"/> with one that keeps its last good data.</summary>
+    public static void KeepLastGood(ConfigurationManager configuration, ConfigurationReloadErrors errors)
+    {
+        var sources = (IList<IConfigurationSource>)((IConfigurationBuilder)configuration).Sources;
+        for (var i = 0; i < sources.Count; i++)
+        {
+            if (sources[i] is JsonConfigurationSource json and not LastGoodJsonSource)
+            {
+                sources[i] = new LastGoodJsonSource(errors)
+                {
+                    Path = json.Path!,
+                    Optional = json.Optional,
+                    ReloadOnChange = json.ReloadOnChange,
+                    ReloadDelay = json.ReloadDelay,
+                    FileProvider = json.FileProvider,
+                };
+            }
+        }
+    }
+
+    /// <summary>The file an operator edits for <paramref name="path"/>: the project's copy when this one is the build output's.</summary>
+    public static string OperatorPath(string path)
+    {
+        var sourceDirectory = typeof(SafeJsonConfiguration).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "ZeroTrust.SettingsSourceDirectory")?.Value;
+        var full = System.IO.Path.GetFullPath(path);
+        if (sourceDirectory is null || !full.StartsWith(AppContext.BaseDirectory, StringComparison.Ordinal))
+        {
+            return full;
+        }
+
+        var source = System.IO.Path.Combine(sourceDirectory, System.IO.Path.GetRelativePath(AppContext.BaseDirectory, full));
+        return File.Exists(source) ? System.IO.Path.GetFullPath(source) : full;
+    }
+
+    /// <summary>"file, line N: what": the operator-facing description of a JSON parse failure.</summary>
+    public static string Describe(string path, Exception exception)
+    {
+        var json = exception as JsonException ?? exception.InnerException as JsonException ?? exception.InnerException?.InnerException as JsonException;
+        var where = json?.LineNumber is { } line ? $", line {line + 1}" : "";
+        return $"{OperatorPath(path)}{where}: {(json?.Message ?? exception.Message).Split(" Path:", 2)[0].Split(" LineNumber:", 2)[0]}";
+    }
+
+    private sealed class LastGoodJsonSource(ConfigurationReloadErrors errors) : JsonConfigurationSource
+    {
+        public override IConfigurationProvider Build(IConfigurationBuilder builder)
+        {
+            EnsureDefaults(builder);
+            return new LastGoodJsonProvider(this, errors);
+        }
+    }
+
+    private sealed class LastGoodJsonProvider(JsonConfigurationSource source, ConfigurationReloadErrors errors) : JsonConfigurationProvider(source)
+    {
+        private bool _loaded;
+
+        public override void Load(Stream stream)
+        {
+            var previous = Data;
+            try
+            {
+                base.Load(stream);
+                _loaded = true;
+            }
+            catch (FormatException ex) when (_loaded)
+            {
+                // A reload that does not parse: keep serving what parsed last, and say so.
+                Data = previous;
+                errors.Report(Source.Path ?? "appsettings.json", Describe(Source.FileProvider is Microsoft.Extensions.FileProviders.PhysicalFileProvider p ? System.IO.Path.Combine(p.Root, Source.Path ?? "") : Source.Path ?? "", ex));
+            }
+        }
+    }
+}
+
+/// <summary>Configuration files refused on reload; the host logs each one as it happens.</summary>
+internal sealed class ConfigurationReloadErrors
+{
+    private Action<string>? _log;
+    private readonly List<string> _early = [];
+    private readonly object _gate = new();
+
+    public void Report(string file, string description)
+    {
+        lock (_gate)
+        {
+            if (_log is null)
+            {
+                _early.Add(description);
+                return;
+            }
+        }
+
+        _log(description);
+    }
+
+    /// <summary>From here on, refusals go to <paramref name="log"/> (and the ones before it, now).</summary>
+    public void LogTo(Action<string> log)
+    {
+        string[] early;
+        lock (_gate)
+        {
+            _log = log;
+            early = [.. _early];
+            _early.Clear();
+        }
+
+        foreach (var e in early)
+        {
+            log(e);
+        }
+    }
+}
