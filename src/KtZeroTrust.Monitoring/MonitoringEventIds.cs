@@ -7,6 +7,9 @@ internal static class MonitoringEventIds
     public const int SinkFailed = 3011;
     public const int SinkRecovered = 3012;
     public const int SpoolFailed = 3013;
+    public const int JournalFailed = 3014;
+    public const int JournalRecovered = 3015;
+    public const int CheckpointFailed = 3016;
     public const int DetectorFinding = 3020;
     public const int DetectorSuspendSkipped = 3021;
     public const int DetectorRestored = 3022;

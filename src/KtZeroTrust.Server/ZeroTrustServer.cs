@@ -162,11 +162,14 @@ public static partial class ZeroTrustServer
         if (builder.Configuration.GetValue("ZeroTrust:DecisionStream:Enabled", true))
         {
             builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
+            builder.Services.AddSingleton<IDecisionDurability>(sp => sp.GetRequiredService<DecisionPipeline>());
         }
         else
         {
             // Only to measure what recording costs (bench/): decisions are not recorded at all. Said loudly at start.
-            builder.Services.AddSingleton<IDecisionSink>(sp => new UnrecordedDecisions(sp.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server")));
+            builder.Services.AddSingleton(sp => new UnrecordedDecisions(sp.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server")));
+            builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<UnrecordedDecisions>());
+            builder.Services.AddSingleton<IDecisionDurability>(sp => sp.GetRequiredService<UnrecordedDecisions>());
         }
 
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
@@ -270,13 +273,17 @@ public static partial class ZeroTrustServer
     }
 
     /// <summary><c>ZeroTrust:DecisionStream:Enabled=false</c>: decisions are dropped. Exists for measurement; never for production.</summary>
-    private sealed partial class UnrecordedDecisions : IDecisionSink
+    private sealed partial class UnrecordedDecisions : IDecisionSink, IDecisionDurability
     {
         public UnrecordedDecisions(ILogger logger) => LogDecisionStreamDisabled(logger);
+
+        public long Posted => 0;
 
         public void Post(DecisionEvent decision)
         {
         }
+
+        public ValueTask WaitDurableAsync(long posted) => ValueTask.CompletedTask;
 
         [LoggerMessage(EventId = ServerEventIds.DecisionStreamDisabled, Level = LogLevel.Critical, Message = "ZeroTrust:DecisionStream:Enabled is false: no decision is recorded, exported or seen by the detectors (measurement only)")]
         private static partial void LogDecisionStreamDisabled(ILogger logger);

@@ -46,10 +46,26 @@ public sealed class DecisionEvent
 
     /// <summary>A sentence for people (what a detector saw, an operator's reason); never parsed.</summary>
     public string? Detail { get; init; }
+
+    /// <summary>This node's journal position, stamped by the pipeline (0 until then); not part of the exported schema.</summary>
+    public long Sequence { get; set; }
 }
 
 /// <summary>Takes decisions for the monitoring pipeline. <see cref="Post"/> never blocks.</summary>
 public interface IDecisionSink
 {
     void Post(DecisionEvent decision);
+}
+
+/// <summary>
+/// When posted decisions are durable (written to the node's journal): a request that posted decisions waits for
+/// <see cref="WaitDurableAsync"/> before its response completes, so nothing it answered can be lost with the process.
+/// </summary>
+public interface IDecisionDurability
+{
+    /// <summary>How many decisions have been posted so far (a position in the order the journal writes them).</summary>
+    long Posted { get; }
+
+    /// <summary>Completes once the first <paramref name="posted"/> decisions are journaled (or the journal has failed on them, which is alerted).</summary>
+    ValueTask WaitDurableAsync(long posted);
 }

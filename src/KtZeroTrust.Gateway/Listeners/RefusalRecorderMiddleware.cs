@@ -15,6 +15,7 @@ namespace KtZeroTrust.Gateway.Listeners;
 public sealed partial class RefusalRecorderMiddleware(
     RequestDelegate next,
     IDecisionSink decisions,
+    IDecisionDurability durability,
     DecisionIdGenerator ids,
     TimeProvider timeProvider,
     ILogger<RefusalRecorderMiddleware> logger)
@@ -28,6 +29,21 @@ public sealed partial class RefusalRecorderMiddleware(
             return;
         }
 
+        // No answer goes out before the decisions made for it are journaled: a killed process cannot lose an answered one.
+        context.Response.OnStarting(static state => ((IDecisionDurability)state).WaitDurableAsync(((IDecisionDurability)state).Posted).AsTask(), durability);
+        try
+        {
+            await DecideAsync(context, listener);
+        }
+        finally
+        {
+            // And decisions made after the answer started (a failure mid-response) before the request completes.
+            await durability.WaitDurableAsync(durability.Posted);
+        }
+    }
+
+    private async Task DecideAsync(HttpContext context, ListenerKind? listener)
+    {
         var start = timeProvider.GetTimestamp();
         if (HasAmbiguousFraming(context.Request))
         {

@@ -48,16 +48,24 @@ public sealed class DecisionPipelineOptions
 
     /// <summary>Loss alerts are raised at most this often. Default 1 minute.</summary>
     public TimeSpan LossAlertInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A sink failing without a break for this long raises a <c>decision_sink_failing</c> alert (once per episode). Default 30 s.</summary>
+    public TimeSpan SinkFailingAlertAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the sinks' journal positions are saved (a crash replays at most this much twice). Default 100 ms.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>
-/// Every decision to every sink, none lost, none slowing a request. <see cref="Post"/> only writes to a bounded
-/// in-memory buffer (it never blocks; a full buffer is counted as loss and reported, never silent). A dispatcher hands
-/// batches to one lane per sink; a lane writes to its sink, and when the sink fails or falls behind, the lane's events
-/// go to its on-disk spool (group-committed) until the sink recovers and the spool has been replayed, in order. On
-/// shutdown everything still in memory is written or spooled.
+/// Every decision to every sink, none lost, none slowing a request more than one journal write. <see cref="Post"/> only
+/// writes to a bounded in-memory buffer (it never blocks; a full buffer is counted as loss and reported, never silent).
+/// The dispatcher numbers each batch, appends it to the node's <see cref="DecisionJournal"/> (group commit), releases
+/// the requests waiting for it (<see cref="WaitDurableAsync"/>), then hands it to one lane per sink; a lane writes to its
+/// sink, and when the sink fails or falls behind, the lane's events go to its on-disk spool until the sink recovers and
+/// the spool has been replayed, in order. Each lane's durable position is checkpointed; after a crash, what a lane held
+/// only in memory is replayed to it from the journal. On shutdown everything still in memory is written or spooled.
 /// </summary>
-public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
+public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink, IDecisionDurability
 {
     private readonly Channel<DecisionEvent> _buffer;
     private readonly List<Lane> _lanes;
@@ -69,6 +77,15 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
     private long _dropped;
     private long _lossReported;
     private DateTimeOffset _lastLossAlert = DateTimeOffset.MinValue;
+    private readonly DecisionJournal _journal;
+    private readonly object _postGate = new();
+    private long _sequence;
+    private long _settled;
+    private long _journalFailures;
+    private int _waiters;
+    private long _lastCheckpointTicks;
+    private long _journalFailuresReported;
+    private TaskCompletionSource _settledSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public DecisionPipeline(IEnumerable<IDecisionExportSink> sinks, DecisionPipelineOptions options, ILogger<DecisionPipeline> logger, TimeProvider? timeProvider = null)
     {
@@ -79,7 +96,86 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         _timeProvider = timeProvider ?? TimeProvider.System;
         _ids = new DecisionIdGenerator(_timeProvider);
         _buffer = Channel.CreateBounded<DecisionEvent>(new BoundedChannelOptions(options.BufferCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-        _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger))];
+        _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger, _timeProvider))];
+        _journal = new DecisionJournal(Path.Combine(options.SpoolDirectory, "journal"));
+        _sequence = _journal.LastSequence;
+        Recover();
+    }
+
+    /// <summary>
+    /// After a crash: each sink gets, through its spool and in order, every journaled decision past its checkpoint
+    /// (what it held only in memory when the process died). A sink with no checkpoint yet starts from now, unless no
+    /// checkpoint was ever saved (then the previous run died young, and everything journaled is replayed).
+    /// </summary>
+    private void Recover()
+    {
+        var checkpoints = _journal.LoadCheckpoints();
+        foreach (var lane in _lanes)
+        {
+            var from = checkpoints.TryGetValue(lane.Name, out var saved) ? saved : checkpoints.Count == 0 ? 0 : _journal.LastSequence;
+            var replayed = 0L;
+            var chunk = new List<DecisionEvent>(4096);
+            foreach (var e in _journal.ReadAfter(from))
+            {
+                chunk.Add(e);
+                if (chunk.Count == chunk.Capacity)
+                {
+                    replayed += lane.Restore(chunk);
+                    chunk.Clear();
+                }
+            }
+
+            replayed += lane.Restore(chunk);
+            lane.StartAt(_journal.LastSequence);
+            if (replayed > 0)
+            {
+                LogRecovered(_logger, replayed, lane.Name);
+            }
+        }
+
+        SaveCheckpoints();
+    }
+
+    /// <summary>Decisions posted so far; a request waits with <see cref="WaitDurableAsync"/> for the count it saw.</summary>
+    long IDecisionDurability.Posted => Interlocked.Read(ref _posted);
+
+    /// <summary>Decisions the journal could not take (disk full): answered, recorded by the sinks, but not crash-safe.</summary>
+    public long JournalFailures => Interlocked.Read(ref _journalFailures);
+
+    public ValueTask WaitDurableAsync(long posted)
+        => Volatile.Read(ref _settled) >= posted ? ValueTask.CompletedTask : new ValueTask(WaitSlowAsync(posted));
+
+    private async Task WaitSlowAsync(long posted)
+    {
+        Interlocked.Increment(ref _waiters); // the dispatcher does not linger while a request waits
+        try
+        {
+            // Bounded: a pipeline that stopped must not hold requests forever (the dispatcher journals within milliseconds).
+            var deadline = _timeProvider.GetTimestamp() + (long)(TimeSpan.FromSeconds(5).TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            while (Volatile.Read(ref _settled) < posted && !_buffer.Reader.Completion.IsCompleted)
+            {
+                var signal = Volatile.Read(ref _settledSignal).Task;
+                if (Volatile.Read(ref _settled) >= posted)
+                {
+                    return;
+                }
+
+                var left = deadline - _timeProvider.GetTimestamp();
+                if (left <= 0)
+                {
+                    return;
+                }
+
+                await signal.WaitAsync(TimeSpan.FromSeconds(left / (double)System.Diagnostics.Stopwatch.Frequency), _timeProvider).ConfigureAwait(false);
+            }
+        }
+        catch (TimeoutException)
+        {
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiters);
+        }
     }
 
     public long Posted => Interlocked.Read(ref _posted);
@@ -101,11 +197,23 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
     {
         ArgumentNullException.ThrowIfNull(decision);
         decision.Node ??= _options.Node;
-        if (_buffer.Writer.TryWrite(decision))
+        bool written;
+        lock (_postGate)
         {
-            Interlocked.Increment(ref _posted);
+            // Under the lock, the count is the decision's place in the buffer's order: a waiter's count is exact.
+            written = _buffer.Writer.TryWrite(decision);
+            if (written)
+            {
+                Interlocked.Increment(ref _posted);
+            }
         }
-        else if (Interlocked.Increment(ref _dropped) == 1 || Dropped % 10_000 == 0)
+
+        if (written)
+        {
+            return;
+        }
+
+        if (Interlocked.Increment(ref _dropped) == 1 || Dropped % 10_000 == 0)
         {
             LogDropped(_logger, Dropped);
         }
@@ -119,7 +227,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         {
             while (await _buffer.Reader.WaitToReadAsync(stoppingToken))
             {
-                if (_buffer.Reader.Count < _options.BatchSize && _options.Linger > TimeSpan.Zero)
+                if (_buffer.Reader.Count < _options.BatchSize && _options.Linger > TimeSpan.Zero && Volatile.Read(ref _waiters) == 0)
                 {
                     await Task.Delay(_options.Linger, _timeProvider, stoppingToken);
                 }
@@ -144,6 +252,21 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         {
             await lane.FlushAsync(cancellationToken);
         }
+
+        SaveCheckpoints();
+        _journal.Dispose();
+    }
+
+    private void SaveCheckpoints()
+    {
+        try
+        {
+            _journal.SaveCheckpoints(_lanes.ToDictionary(l => l.Name, l => l.DurableSequence, StringComparer.Ordinal));
+        }
+        catch (IOException ex)
+        {
+            LogCheckpointFailed(_logger, ex); // the next save catches up; a crash meanwhile replays more, never less
+        }
     }
 
     private void Dispatch(List<DecisionEvent> batch)
@@ -161,6 +284,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                 return;
             }
 
+            Journal(batch);
             foreach (var e in batch)
             {
                 Counters.Count(e);
@@ -172,7 +296,36 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
             }
 
             RaiseHealthAlerts();
+            var now = _timeProvider.GetTimestamp();
+            if (_timeProvider.GetElapsedTime(Interlocked.Read(ref _lastCheckpointTicks), now) >= _options.CheckpointInterval)
+            {
+                Interlocked.Exchange(ref _lastCheckpointTicks, now);
+                SaveCheckpoints();
+            }
         }
+    }
+
+    /// <summary>Numbers the batch, appends it to the journal, and releases the requests waiting for it.</summary>
+    private void Journal(List<DecisionEvent> batch)
+    {
+        foreach (var e in batch)
+        {
+            e.Sequence = ++_sequence;
+        }
+
+        try
+        {
+            _journal.Append(batch);
+        }
+        catch (IOException ex)
+        {
+            // The sinks still get the batch; only its crash safety is gone. Counted, logged and alerted (health alerts).
+            Interlocked.Add(ref _journalFailures, batch.Count);
+            LogJournalFailed(_logger, ex, batch.Count);
+        }
+
+        Interlocked.Add(ref _settled, batch.Count);
+        Interlocked.Exchange(ref _settledSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     /// <summary>
@@ -183,6 +336,20 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
     {
         var lost = Dropped + _lanes.Sum(l => l.Status.Lost);
         var now = _timeProvider.GetUtcNow();
+        foreach (var lane in _lanes)
+        {
+            if (lane.FailingAlertDue(now, _options.SinkFailingAlertAfter) is { } since)
+            {
+                PostAlert(ReasonCode.DecisionSinkFailing, lane.Name, $"sink {lane.Name} has been failing since {since:u}: {lane.Status.LastError}");
+            }
+        }
+
+        if (JournalFailures > _journalFailuresReported)
+        {
+            _journalFailuresReported = JournalFailures;
+            PostAlert(ReasonCode.DecisionSinkFailing, "journal", $"the decision journal cannot be written ({JournalFailures} decisions not crash-safe so far); the disk of {_journal.Directory} is full or failing");
+        }
+
         if (lost > _lossReported && now - _lastLossAlert >= _options.LossAlertInterval)
         {
             var detail = $"{lost - _lossReported} decisions lost ({Dropped} with the buffer full, {lost - Dropped} with a spool unwritable) since the last alert";
@@ -213,6 +380,15 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         Detail = detail,
     });
 
+    [LoggerMessage(EventId = MonitoringEventIds.JournalFailed, Level = LogLevel.Critical, Message = "Decision journal cannot be written: {Count} decisions are not crash-safe (the sinks still receive them)")]
+    private static partial void LogJournalFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = MonitoringEventIds.JournalRecovered, Level = LogLevel.Warning, Message = "Replayed {Count} decisions from the journal to sink {Sink}: it held them only in memory when the process stopped")]
+    private static partial void LogRecovered(ILogger logger, long count, string sink);
+
+    [LoggerMessage(EventId = MonitoringEventIds.CheckpointFailed, Level = LogLevel.Warning, Message = "Decision journal checkpoints could not be saved")]
+    private static partial void LogCheckpointFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = MonitoringEventIds.PipelineDropped, Level = LogLevel.Critical, Message = "Decision pipeline buffer full: {Dropped} decisions lost so far")]
     private static partial void LogDropped(ILogger logger, long dropped);
 
@@ -225,12 +401,23 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
     [LoggerMessage(EventId = MonitoringEventIds.SpoolFailed, Level = LogLevel.Critical, Message = "Decision spool of {Sink} cannot be written ({Count} decisions lost)")]
     private static partial void LogSpoolFailed(ILogger logger, Exception exception, string sink, int count);
 
-    /// <summary>What a sink's lane has done so far.</summary>
-    public sealed record SinkStatus(string Name, long Written, long Spooled, long SpoolBytes, long Lost, bool Spooling, string? LastError);
+    /// <summary>What a sink's lane has done so far. <see cref="FailingSince"/>: the sink's first failure without a success since (null: healthy).</summary>
+    public sealed record SinkStatus(string Name, long Written, long Spooled, long SpoolBytes, long Lost, bool Spooling, string? LastError, DateTimeOffset? FailingSince = null)
+    {
+        /// <summary>Failing, or catching up from its spool: either way not current.</summary>
+        public bool Behind => Spooling || FailingSince is not null;
+    }
 
     /// <summary>One sink: an in-memory queue while it keeps up, its spool while it does not.</summary>
-    private sealed class Lane(IDecisionExportSink sink, DiskSpool spool, DecisionPipelineOptions options, ILogger logger)
+    private sealed class Lane(IDecisionExportSink sink, DiskSpool spool, DecisionPipelineOptions options, ILogger logger, TimeProvider timeProvider)
     {
+        // First journal sequence of each batch held only in memory (queued or being retried), oldest first: what a
+        // crash would lose from this lane. Guarded by _mode.
+        private readonly Queue<long> _inMemory = new();
+        private long _lastAccepted;
+        private int _retryParts;
+        private long _failingSinceTicks;
+        private bool _failingAlerted;
         private readonly Channel<DecisionEvent[]> _queue = Channel.CreateUnbounded<DecisionEvent[]>(new UnboundedChannelOptions { SingleReader = true });
         private readonly object _mode = new();
         private int _queued;
@@ -247,7 +434,58 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         private volatile string? _lastError;
         private DecisionEvent[]? _retry;
 
-        public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError);
+        public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError,
+            Interlocked.Read(ref _failingSinceTicks) is > 0 and var t ? new DateTimeOffset(t, TimeSpan.Zero) : null);
+
+        /// <summary>The journal sequence up to which every decision is in the sink or in the spool (not only in memory).</summary>
+        public long DurableSequence
+        {
+            get
+            {
+                lock (_mode)
+                {
+                    return _inMemory.TryPeek(out var first) ? first - 1 : _lastAccepted;
+                }
+            }
+        }
+
+        /// <summary>Recovery: decisions this lane held only in memory when the process died, back into its spool.</summary>
+        public long Restore(List<DecisionEvent> events)
+        {
+            if (events.Count == 0)
+            {
+                return 0;
+            }
+
+            lock (_mode)
+            {
+                _spooling = true;
+                SpoolLocked(events);
+            }
+
+            return events.Count;
+        }
+
+        public void StartAt(long sequence)
+        {
+            lock (_mode)
+            {
+                _lastAccepted = sequence;
+            }
+        }
+
+        /// <summary>The failure's start when the sink has been failing longer than <paramref name="after"/> and that was not yet alerted.</summary>
+        public DateTimeOffset? FailingAlertDue(DateTimeOffset now, TimeSpan after)
+        {
+            var since = Interlocked.Read(ref _failingSinceTicks);
+            if (since == 0 || _failingAlerted || now.UtcTicks - since < after.Ticks)
+            {
+                return null;
+            }
+
+            _failingAlerted = true;
+            return new DateTimeOffset(since, TimeSpan.Zero);
+        }
 
         public string Name => sink.Name;
 
@@ -292,9 +530,11 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
 
             lock (_mode)
             {
+                _lastAccepted = batch[^1].Sequence;
                 if (!_spooling && Volatile.Read(ref _queued) + batch.Count <= options.SinkQueueCapacity)
                 {
                     Interlocked.Add(ref _queued, batch.Count);
+                    _inMemory.Enqueue(batch[0].Sequence);
                     _queue.Writer.TryWrite([.. batch]);
                     return;
                 }
@@ -321,13 +561,16 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                     if (_retry is null && _queue.Reader.TryPeek(out _))
                     {
                         var coalesced = new List<DecisionEvent>();
+                        var parts = 0;
                         while (coalesced.Count < MaxWrite && _queue.Reader.TryRead(out var queued))
                         {
                             coalesced.AddRange(queued);
+                            parts += queued.Length > 0 ? 1 : 0; // the empty wake-up marker carries no decisions
                             Interlocked.Add(ref _queued, -queued.Length);
                         }
 
                         _retry = [.. coalesced];
+                        _retryParts = parts;
                     }
 
                     if (_retry is { } pendingWrite)
@@ -337,7 +580,16 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                             await WriteAsync(pendingWrite, stoppingToken);
                         }
 
+                        lock (_mode)
+                        {
+                            for (var i = 0; i < _retryParts && _inMemory.Count > 0; i++)
+                            {
+                                _inMemory.Dequeue(); // in the sink now
+                            }
+                        }
+
                         _retry = null;
+                        _retryParts = 0;
                         continue;
                     }
 
@@ -361,6 +613,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                     // The failed batch stays at the head of the queue and is retried; once the queue is full, the
                     // dispatcher sends newer events to the spool, which is replayed after the queue drains: in order.
                     _lastError = $"{ex.GetType().Name}: {ex.Message}";
+                    Interlocked.CompareExchange(ref _failingSinceTicks, timeProvider.GetUtcNow().UtcTicks, 0);
                     LogSinkFailed(logger, ex, sink.Name);
                     await DelayAsync(stoppingToken);
                 }
@@ -375,6 +628,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
         {
             var leftovers = _retry is { } retry ? new[] { retry } : [];
             _retry = null;
+            _retryParts = 0;
             foreach (var batch in leftovers.Concat(Drain()))
             {
                 try
@@ -394,6 +648,11 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
                         SpoolLocked(batch);
                     }
                 }
+            }
+
+            lock (_mode)
+            {
+                _inMemory.Clear(); // everything is in the sink or the spool now
             }
         }
 
@@ -432,6 +691,11 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink
             await sink.WriteBatchAsync(batch, cancellationToken);
             Interlocked.Exchange(ref _lastWrittenTicks, batch[^1].Time.UtcTicks);
             Interlocked.Add(ref _written, batch.Length);
+            if (Interlocked.Exchange(ref _failingSinceTicks, 0) != 0)
+            {
+                _failingAlerted = false;
+                _lastError = null;
+            }
         }
 
         private void SpoolLocked(IReadOnlyList<DecisionEvent> batch)

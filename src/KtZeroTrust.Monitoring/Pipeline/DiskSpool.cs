@@ -91,10 +91,19 @@ public sealed class DiskSpool
 
         lock (_gate)
         {
-            using var file = new FileStream(_dataPath, FileMode.Append, FileAccess.Write, FileShare.Read, 1);
-            buffer.Position = 0;
-            buffer.CopyTo(file);
-            file.Flush(flushToDisk: true);
+            using var file = new FileStream(_dataPath, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1);
+            var before = file.Seek(0, SeekOrigin.End);
+            try
+            {
+                buffer.Position = 0;
+                buffer.CopyTo(file);
+                file.Flush(flushToDisk: true);
+            }
+            catch (IOException)
+            {
+                file.SetLength(before); // no torn record left behind by a full disk
+                throw;
+            }
         }
     }
 

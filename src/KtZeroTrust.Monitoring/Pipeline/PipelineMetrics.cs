@@ -49,7 +49,9 @@ public static class PipelineMetrics
         Metric("ktzt_sink_spooled_total", "counter", "Decisions a sink could not take at once, written to its spool.", sinks.Select(s => (Label(s.Name), (double)s.Spooled)));
         Metric("ktzt_sink_lost_total", "counter", "Decisions lost because the spool could not be written (disk full).", sinks.Select(s => (Label(s.Name), (double)s.Lost)));
         Metric("ktzt_sink_spool_bytes", "gauge", "Bytes waiting in a sink's spool.", sinks.Select(s => (Label(s.Name), (double)s.SpoolBytes)));
-        Metric("ktzt_sink_behind", "gauge", "1 while a sink is failing or catching up from its spool.", sinks.Select(s => (Label(s.Name), s.Spooling ? 1.0 : 0.0)));
+        Metric("ktzt_sink_behind", "gauge", "1 while a sink is failing or catching up from its spool.", sinks.Select(s => (Label(s.Name), s.Behind ? 1.0 : 0.0)));
+        Metric("ktzt_sink_failing", "gauge", "1 while a sink's writes fail (no success since the first failure).", sinks.Select(s => (Label(s.Name), s.FailingSince is null ? 0.0 : 1.0)));
+        Metric("ktzt_journal_failed_total", "counter", "Decisions the journal could not take (not crash-safe).", [("", (double)pipeline.JournalFailures)]);
         return text.ToString();
     }
 

@@ -10,14 +10,15 @@ namespace KtZeroTrust.Monitoring.Sinks;
 /// The local decision log: one JSON object per line, appended with one write and flush per batch. When the file passes
 /// <paramref name="maxFileBytes"/> it is rolled to <c>decisions-&lt;utc time&gt;.jsonl</c> and a new one begins.
 /// </summary>
-public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 1024 * 1024) : IDecisionExportSink, IAsyncDisposable
+public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 1024 * 1024, string name = "file") : IDecisionExportSink, IAsyncDisposable
 {
     private FileStream? _file;
 
     private readonly string _path = Path.GetFullPath(path);
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
 
-    public string Name => "file";
+    /// <summary>The lane's name (spool, checkpoint, metrics); unique per pipeline.</summary>
+    public string Name => name;
 
     public string FilePath => _path;
 
@@ -49,8 +50,18 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
                 file = Open();
             }
 
-            await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);
-            await file.FlushAsync(cancellationToken);
+            var before = file.Length;
+            try
+            {
+                await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);
+                await file.FlushAsync(cancellationToken);
+            }
+            catch (IOException)
+            {
+                // A full disk takes part of a write: cut back to the last complete line, so the log never holds a torn one.
+                file.SetLength(before);
+                throw;
+            }
         }
         catch (IOException)
         {
@@ -66,7 +77,9 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
         if (_file is null || !File.Exists(_path))
         {
             _file?.Dispose();
-            _file = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: true);
+            // Not FileMode.Append: a failed write must be cut back (SetLength before the append point).
+            _file = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: true);
+            _file.Seek(0, SeekOrigin.End);
         }
 
         return _file;
