@@ -49,26 +49,7 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         await Eventually.Until(() => Task.FromResult(second.Sinks[0]), s => !s.Spooling && s.Written >= total, "the journal's replay to reach the stream", TimeSpan.FromSeconds(60));
         await second.StopAsync(Ct);
 
-        var ids = new HashSet<string>();
-        var last = "-";
-        while (true)
-        {
-            var page = await up.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 5000, Ct);
-            if (page.Count == 0)
-            {
-                break;
-            }
-
-            foreach (var entry in page)
-            {
-                last = entry.Id;
-                foreach (var e in DecisionStreamEntry.Read(entry, out _))
-                {
-                    ids.Add(e.Id);
-                }
-            }
-        }
-
+        var ids = (await DecisionStreamReading.DecisionIdsAsync(up, stream, Ct)).ToHashSet();
         Assert.Equal(total, ids.Count);
         Assert.All(Enumerable.Range(0, total), i => Assert.Contains(Events.Make(i).Id, ids));
     }

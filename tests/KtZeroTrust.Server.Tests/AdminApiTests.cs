@@ -13,14 +13,9 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private Uri Api(string path) => new($"https://127.0.0.1:{server.ConsolePort}{path}");
+    private Uri Api(string path) => server.ConsoleUri(path);
 
-    private HttpClient Client(CookieContainer? cookies = null) => new(new SocketsHttpHandler
-    {
-        CookieContainer = cookies ?? new CookieContainer(),
-        UseCookies = cookies is not null,
-        SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is System.Security.Cryptography.X509Certificates.X509Certificate2 s && KtZeroTrust.Pki.Certificates.TrustPolicies.ChainsTo(s, server.TlsRoot) },
-    });
+    private HttpClient Client(CookieContainer? cookies = null) => server.ConsoleClient(cookies);
 
     private async Task<HttpClient> SignedInAsync(string name, string role)
     {

@@ -43,7 +43,7 @@ public sealed class ConfigurationTests
     [Fact]
     public void TheShippedSettingsAndTheProductionExample_UseOnlySettingsThatAreRead()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryPaths.Root;
         var configuration = new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(root, "src", "KtZeroTrust.Server", "appsettings.json"))
             .AddJsonFile(Path.Combine(root, "deploy", "appsettings.Production.example.json"))
@@ -97,7 +97,7 @@ public sealed class ConfigurationTests
         occupied.Start();
         var ports = FreePorts.Next(5);
         ports[1] = ((IPEndPoint)occupied.LocalEndpoint).Port; // the enrollment listener's port is taken
-        var dll = Path.Combine(RepositoryRoot(), "src", "KtZeroTrust.Server", "bin", "Release", "net10.0", "KtZeroTrust.Server.dll");
+        var dll = RepositoryPaths.ServerDll;
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = temp.Path };
         info.ArgumentList.Add(dll);
         foreach (var arg in ServerFixture.Arguments(temp.Combine("pki"), temp.Combine("data"), ports, "Development"))
@@ -115,16 +115,4 @@ public sealed class ConfigurationTests
         Assert.DoesNotContain("   at ", stderr + await stdout, StringComparison.Ordinal);
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KtZeroTrust.sln not found");
-    }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Pki.DevPki;
 using KtZeroTrust.Redis;
@@ -23,8 +22,8 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
         using var temp = new TempDirectory("crash");
         var pki = temp.Combine("pki");
         Directory.CreateDirectory(pki);
-        File.Copy(Path.Combine(RepositoryRoot(), "certs-dev", "manifest.json"), Path.Combine(pki, "manifest.json"));
-        File.Copy(Path.Combine(RepositoryRoot(), "certs-dev", "reference.json"), Path.Combine(pki, "reference.json"));
+        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "manifest.json"), Path.Combine(pki, "manifest.json"));
+        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "reference.json"), Path.Combine(pki, "reference.json"));
         var ports = FreePorts.Next(5);
         var stream = "zt:decisions:crash-" + Guid.NewGuid().ToString("N")[..8];
         string[] args = [.. ServerFixture.Arguments(pki, temp.Combine("data"), ports, "Development"),
@@ -45,9 +44,9 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
         using var second = await ServerProcess.StartAsync(args, temp.Path, ports[0], pki);
         await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
 
-        var stillMissing = await Eventually.Until(async () => answered.Except(await StreamIdsAsync(reader, stream)).Count(), missing => missing == 0,
+        var stillMissing = await Eventually.Until(async () => answered.Except((await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct))).Count(), missing => missing == 0,
             $"every one of the {answered.Count} answered decisions in the Redis Stream (value: how many are missing)", TimeSpan.FromSeconds(90));
-        var missingFromStream = answered.Except(await StreamIdsAsync(reader, stream)).ToList();
+        var missingFromStream = answered.Except((await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct))).ToList();
         var log = (await File.ReadAllLinesAsync(Path.Combine(temp.Combine("data"), "decisions.jsonl"), Ct))
             .Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()!).ToHashSet();
         Assert.Equal(0, stillMissing);
@@ -64,42 +63,6 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
             var body = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
             answered.Add(body.GetProperty("decisionId").GetString()!);
         }
-    }
-
-    private static async Task<HashSet<string>> StreamIdsAsync(IRedisClient client, string stream)
-    {
-        var ids = new HashSet<string>();
-        var last = "-";
-        while (true)
-        {
-            var page = await client.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 5000, Ct);
-            if (page.Count == 0)
-            {
-                return ids;
-            }
-
-            foreach (var entry in page)
-            {
-                last = entry.Id;
-                foreach (var e in DecisionStreamEntry.Read(entry, out _))
-                {
-                    ids.Add(e.Id);
-                }
-            }
-        }
-    }
-
-    internal static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KtZeroTrust.sln not found");
     }
 
     /// <summary>The built server binary run as its own process, ready once a sample unit gets a 200.</summary>
@@ -119,7 +82,7 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
         public static async Task<ServerProcess> StartAsync(string[] args, string workingDirectory, int devicePort, string pki)
         {
             var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
-            info.ArgumentList.Add(Path.Combine(RepositoryRoot(), "src", "KtZeroTrust.Server", "bin", "Release", "net10.0", "KtZeroTrust.Server.dll"));
+            info.ArgumentList.Add(RepositoryPaths.ServerDll);
             foreach (var a in args)
             {
                 info.ArgumentList.Add(a);

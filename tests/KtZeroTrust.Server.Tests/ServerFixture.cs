@@ -109,6 +109,16 @@ public class ServerFixture : IAsyncLifetime
 
     public Uri EnrollmentUri(string path) => new($"https://127.0.0.1:{EnrollmentPort}{path}");
 
+    public Uri ConsoleUri(string path) => new($"https://127.0.0.1:{ConsolePort}{path}");
+
+    /// <summary>A client of the admin API that trusts only the dev TLS root; with <paramref name="cookies"/>, it keeps them as a browser does.</summary>
+    public HttpClient ConsoleClient(System.Net.CookieContainer? cookies = null) => new(new SocketsHttpHandler
+    {
+        CookieContainer = cookies ?? new System.Net.CookieContainer(),
+        UseCookies = cookies is not null,
+        SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => ValidateServer(c) },
+    });
+
     public X509Certificate2 FactoryCertificate(string serial)
         => PemFiles.ReadCertificateWithKey(Layout.IDevIdCertificate(serial), Layout.IDevIdKey(serial));
 

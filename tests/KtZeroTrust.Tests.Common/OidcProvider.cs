@@ -55,7 +55,7 @@ public sealed class OidcProvider : IAsyncDisposable
         {
             keys = new[] { new { kty = "EC", crv = "P-256", x = B64(p.Q.X!), y = B64(p.Q.Y!), d = B64(p.D!), kid = KeyId, use = "sig", alg = "ES256" } },
         }));
-        var script = Path.Combine(RepositoryRoot(), "tests", "oidc", "provider.mjs");
+        var script = Path.Combine(RepositoryPaths.Root, "tests", "oidc", "provider.mjs");
         if (!Directory.Exists(Path.Combine(Path.GetDirectoryName(script)!, "node_modules", "oidc-provider")))
         {
             throw new InvalidOperationException("tests/oidc/node_modules is missing: run ./test.sh (it runs npm ci --prefix tests/oidc).");
@@ -119,16 +119,4 @@ public sealed class OidcProvider : IAsyncDisposable
 
     private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("KtZeroTrust.sln not found above the test binaries.");
-    }
 }
