@@ -1,0 +1,49 @@
+using BenchmarkDotNet.Attributes;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Monitoring.Pipeline;
+
+namespace KtZeroTrust.Benchmarks.Monitoring;
+
+/// <summary>
+/// What the journal costs per decision: one append per dispatch batch (serialization and one write to the page cache).
+/// Batch sizes: 1 (a quiet node, a lone waiting request), 16 and 64 (busy nodes).
+/// </summary>
+[MemoryDiagnoser]
+public class DecisionJournalBenchmarks
+{
+    private DecisionJournal _journal = null!;
+    private List<DecisionEvent> _batch = null!;
+    private string _directory = null!;
+    private long _sequence;
+
+    [Params(1, 16, 64)]
+    public int BatchSize { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _directory = Directory.CreateTempSubdirectory("ktzt-bench-journal-").FullName;
+        _journal = new DecisionJournal(_directory);
+        _batch = [.. Enumerable.Range(0, BatchSize).Select(_ => SampleDecision.Allowed())];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _journal.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>One batch appended; divide by <see cref="BatchSize"/> for the cost per decision.</summary>
+    [Benchmark]
+    public long Append()
+    {
+        foreach (var e in _batch)
+        {
+            e.Sequence = ++_sequence;
+        }
+
+        _journal.Append(_batch);
+        return _journal.LastSequence;
+    }
+}
