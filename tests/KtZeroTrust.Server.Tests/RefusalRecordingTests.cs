@@ -90,16 +90,18 @@ public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<
     }
 
     [Theory]
-    [InlineData("enrollment", "GARBAGE\r\n\r\n")]
-    [InlineData("device", "GET / HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n")]
-    [InlineData("console", "GET / HTTP/7.0\r\nHost: localhost\r\n\r\n")]
-    public async Task RequestRefusedByKestrelBeforeTheApplication_IsRecorded(string listener, string request)
+    [InlineData("enrollment", "GARBAGE\r\n\r\n", "request_malformed")]
+    [InlineData("device", "GET / HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n", "request_malformed")]
+    [InlineData("console", "GET / HTTP/7.0\r\nHost: localhost\r\n\r\n", "request_malformed")]
+    [InlineData("user", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "request_malformed")]
+    [InlineData("enrollment", "POST /attest/nonce HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", "request_refused")]
+    public async Task RequestRefusedByKestrelBeforeTheApplication_IsRecorded(string listener, string request, string reason)
     {
         var response = await RawTls.ExchangeAsync(Port(listener), server.TlsRoot, request, listener == "device" ? server.SampleCertificate("FC-0003") : null, Ct);
 
         Assert.Matches("^HTTP/1.1 [45][0-9][0-9] ", response);
         var decision = await server.DecisionAsync(
-            d => d.Text("listener") == listener && d.Text("reason") == "request_malformed" && (d.Text("detail") ?? "").Contains("before the application", StringComparison.Ordinal),
+            d => d.Text("listener") == listener && d.Text("reason") == reason && (d.Text("detail") ?? "").Contains("before the application", StringComparison.Ordinal),
             "the malformed request's decision");
         Assert.Equal("deny", decision.Text("outcome"));
         Assert.Equal("127.0.0.1", decision.Text("sourceAddress"));
@@ -119,6 +121,59 @@ public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<
 
         var decision = await server.DecisionAsync(d => d.Text("id") == problem.GetProperty("decisionId").GetString(), "the denial's decision");
         Assert.Contains("ticket 4711", decision.Text("detail") ?? "", StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("enrollment")]
+    [InlineData("console")]
+    [InlineData("device")]
+    public async Task AFailedTlsHandshake_IsRecordedOnEveryListener(string listener)
+    {
+        var source = await PlainHttpToTlsPortAsync(Port(listener));
+
+        var decision = await server.DecisionAsync(d => d.Text("listener") == listener && d.Text("reason") == "tls_handshake_failed" && SourcePort(d) == source, "the failed handshake's decision");
+        Assert.Equal("deny", decision.Text("outcome"));
+    }
+
+    [Fact]
+    public async Task ARefusedDeviceCertificate_IsOneDecision_NotAlsoAFailedHandshake()
+    {
+        using var ca = TestCertificates.CreateCa("CN=Some Other CA");
+        using var foreign = TestCertificates.Device(ca, "FC-0004");
+        using var client = server.DeviceClient(foreign);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(server.DeviceUri("/femto/status"), Ct));
+        var hash = KtZeroTrust.Core.Certificates.CertificateHash.Of(foreign).ToString();
+        var refusal = await server.DecisionAsync(d => d.Text("certificateSha256") == hash, "the handshake refusal");
+        Assert.Equal("certificate_untrusted", refusal.Text("reason"));
+
+        // A failed handshake after it: once that one is recorded, a double of the refusal would be too.
+        var later = await PlainHttpToTlsPortAsync(server.DevicePort);
+        await server.DecisionAsync(d => d.Text("reason") == "tls_handshake_failed" && SourcePort(d) == later, "the later handshake's decision");
+        Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("reason") == "tls_handshake_failed" && SourcePort(d) == SourcePort(refusal));
+    }
+
+    private static int SourcePort(JsonElement decision) => decision.TryGetProperty("sourcePort", out var p) && p.ValueKind == JsonValueKind.Number ? p.GetInt32() : -1;
+
+    /// <summary>Plain HTTP to a TLS port (what a scanner sends); returns the local port it came from.</summary>
+    private static async Task<int> PlainHttpToTlsPortAsync(int port)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", port, Ct);
+        var local = ((System.Net.IPEndPoint)tcp.Client.LocalEndPoint!).Port;
+        await tcp.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray(), Ct);
+        var buffer = new byte[256];
+        try
+        {
+            while (await tcp.GetStream().ReadAsync(buffer, Ct) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+            // reset: the server gave up on the handshake
+        }
+
+        return local;
     }
 
     private int Port(string listener) => listener switch

@@ -87,6 +87,7 @@ public enum ReasonCode
     TokenTooOld,
     DecisionSinkFailing,
     UpstreamUnavailable,
+    TlsHandshakeFailed,
 }
 
 public enum DecisionOutcome
@@ -188,6 +189,7 @@ public static class ReasonCodes
         ReasonCode.TokenTooOld => "token_too_old",
         ReasonCode.DecisionSinkFailing => "decision_sink_failing",
         ReasonCode.UpstreamUnavailable => "upstream_unavailable",
+        ReasonCode.TlsHandshakeFailed => "tls_handshake_failed",
         _ => "unknown",
     };
 
@@ -276,6 +278,7 @@ public static class ReasonCodes
         ReasonCode.TokenTooOld => "The token was issued longer ago than the maximum token age allows",
         ReasonCode.DecisionSinkFailing => "A decision sink has been failing for longer than the alert threshold",
         ReasonCode.UpstreamUnavailable => "The upstream service did not answer",
+        ReasonCode.TlsHandshakeFailed => "The TLS handshake failed (not TLS, no common protocol or cipher, or aborted)",
         _ => "Denied",
     };
 }

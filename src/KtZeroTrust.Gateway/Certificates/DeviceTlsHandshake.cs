@@ -61,6 +61,8 @@ public sealed partial class DeviceTlsHandshake(
             return true;
         }
 
+        // This refusal is recorded here, with the certificate: the connection-level recorder must not record it again.
+        connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionMetricsTagsFeature>()?.Tags.Add(new(ConnectionRefusalRecorder.RecordedTag, true));
         var remote = connection.RemoteEndPoint as IPEndPoint;
         var claimed = certificate is null ? null : Pki.Certificates.DeviceCertificates.SerialOf(certificate);
         var hash = result.Hash.IsEmpty ? null : result.Hash.ToString();

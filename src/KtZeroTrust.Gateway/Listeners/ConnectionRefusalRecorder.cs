@@ -7,7 +7,7 @@ namespace KtZeroTrust.Gateway.Listeners;
 
 /// <summary>
 /// Requests Kestrel refuses before the application sees them (a malformed request line or header, headers too large
-/// or too slow, an unknown HTTP version) are answered by Kestrel and end their connection. Kestrel reports each ended
+/// or too slow, an unknown HTTP version, a TLS handshake that fails) are answered by Kestrel and end their connection. Kestrel reports each ended
 /// connection with its <c>error.type</c> on the <c>kestrel.connection.duration</c> instrument; the listener
 /// middleware tags every connection with its listener and peer, so each such refusal becomes a decision here.
 /// </summary>
@@ -17,6 +17,9 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     public const string ListenerTag = "zt.listener";
     public const string PeerAddressTag = "zt.peer.address";
     public const string PeerPortTag = "zt.peer.port";
+
+    /// <summary>Set on a connection whose refusal was already recorded (the device handshake's own decision).</summary>
+    public const string RecordedTag = "zt.recorded";
 
     private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
     private const string ConnectionDuration = "kestrel.connection.duration";
@@ -57,6 +60,8 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     public static ReasonCode? ReasonFor(string? errorType) => errorType switch
     {
         "request_headers_timeout" => ReasonCode.RequestTimeout,
+        "tls_handshake_failed" => ReasonCode.TlsHandshakeFailed,
+        "other_error" => ReasonCode.RequestRefused, // e.g. a transfer coding other than chunked: better recorded twice than not at all
         "invalid_request_line" or "invalid_request_headers" or "invalid_http_version" or "invalid_request_target" or "invalid_content_length"
             or "max_request_header_count_exceeded" or "max_request_headers_total_size_exceeded" or "max_request_line_size_exceeded"
             or "missing_host_header" or "multiple_host_headers" or "invalid_host_header" or "unsupported_transfer_encoding" or "invalid_transfer_encoding"
@@ -68,6 +73,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     {
         string? errorType = null, listener = null, address = null;
         var port = 0;
+        var recorded = false;
         foreach (var tag in tags)
         {
             switch (tag.Key)
@@ -76,10 +82,11 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
                 case ListenerTag: listener = tag.Value as string; break;
                 case PeerAddressTag: address = tag.Value as string; break;
                 case PeerPortTag: port = tag.Value is int p ? p : 0; break;
+                case RecordedTag: recorded = true; break;
             }
         }
 
-        if (listener is null || listener == ListenerContext.Name(ListenerKind.Internal) || ReasonFor(errorType) is not { } reason)
+        if (recorded || listener is null || listener == ListenerContext.Name(ListenerKind.Internal) || ReasonFor(errorType) is not { } reason)
         {
             return;
         }
