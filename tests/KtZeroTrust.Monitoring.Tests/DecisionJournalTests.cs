@@ -49,7 +49,8 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         await Eventually.Until(() => Task.FromResult(second.Sinks[0]), s => !s.Spooling && s.Written >= total, "the journal's replay to reach the stream", TimeSpan.FromSeconds(60));
         await second.StopAsync(Ct);
 
-        var ids = (await DecisionStreamReading.DecisionIdsAsync(up, stream, Ct)).ToHashSet();
+        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
+        var ids = (await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct)).ToHashSet();
         Assert.Equal(total, ids.Count);
         Assert.All(Enumerable.Range(0, total), i => Assert.Contains(Events.Make(i).Id, ids));
     }

@@ -119,13 +119,16 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         await Eventually.Until(() => Task.FromResult(pipeline.Sinks[0]), s => !s.Spooling && s.Written >= total, "the spool to be replayed", TimeSpan.FromSeconds(60));
         await pipeline.StopAsync(Ct);
 
+        // Read back with a realistic timeout: the pipeline's client has 1 s on purpose (the kill), a busy machine's
+        // XRANGE of 5,000 entries may take longer than that.
+        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
         var ids = new HashSet<string>();
         var firstSeen = new List<string>();
         var entries = 0;
         var last = "-";
         while (true)
         {
-            var page = await client.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 5000, Ct);
+            var page = await reader.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000, Ct);
             if (page.Count == 0)
             {
                 break;

@@ -42,7 +42,7 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
 
         await redis.StartAsync();
         using var second = await ServerProcess.StartAsync(args, temp.Path, ports[0], pki);
-        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
 
         var stillMissing = await Eventually.Until(async () => answered.Except((await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct))).Count(), missing => missing == 0,
             $"every one of the {answered.Count} answered decisions in the Redis Stream (value: how many are missing)", TimeSpan.FromSeconds(90));

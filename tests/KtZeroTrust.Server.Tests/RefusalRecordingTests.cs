@@ -152,6 +152,38 @@ public sealed class RefusalRecordingTests(ServerFixture server) : IClassFixture<
         Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("reason") == "tls_handshake_failed" && SourcePort(d) == SourcePort(refusal));
     }
 
+    [Fact]
+    public async Task AnHttp2ProtocolViolation_IsRecorded()
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", server.EnrollmentPort, Ct);
+        var local = ((System.Net.IPEndPoint)tcp.Client.LocalEndPoint!).Port;
+        await using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http2],
+            RemoteCertificateValidationCallback = (_, c, _, _) => c is System.Security.Cryptography.X509Certificates.X509Certificate2 s && KtZeroTrust.Pki.Certificates.TrustPolicies.ChainsTo(s, server.TlsRoot),
+        }, Ct);
+        // The connection preface, then a DATA frame on stream 0, which RFC 9113 makes a connection error.
+        await tls.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray(), Ct);
+        await tls.WriteAsync(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }, Ct); // empty SETTINGS
+        await tls.WriteAsync(new byte[] { 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xff }, Ct);
+        var buffer = new byte[1024];
+        try
+        {
+            while (await tls.ReadAsync(buffer, Ct) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        var decision = await server.DecisionAsync(d => d.Text("listener") == "enrollment" && SourcePort(d) == local, "the HTTP/2 violation's decision");
+        Assert.Equal(("deny", "request_refused"), (decision.Text("outcome"), decision.Text("reason")));
+    }
+
     private static int SourcePort(JsonElement decision) => decision.TryGetProperty("sourcePort", out var p) && p.ValueKind == JsonValueKind.Number ? p.GetInt32() : -1;
 
     /// <summary>Plain HTTP to a TLS port (what a scanner sends); returns the local port it came from.</summary>

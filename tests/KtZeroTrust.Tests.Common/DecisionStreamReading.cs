@@ -6,14 +6,17 @@ namespace KtZeroTrust.Tests.Common;
 /// <summary>Reads a whole decision stream back in pages (a realistic read, not one huge XRANGE).</summary>
 public static class DecisionStreamReading
 {
-    /// <summary>Every decision id in <paramref name="stream"/>, in stream order, duplicates included.</summary>
+    /// <summary>
+    /// Every decision id in <paramref name="stream"/>, in stream order, duplicates included. Give it a client with a
+    /// realistic command timeout (seconds, not the 1 s a fault test gives the client under test).
+    /// </summary>
     public static async Task<List<string>> DecisionIdsAsync(IRedisClient client, string stream, CancellationToken cancellationToken)
     {
         var ids = new List<string>();
         var last = "-";
         while (true)
         {
-            var page = await client.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 5000, cancellationToken);
+            var page = await client.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000, cancellationToken);
             if (page.Count == 0)
             {
                 return ids;

@@ -54,11 +54,15 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     public void Dispose() => _listener?.Dispose();
 
     /// <summary>
-    /// The connection end reasons that are a request refused below the application. Body errors are left out: the
-    /// application reads bodies and records those itself (<see cref="RefusalRecorderMiddleware"/>).
+    /// The reason for a connection Kestrel ended with an error. Left out (null): errors of a request the application
+    /// has already answered and recorded (body too slow or too large, aborted by the application, a slow reader of the
+    /// response) and a peer that merely went away; any other error (HTTP/2 protocol violations included) is a refusal.
     /// </summary>
     public static ReasonCode? ReasonFor(string? errorType) => errorType switch
     {
+        null or "min_request_body_data_rate" or "max_request_body_size_exceeded" or "unexpected_end_of_request_content" or "invalid_body_reader_state"
+            or "aborted_by_app" or "write_canceled" or "min_response_data_rate" or "response_content_length_mismatch" or "error_writing_headers"
+            or "connection_reset" or "io_error" or "transport_completed" or "client_go_away" or "app_shutdown_timeout" => null,
         "request_headers_timeout" => ReasonCode.RequestTimeout,
         "tls_handshake_failed" => ReasonCode.TlsHandshakeFailed,
         "other_error" => ReasonCode.RequestRefused, // e.g. a transfer coding other than chunked: better recorded twice than not at all
@@ -66,7 +70,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             or "max_request_header_count_exceeded" or "max_request_headers_total_size_exceeded" or "max_request_line_size_exceeded"
             or "missing_host_header" or "multiple_host_headers" or "invalid_host_header" or "unsupported_transfer_encoding" or "invalid_transfer_encoding"
             or "invalid_request_line_or_headers" or "error_parsing_request" => ReasonCode.RequestMalformed,
-        _ => null,
+        _ => ReasonCode.RequestRefused,
     };
 
     private void OnConnectionEnded(Instrument instrument, double seconds, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
