@@ -3,28 +3,48 @@ using System.Net.Sockets;
 
 namespace KtZeroTrust.Tests.Common;
 
-/// <summary>Free TCP ports on loopback, found by binding to port 0.</summary>
+/// <summary>
+/// Free TCP ports on loopback for servers the tests start. Taken below the kernel's ephemeral range (32768-60999 on
+/// Linux), where no outgoing connection of a busy test run can take a port between the check and the server's bind
+/// (port 0 hands out ephemeral ports, which a client connection could grab in that gap: seen as a rare
+/// "address already in use" at fixture start). Each process walks its own stretch; every port is checked by binding it.
+/// </summary>
 public static class FreePorts
 {
-    public static int Next()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private const int First = 20_000;
+    private const int Last = 32_000;
+    private static int _next = First + (Environment.ProcessId * 97 % (Last - First));
+
+    public static int Next() => Next(1)[0];
 
     public static int[] Next(int count)
     {
-        // Hold every socket until all are chosen so the same port is not handed out twice.
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        try
+        var ports = new int[count];
+        for (var i = 0; i < count; i++)
         {
-            listeners.ForEach(l => l.Start());
-            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+            ports[i] = Take();
         }
-        finally
+
+        return ports;
+    }
+
+    private static int Take()
+    {
+        for (var attempt = 0; attempt < Last - First; attempt++)
         {
-            listeners.ForEach(l => l.Stop());
+            var port = First + ((Interlocked.Increment(ref _next) - First) % (Last - First));
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // in use (another test process, or a server still closing): the next one
+            }
         }
+
+        throw new InvalidOperationException($"No free loopback port between {First} and {Last}.");
     }
 }
