@@ -706,8 +706,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
             Interlocked.Add(ref _written, batch.Length);
             if (Interlocked.Exchange(ref _failingSinceTicks, 0) != 0)
             {
-                _failingAlerted = false;
-                _lastError = null;
+                _failingAlerted = false; // LastError stays: what went wrong last; FailingSince says whether it still does
             }
         }
 
