@@ -11,15 +11,16 @@ if (verbose)
     Environment.SetEnvironmentVariable("ZT_DEBUG", "1");
 }
 
-WebApplication? app = null;
+ServerOptions? options = null; // captured before the run: a host that failed to start is disposed by then
 try
 {
-    app = ZeroTrustServer.Build(args);
+    var app = ZeroTrustServer.Build(args);
+    options = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
     await ZeroTrustServer.PrepareAsync(app);
     await app.RunAsync();
     return 0;
 }
-catch (Exception ex) when (ZeroTrustServer.ExplainStartFailure(ex, app) is { } reason)
+catch (Exception ex) when (ZeroTrustServer.ExplainStartFailure(ex, options) is { } reason)
 {
     // One line with a stable ZT-START id instead of a stack trace, for configuration and environment problems.
     await Console.Error.WriteLineAsync($"ktzerotrust: cannot start: {reason}");

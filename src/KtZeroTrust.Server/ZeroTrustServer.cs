@@ -296,19 +296,9 @@ public static partial class ZeroTrustServer
     /// The one-line reason (with its ZT-START id) for an exception that stopped the start, or null when it is not a
     /// configuration or environment problem (then the exception goes up as it is: a defect, with its stack trace).
     /// </summary>
-    public static string? ExplainStartFailure(Exception exception, WebApplication? app)
+    public static string? ExplainStartFailure(Exception exception, ServerOptions? options)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        ServerOptions? options = null;
-        try
-        {
-            options = app?.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-        {
-            app = null; // the host is gone: explain without naming the file
-        }
-
         switch (exception)
         {
             case StartupException:
@@ -318,8 +308,7 @@ public static partial class ZeroTrustServer
                 var listener = options is null ? null : new[] { ("Device", options.Listeners.Device), ("Enrollment", options.Listeners.Enrollment), ("User", options.Listeners.User), ("Console", options.Listeners.Console) }
                     .FirstOrDefault(l => l.Item2.Port == port).Item1;
                 var setting = listener is null ? "the port" : $"ZeroTrust:Listeners:{listener}:Port";
-                var source = listener is null || app is null ? "" : " (set in " + Configuration.ConfigurationKeyCheck.SourceOf(app.Configuration, app.Configuration.GetSection($"ZeroTrust:Listeners:{listener}:Port")) + ")";
-                return $"ZT-START-011: port {port} is already in use by another process; stop it or change {setting}{source}.";
+                return $"ZT-START-011: port {port} is already in use by another process; stop it or change {setting}.";
             case OptionsValidationException validation:
                 return $"ZT-START-013: {string.Join(" ", validation.Failures)}";
             case KtZeroTrust.Pki.Certificates.PkiException:

@@ -94,5 +94,11 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         using var reopened = new DecisionJournal(temp.Path);
         Assert.Equal(3, reopened.LastSequence);
         Assert.Equal([2L, 3L], reopened.ReadAfter(1).Select(e => e.Sequence));
+
+        var next = Events.Make(4);
+        next.Sequence = 4;
+        reopened.Append([next]); // continues the same segment, after the cut
+        Assert.Equal([1L, 2L, 3L, 4L], reopened.ReadAfter(0).Select(e => e.Sequence));
+        Assert.Single(Directory.GetFiles(temp.Path, "*.journal"));
     }
 }

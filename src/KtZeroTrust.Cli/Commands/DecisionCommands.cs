@@ -119,49 +119,58 @@ internal static class DecisionCommands
 
             // The file is created at the first decision written: a source that cannot be read leaves no empty file behind.
             TextWriter Writer() => path is null ? ctx.Out : file ??= new StreamWriter(path, append: true, new UTF8Encoding(false));
-            await using var closeFile = new AsyncDisposer(() => file?.DisposeAsync() ?? ValueTask.CompletedTask);
-            var count = 0;
-            if (ctx.ParseResult.GetValue(group) is { } groupName)
+            try
             {
-                if (ctx.RedisConfiguration is not { Length: > 0 } redisConfiguration)
+                var count = 0;
+                if (ctx.ParseResult.GetValue(group) is { } groupName)
                 {
-                    throw new FormatException("--group reads the Redis Stream: give --redis (or ZT_REDIS).");
-                }
-
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                if (ctx.ParseResult.GetValue(exportFor) is { } limit)
-                {
-                    stop.CancelAfter(limit);
-                }
-
-                try
-                {
-                    count = await ExportGroupAsync(redisConfiguration, ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
-                        ctx.ParseResult.GetValue(follow), Wanted, Writer, stop.Token);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                }
-            }
-            else
-            {
-                await foreach (var e in ReadAllAsync(ctx, ct))
-                {
-                    if (Wanted(e))
+                    if (ctx.RedisConfiguration is not { Length: > 0 } redisConfiguration)
                     {
-                        await Writer().WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
-                        count++;
+                        throw new FormatException("--group reads the Redis Stream: give --redis (or ZT_REDIS).");
+                    }
+
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    if (ctx.ParseResult.GetValue(exportFor) is { } limit)
+                    {
+                        stop.CancelAfter(limit);
+                    }
+
+                    try
+                    {
+                        count = await ExportGroupAsync(redisConfiguration, ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
+                            ctx.ParseResult.GetValue(follow), Wanted, Writer, stop.Token);
+                    }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                    {
                     }
                 }
-            }
+                else
+                {
+                    await foreach (var e in ReadAllAsync(ctx, ct))
+                    {
+                        if (Wanted(e))
+                        {
+                            await Writer().WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
+                            count++;
+                        }
+                    }
+                }
 
-            await Writer().FlushAsync(ct);
-            if (path is not null)
+                await Writer().FlushAsync(ct);
+                if (path is not null)
+                {
+                    ctx.Error.WriteLine($"{count} decisions exported to {path}");
+                }
+
+                return ExitCodes.Success;
+            }
+            finally
             {
-                ctx.Error.WriteLine($"{count} decisions exported to {path}");
+                if (file is not null)
+                {
+                    await file.DisposeAsync();
+                }
             }
-
-            return ExitCodes.Success;
         }));
 
         return new Command("decisions", "The decision stream: every allow and deny, with its reason") { tail, search, export };
@@ -357,12 +366,6 @@ internal static class DecisionCommands
                 await Task.Delay(200, ct);
             }
         }
-    }
-
-    /// <summary>Runs an asynchronous clean-up at the end of a scope.</summary>
-    private sealed class AsyncDisposer(Func<ValueTask> dispose) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => dispose();
     }
 
     private static string LogPath(CliContext ctx) => Path.Combine(ctx.DataDirectory, "decisions.jsonl");

@@ -114,16 +114,26 @@ public static class AllowListEntryCodec
         return written;
     }
 
-    /// <summary>The state reason as carried: free text from an operator, so cut (on a character) to what fits.</summary>
+    /// <summary>
+    /// The state reason as carried: free text from an operator, so cut to what fits (254 bytes, on a whole character).
+    /// Short reasons, the usual case, are returned as they are.
+    /// </summary>
     private static string StateReason(AllowListEntry entry)
     {
         var text = entry.StateReason!;
-        while (Encoding.UTF8.GetByteCount(text) >= Absent)
+        if (text.Length < Absent / 3 || Encoding.UTF8.GetByteCount(text) < Absent)
         {
-            text = text[..^1];
+            return text; // a UTF-16 char is at most 3 UTF-8 bytes: below 85 chars it always fits
         }
 
-        return text;
+        // At most 254 chars can fit; walk back from there to the longest prefix that fits, never splitting a pair.
+        var length = Math.Min(text.Length, Absent - 1);
+        while (length > 0 && (Encoding.UTF8.GetByteCount(text.AsSpan(0, length)) >= Absent || char.IsHighSurrogate(text[length - 1])))
+        {
+            length--;
+        }
+
+        return text[..length];
     }
 
     private static int Bytes(string? text) => text is null ? 0 : Encoding.UTF8.GetByteCount(text);

@@ -28,7 +28,7 @@ internal sealed class IdentityHeadersTransformProvider(IOptions<DeviceGatewayOpt
     private const string IdentityPrefix = "X-ZT-";
     private const string ForwardedPrefix = "X-Forwarded-";
 
-    private readonly FrozenSet<string> _stripped = new[] { "X-Forwarded-Client-Cert", "Forwarded", "X-Real-IP", "X-Client-Cert" }
+    private readonly FrozenSet<string> _stripped = new[] { "Forwarded", "X-Real-IP", "X-Client-Cert" } // X-Forwarded-Client-Cert: under the X-Forwarded- prefix
         .Concat(options.Value.StripHeaders)
         .Select(h => h.Replace('_', '-'))
         .ToFrozenSet(StringComparer.OrdinalIgnoreCase);

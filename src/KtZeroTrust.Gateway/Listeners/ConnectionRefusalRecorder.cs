@@ -15,8 +15,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     : IHostedService, IDisposable
 {
     public const string ListenerTag = "zt.listener";
-    public const string PeerAddressTag = "zt.peer.address";
-    public const string PeerPortTag = "zt.peer.port";
+    public const string PeerTag = "zt.peer";
 
     /// <summary>Set on a connection whose refusal was already recorded (the device handshake's own decision).</summary>
     public const string RecordedTag = "zt.recorded";
@@ -54,29 +53,28 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
     public void Dispose() => _listener?.Dispose();
 
     /// <summary>
-    /// The reason for a connection Kestrel ended with an error. Left out (null): errors of a request the application
-    /// has already answered and recorded (body too slow or too large, aborted by the application, a slow reader of the
-    /// response) and a peer that merely went away; any other error (HTTP/2 protocol violations included) is a refusal.
+    /// The reason for a connection Kestrel ended with an error (its <c>error.type</c> values, as Kestrel 10 names them).
+    /// Left out (null): errors of a request the application has already answered and recorded (body too slow or too
+    /// large, aborted by the application, a slow reader of the response) and a peer that merely went away or idled;
+    /// any other error (HTTP/2 protocol violations, <c>other_error</c> such as a transfer coding other than chunked,
+    /// too many connections) is a refusal: better recorded twice than not at all.
     /// </summary>
     public static ReasonCode? ReasonFor(string? errorType) => errorType switch
     {
         null or "min_request_body_data_rate" or "max_request_body_size_exceeded" or "unexpected_end_of_request_content" or "invalid_body_reader_state"
             or "aborted_by_app" or "write_canceled" or "min_response_data_rate" or "response_content_length_mismatch" or "error_writing_headers"
-            or "connection_reset" or "io_error" or "transport_completed" or "client_go_away" or "app_shutdown_timeout" => null,
+            or "error_after_starting_response" or "connection_reset" or "io_error" or "keep_alive_timeout" or "app_shutdown_timeout" => null,
         "request_headers_timeout" => ReasonCode.RequestTimeout,
-        "tls_handshake_failed" => ReasonCode.TlsHandshakeFailed,
-        "other_error" => ReasonCode.RequestRefused, // e.g. a transfer coding other than chunked: better recorded twice than not at all
-        "invalid_request_line" or "invalid_request_headers" or "invalid_http_version" or "invalid_request_target" or "invalid_content_length"
-            or "max_request_header_count_exceeded" or "max_request_headers_total_size_exceeded" or "max_request_line_size_exceeded"
-            or "missing_host_header" or "multiple_host_headers" or "invalid_host_header" or "unsupported_transfer_encoding" or "invalid_transfer_encoding"
-            or "invalid_request_line_or_headers" or "error_parsing_request" => ReasonCode.RequestMalformed,
+        "tls_handshake_failed" or "tls_not_supported" or "insufficient_tls_version" => ReasonCode.TlsHandshakeFailed,
+        "invalid_request_line" or "invalid_request_headers" or "invalid_http_version" or "error_reading_headers"
+            or "max_request_header_count_exceeded" or "max_request_headers_total_size_exceeded" => ReasonCode.RequestMalformed,
         _ => ReasonCode.RequestRefused,
     };
 
     private void OnConnectionEnded(Instrument instrument, double seconds, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
     {
-        string? errorType = null, listener = null, address = null;
-        var port = 0;
+        string? errorType = null, listener = null;
+        System.Net.IPEndPoint? peer = null;
         var recorded = false;
         foreach (var tag in tags)
         {
@@ -84,8 +82,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             {
                 case "error.type": errorType = tag.Value as string; break;
                 case ListenerTag: listener = tag.Value as string; break;
-                case PeerAddressTag: address = tag.Value as string; break;
-                case PeerPortTag: port = tag.Value is int p ? p : 0; break;
+                case PeerTag: peer = tag.Value as System.Net.IPEndPoint; break;
                 case RecordedTag: recorded = true; break;
             }
         }
@@ -95,6 +92,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             return;
         }
 
+        var address = peer?.Address.ToString();
         var id = ids.Next();
         decisions.Post(new DecisionEvent
         {
@@ -103,7 +101,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             Kind = listener == ListenerContext.Name(ListenerKind.Console) ? DecisionEvent.AdminKind : DecisionEvent.AccessKind,
             Listener = listener,
             SourceAddress = address,
-            SourcePort = port,
+            SourcePort = peer?.Port ?? 0,
             Outcome = DecisionOutcome.Deny,
             Reason = reason,
             Detail = "refused by the HTTP server before the application: " + errorType,

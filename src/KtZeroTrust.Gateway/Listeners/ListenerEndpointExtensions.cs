@@ -25,8 +25,7 @@ public static class ListenerEndpointExtensions
                 tags.Tags.Add(new(ConnectionRefusalRecorder.ListenerTag, name));
                 if (connection.RemoteEndPoint is System.Net.IPEndPoint peer)
                 {
-                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerAddressTag, peer.Address.ToString()));
-                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerPortTag, peer.Port));
+                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerTag, peer)); // formatted only if it is ever a refusal
                 }
             }
 

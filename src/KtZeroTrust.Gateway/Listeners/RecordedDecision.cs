@@ -18,6 +18,9 @@ public sealed class RecordedDecisionFeature(string decisionId) : IRecordedDecisi
 
 public static class RecordedDecision
 {
+    /// <summary>The mark of a refusal counted into a rate-limited summary instead of recorded on its own.</summary>
+    public const string InSummary = "in-summary";
+
     public static void Mark(HttpContext context, string decisionId)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -64,8 +64,12 @@ public sealed partial class RefusalRecorderMiddleware(
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; there is nobody left to answer. The attempt is still recorded.
-            Record(context, listener, 499, ReasonCode.RequestRefused, "client closed the connection before the answer", start);
+            // The client went away; there is nobody left to answer. An attempt nothing recorded yet is recorded now.
+            if (!RecordedDecision.IsRecorded(context))
+            {
+                Record(context, listener, 499, ReasonCode.RequestRefused, "client closed the connection before the answer", start);
+            }
+
             return;
         }
         catch (Exception ex)
@@ -109,6 +113,10 @@ public sealed partial class RefusalRecorderMiddleware(
         _ => ReasonCode.RequestRefused,
     };
 
+    /// <summary>
+    /// Both framings at once. Kestrel honours Transfer-Encoding and moves the Content-Length aside as
+    /// <c>X-Content-Length</c> (seen in the tests: checking <c>Content-Length</c> alone finds nothing).
+    /// </summary>
     private static bool HasAmbiguousFraming(HttpRequest request)
         => request.Headers.TransferEncoding.Count > 0 && (request.Headers.ContentLength is not null || request.Headers.ContainsKey("X-Content-Length"));
 

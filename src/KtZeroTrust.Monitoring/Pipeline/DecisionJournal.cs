@@ -26,8 +26,9 @@ public sealed class DecisionJournal : IDisposable
     private readonly string _checkpointPath;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly Utf8JsonWriter _json;
+    // The segments' first sequences, oldest first: the journal alone writes this directory, so it is listed once.
+    private readonly List<long> _segments;
     private FileStream? _segment;
-    private long _segmentFirst;
 
     public DecisionJournal(string directory)
     {
@@ -35,6 +36,7 @@ public sealed class DecisionJournal : IDisposable
         System.IO.Directory.CreateDirectory(_directory);
         _checkpointPath = Path.Combine(_directory, "checkpoints.json");
         _json = new Utf8JsonWriter(_buffer);
+        _segments = ListSegments();
         LastSequence = RepairAndFindLast();
     }
 
@@ -68,7 +70,7 @@ public sealed class DecisionJournal : IDisposable
         }
 
         var file = Segment(batch[0].Sequence);
-        var before = file.Length;
+        var before = file.Position; // appends only: the position is the length, without asking the file system
         try
         {
             file.Write(_buffer.WrittenSpan);
@@ -86,14 +88,14 @@ public sealed class DecisionJournal : IDisposable
     /// <summary>Every journaled event with a sequence above <paramref name="after"/>, in order (recovery).</summary>
     public IEnumerable<DecisionEvent> ReadAfter(long after)
     {
-        foreach (var (first, path) in Segments())
+        for (var i = 0; i < _segments.Count; i++)
         {
-            if (NextFirst(first) is { } next && next - 1 <= after)
+            if (i + 1 < _segments.Count && _segments[i + 1] - 1 <= after)
             {
                 continue; // wholly delivered
             }
 
-            foreach (var e in ReadSegment(path).Where(e => e.Sequence > after))
+            foreach (var e in ReadSegment(PathOf(_segments[i])).Where(e => e.Sequence > after))
             {
                 yield return e;
             }
@@ -121,12 +123,11 @@ public sealed class DecisionJournal : IDisposable
         File.WriteAllText(temp, JsonSerializer.Serialize(checkpoints));
         File.Move(temp, _checkpointPath, overwrite: true);
         var delivered = checkpoints.Count == 0 ? LastSequence : checkpoints.Values.Min();
-        foreach (var (first, path) in Segments())
+        // Every segment but the one being written ends where the next begins.
+        while (_segments.Count > 1 && _segments[1] - 1 <= delivered)
         {
-            if (first != _segmentFirst && NextFirst(first) is { } next && next - 1 <= delivered)
-            {
-                File.Delete(path);
-            }
+            File.Delete(PathOf(_segments[0]));
+            _segments.RemoveAt(0);
         }
     }
 
@@ -138,18 +139,24 @@ public sealed class DecisionJournal : IDisposable
 
     private FileStream Segment(long firstSequence)
     {
-        if (_segment is not null && _segment.Length < SegmentBytes)
+        if (_segment is not null && _segment.Position < SegmentBytes)
         {
             return _segment;
         }
 
         _segment?.Dispose();
-        _segmentFirst = firstSequence;
-        _segment = new FileStream(Path.Combine(_directory, firstSequence.ToString("D20", CultureInfo.InvariantCulture) + Extension),
-            FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete, 1);
+        if (_segment is not null || _segments.Count == 0)
+        {
+            _segments.Add(firstSequence); // a new segment (after a roll, or the very first)
+        }
+
+        // At open the last segment is continued (its torn tail was cut), so sequences stay in file order.
+        _segment = new FileStream(PathOf(_segments[^1]), FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete, 1);
         _segment.Seek(0, SeekOrigin.End);
         return _segment;
     }
+
+    private string PathOf(long first) => Path.Combine(_directory, first.ToString("D20", CultureInfo.InvariantCulture) + Extension);
 
     private static void Cut(FileStream file, long length)
     {
@@ -164,24 +171,21 @@ public sealed class DecisionJournal : IDisposable
         }
     }
 
-    private List<(long First, string Path)> Segments()
+    private List<long> ListSegments()
         => [.. System.IO.Directory.EnumerateFiles(_directory, "*" + Extension)
-            .Select(p => (First: long.TryParse(Path.GetFileNameWithoutExtension(p), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : -1, Path: p))
-            .Where(s => s.First >= 0).OrderBy(s => s.First)];
-
-    private long? NextFirst(long first) => Segments().Select(s => s.First).Where(f => f > first).Cast<long?>().FirstOrDefault();
+            .Select(p => long.TryParse(Path.GetFileNameWithoutExtension(p), NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : -1)
+            .Where(f => f >= 0).Order()];
 
     /// <summary>Cuts a torn last record (a crash or a full disk mid-append) and returns the last good sequence.</summary>
     private long RepairAndFindLast()
     {
-        var segments = Segments();
-        if (segments.Count == 0)
+        if (_segments.Count == 0)
         {
             return 0;
         }
 
-        var (_, path) = segments[^1];
-        long good = 0, last = segments[^1].First - 1;
+        var path = PathOf(_segments[^1]);
+        long good = 0, last = _segments[^1] - 1;
         using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
         {
             Span<byte> header = stackalloc byte[HeaderBytes];

@@ -83,8 +83,13 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
     private long _settled;
     private long _journalFailures;
     private int _waiters;
-    private long _lastCheckpointTicks;
+    // Dispatcher-only state (ExecuteAsync, then StopAsync after it): no other thread reads these.
+    private long _lastCheckpointTimestamp;
     private long _journalFailuresReported;
+    private Dictionary<string, long>? _savedCheckpoints;
+
+    /// <summary>The longest a request waits for its decisions to be journaled (the dispatcher takes milliseconds).</summary>
+    private static readonly TimeSpan MaxDurableWait = TimeSpan.FromSeconds(5);
     private TaskCompletionSource _settledSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _lingerCut = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -100,7 +105,13 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger, _timeProvider))];
         _journal = new DecisionJournal(Path.Combine(options.SpoolDirectory, "journal"));
         _sequence = _journal.LastSequence;
+    }
+
+    /// <summary>Recovery first (file work that belongs to starting, not to constructing), then the dispatcher and lanes.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
         Recover();
+        return base.StartAsync(cancellationToken);
     }
 
     /// <summary>
@@ -153,22 +164,17 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         try
         {
             // Bounded: a pipeline that stopped must not hold requests forever (the dispatcher journals within milliseconds).
-            var deadline = _timeProvider.GetTimestamp() + (long)(TimeSpan.FromSeconds(5).TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            var start = _timeProvider.GetTimestamp();
             while (Volatile.Read(ref _settled) < posted && !_buffer.Reader.Completion.IsCompleted)
             {
-                var signal = Volatile.Read(ref _settledSignal).Task;
-                if (Volatile.Read(ref _settled) >= posted)
+                var signal = Volatile.Read(ref _settledSignal).Task; // read before the check: a completion in between still wakes us
+                var left = MaxDurableWait - _timeProvider.GetElapsedTime(start);
+                if (Volatile.Read(ref _settled) >= posted || left <= TimeSpan.Zero)
                 {
                     return;
                 }
 
-                var left = deadline - _timeProvider.GetTimestamp();
-                if (left <= 0)
-                {
-                    return;
-                }
-
-                await signal.WaitAsync(TimeSpan.FromSeconds(left / (double)System.Diagnostics.Stopwatch.Frequency), _timeProvider).ConfigureAwait(false);
+                await signal.WaitAsync(left, _timeProvider).ConfigureAwait(false);
             }
         }
         catch (TimeoutException)
@@ -272,9 +278,16 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
 
     private void SaveCheckpoints()
     {
+        var checkpoints = _lanes.ToDictionary(l => l.Name, l => l.DurableSequence, StringComparer.Ordinal);
+        if (_savedCheckpoints is { } saved && saved.Count == checkpoints.Count && checkpoints.All(c => saved.GetValueOrDefault(c.Key, -1) == c.Value))
+        {
+            return; // nothing moved: no file written
+        }
+
         try
         {
-            _journal.SaveCheckpoints(_lanes.ToDictionary(l => l.Name, l => l.DurableSequence, StringComparer.Ordinal));
+            _journal.SaveCheckpoints(checkpoints);
+            _savedCheckpoints = checkpoints;
         }
         catch (IOException ex)
         {
@@ -310,9 +323,9 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
 
             RaiseHealthAlerts();
             var now = _timeProvider.GetTimestamp();
-            if (_timeProvider.GetElapsedTime(Interlocked.Read(ref _lastCheckpointTicks), now) >= _options.CheckpointInterval)
+            if (_timeProvider.GetElapsedTime(_lastCheckpointTimestamp, now) >= _options.CheckpointInterval)
             {
-                Interlocked.Exchange(ref _lastCheckpointTicks, now);
+                _lastCheckpointTimestamp = now;
                 SaveCheckpoints();
             }
         }

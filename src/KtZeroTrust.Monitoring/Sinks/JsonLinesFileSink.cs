@@ -41,7 +41,7 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
         try
         {
             var file = Open();
-            if (file.Length > maxFileBytes)
+            if (file.Position > maxFileBytes)
             {
                 await file.DisposeAsync();
                 _file = null;
@@ -50,7 +50,7 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
                 file = Open();
             }
 
-            var before = file.Length;
+            var before = file.Position; // appends only: the position is the length, without a stat per batch
             try
             {
                 await file.WriteAsync(_buffer.WrittenMemory, cancellationToken);

@@ -238,16 +238,6 @@ public abstract partial class SqlDeviceRegistry
             }
         }
 
-        await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki AND serial <> @serial LIMIT 1;"))
-        {
-            Add(owner, "@spki", enrollment.Certificate.PublicKeySha256);
-            Add(owner, "@serial", device.Serial);
-            if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
-            {
-                throw new RegistryException(RegistryException.KeyShared, $"The public key is already bound to device '{other}'.");
-            }
-        }
-
         await using (var retire = Command(connection, tx, "UPDATE device_certificates SET revoked_at = @now, revocation_reason = 'superseded', row_version = @version WHERE serial = @serial AND revoked_at IS NULL;"))
         {
             Add(retire, "@now", now.UtcTicks);
@@ -256,21 +246,7 @@ public abstract partial class SqlDeviceRegistry
             await retire.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using (var insert = Command(connection, tx, """
-            INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version, spki_sha256)
-            VALUES (@sha, @serial, @certSerial, @nb, @na, @issued, @version, @spki);
-            """))
-        {
-            Add(insert, "@sha", certificate.Sha256.ToLowerInvariant());
-            Add(insert, "@serial", device.Serial);
-            Add(insert, "@certSerial", certificate.CertificateSerialNumber);
-            Add(insert, "@nb", certificate.NotBefore.UtcTicks);
-            Add(insert, "@na", certificate.NotAfter.UtcTicks);
-            Add(insert, "@issued", certificate.IssuedAt.UtcTicks);
-            Add(insert, "@version", version);
-            Add(insert, "@spki", enrollment.Certificate.PublicKeySha256);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
+        await InsertCertificateAsync(connection, tx, certificate, device.Serial, version, cancellationToken);
 
         if (device.State == DeviceLifecycleState.Provisioned)
         {

@@ -159,17 +159,35 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
             throw new RegistryException(RegistryException.TransitionNotAllowed, $"Device '{device.Serial}' is {device.State}; no certificate may be issued to it.");
         }
 
+        var version = await BumpVersionAsync(connection, tx, cancellationToken);
+        await InsertCertificateAsync(connection, tx, certificate, device.Serial, version, cancellationToken);
+
+        if (device.State == DeviceLifecycleState.Provisioned)
+        {
+            var now = Now();
+            await SetStateAsync(connection, tx, device.Serial, DeviceLifecycleState.Active, now, version, cancellationToken);
+            await InsertTransitionAsync(connection, tx, device.Serial, device.State, DeviceLifecycleState.Active, actor, "operational certificate issued", now, cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Every issuance path's one insert: the key hash is required and a key belongs to one device (KeyShared
+    /// otherwise), whatever issued the certificate.
+    /// </summary>
+    private async Task InsertCertificateAsync(DbConnection connection, DbTransaction tx, DeviceCertificateRecord certificate, string serial, long version, CancellationToken cancellationToken)
+    {
         if (!CertificateHash.TryParse(certificate.PublicKeySha256, out _)) // same shape: 32 bytes in hex
         {
             throw new RegistryException(RegistryException.InvalidInput, "The public-key hash must be 64 hexadecimal characters (SHA-256 of the SubjectPublicKeyInfo).");
         }
 
-        var version = await BumpVersionAsync(connection, tx, cancellationToken);
+        var spki = certificate.PublicKeySha256.ToLowerInvariant();
         await using (var owner = Command(connection, tx, "SELECT serial FROM device_certificates WHERE spki_sha256 = @spki AND serial <> @serial LIMIT 1;"))
         {
-            // The same rule as enrollment: whatever issues the certificate, a key belongs to one device.
-            Add(owner, "@spki", certificate.PublicKeySha256.ToLowerInvariant());
-            Add(owner, "@serial", certificate.DeviceSerial);
+            Add(owner, "@spki", spki);
+            Add(owner, "@serial", serial);
             if (await owner.ExecuteScalarAsync(cancellationToken) is string other)
             {
                 throw new RegistryException(RegistryException.KeyShared, $"The public key is already bound to device '{other}'.");
@@ -180,10 +198,10 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
             INSERT INTO device_certificates (sha256, serial, cert_serial, not_before, not_after, issued_at, row_version, spki_sha256)
             VALUES (@sha, @serial, @certSerial, @nb, @na, @issued, @version, @spki);
             """);
-        Add(insert, "@spki", certificate.PublicKeySha256.ToLowerInvariant());
+        Add(insert, "@spki", spki);
         Add(insert, "@version", version);
         Add(insert, "@sha", certificate.Sha256.ToLowerInvariant());
-        Add(insert, "@serial", certificate.DeviceSerial);
+        Add(insert, "@serial", serial);
         Add(insert, "@certSerial", certificate.CertificateSerialNumber);
         Add(insert, "@nb", certificate.NotBefore.UtcTicks);
         Add(insert, "@na", certificate.NotAfter.UtcTicks);
@@ -196,15 +214,6 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
         {
             throw new RegistryException(RegistryException.CertificateConflict, $"Certificate {certificate.Sha256} is already registered.");
         }
-
-        if (device.State == DeviceLifecycleState.Provisioned)
-        {
-            var now = Now();
-            await SetStateAsync(connection, tx, device.Serial, DeviceLifecycleState.Active, now, version, cancellationToken);
-            await InsertTransitionAsync(connection, tx, device.Serial, device.State, DeviceLifecycleState.Active, actor, "operational certificate issued", now, cancellationToken);
-        }
-
-        await tx.CommitAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default)

@@ -88,7 +88,7 @@ internal static class ConfigurationKeyCheck
                 {
                     return provider switch
                     {
-                        JsonConfigurationProvider json => SafeJsonConfiguration.OperatorPath(json.Source.FileProvider is Microsoft.Extensions.FileProviders.PhysicalFileProvider p ? Path.Combine(p.Root, json.Source.Path ?? "") : json.Source.Path ?? "appsettings.json"),
+                        JsonConfigurationProvider json => SafeJsonConfiguration.OperatorPath(SafeJsonConfiguration.PathOf(json.Source)),
                         Microsoft.Extensions.Configuration.CommandLine.CommandLineConfigurationProvider => "the command line",
                         Microsoft.Extensions.Configuration.EnvironmentVariables.EnvironmentVariablesConfigurationProvider => "the environment (ZeroTrust__...)",
                         _ => provider.ToString() ?? "the configuration",

@@ -46,6 +46,13 @@ internal static class SafeJsonConfiguration
         return File.Exists(source) ? System.IO.Path.GetFullPath(source) : full;
     }
 
+    /// <summary>The file a JSON source reads (its provider's root joined with its path).</summary>
+    public static string PathOf(FileConfigurationSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return source.FileProvider is Microsoft.Extensions.FileProviders.PhysicalFileProvider p ? System.IO.Path.Combine(p.Root, source.Path ?? "") : source.Path ?? "appsettings.json";
+    }
+
     /// <summary>"file, line N: what": the operator-facing description of a JSON parse failure.</summary>
     public static string Describe(string path, Exception exception)
     {
@@ -69,17 +76,15 @@ internal static class SafeJsonConfiguration
 
         public override void Load(Stream stream)
         {
-            var previous = Data;
             try
             {
-                base.Load(stream);
+                base.Load(stream); // assigns Data only once the whole file parsed
                 _loaded = true;
             }
             catch (FormatException ex) when (_loaded)
             {
-                // A reload that does not parse: keep serving what parsed last, and say so.
-                Data = previous;
-                errors.Report(Source.Path ?? "appsettings.json", Describe(Source.FileProvider is Microsoft.Extensions.FileProviders.PhysicalFileProvider p ? System.IO.Path.Combine(p.Root, Source.Path ?? "") : Source.Path ?? "", ex));
+                // A reload that does not parse: not thrown on, so the file provider does not empty Data; say so.
+                errors.Report(Describe(PathOf(Source), ex));
             }
         }
     }
@@ -92,7 +97,7 @@ internal sealed class ConfigurationReloadErrors
     private readonly List<string> _early = [];
     private readonly object _gate = new();
 
-    public void Report(string file, string description)
+    public void Report(string description)
     {
         lock (_gate)
         {

@@ -123,23 +123,11 @@ public static partial class ConsoleEndpoints
             return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {user, password} object.");
         }
 
-        var name = request?.User ?? "";
-        var source = context.Connection.RemoteIpAddress?.ToString();
-        if (guard.RetryAfter(name, source) is { } wait)
-        {
-            // Refused before the password is even looked at: guessing gets no answer while the account or source waits.
-            audit.PostRefusal(context, name, ReasonCode.SignInThrottled, $"sign-in for '{name}' from {source} refused for {wait.TotalSeconds:F0} s more after repeated failures");
-            context.Response.Headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            AlertOnBurst(context, audit, name, guard.Failed(name, source, whileThrottled: true));
-            return Problem(StatusCodes.Status429TooManyRequests, $"Too many failed sign-ins; try again in {Math.Ceiling(wait.TotalSeconds)} s.");
-        }
-
-        var account = users.Verify(name, request?.Password ?? "");
+        var (refusal, account) = CheckPassword(context, users, audit, guard, request?.User ?? "", request?.Password, "console:login",
+            StatusCodes.Status401Unauthorized, "Wrong user name or password.");
         if (account is null)
         {
-            audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, "console:login", "wrong user name or password");
-            AlertOnBurst(context, audit, name, guard.Failed(name, source));
-            return Problem(StatusCodes.Status401Unauthorized, "Wrong user name or password.");
+            return refusal!;
         }
 
         guard.Succeeded(account.Name);
@@ -167,6 +155,34 @@ public static partial class ConsoleEndpoints
         return Results.Json(new { token, user = account.Name, role = account.Role });
     }
 
+    /// <summary>
+    /// The one password check (sign-in, password change): refused unread while the account or source waits (429,
+    /// Retry-After), a wrong password audited as <c>credentials_invalid</c>; either counts toward the burst alert.
+    /// </summary>
+    private static (IResult? Refusal, ConsoleUsers.Account? Account) CheckPassword(HttpContext context, ConsoleUsers users, Audit audit, SignInGuard guard,
+        string name, string? password, string route, int wrongStatus, string wrongMessage)
+    {
+        var source = context.Connection.RemoteIpAddress?.ToString();
+        if (guard.RetryAfter(name, source) is { } wait)
+        {
+            // Refused before the password is even looked at: guessing gets no answer while the account or source waits.
+            var seconds = Math.Ceiling(wait.TotalSeconds);
+            audit.PostRefusal(context, name, ReasonCode.SignInThrottled, $"{route} for '{name}' from {source} refused for {seconds} s more after repeated failures");
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            AlertOnBurst(context, audit, name, guard.Failed(name, source, whileThrottled: true));
+            return (Problem(StatusCodes.Status429TooManyRequests, $"Too many failed attempts; try again in {seconds} s."), null);
+        }
+
+        if (users.Verify(name, password ?? "") is not { } account)
+        {
+            audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, route, wrongMessage);
+            AlertOnBurst(context, audit, name, guard.Failed(name, source));
+            return (Problem(wrongStatus, wrongMessage), null);
+        }
+
+        return (null, account);
+    }
+
     private static void AlertOnBurst(HttpContext context, Audit audit, string name, IReadOnlyList<string> bursts)
     {
         foreach (var burst in bursts)
@@ -188,18 +204,11 @@ public static partial class ConsoleEndpoints
         }
 
         var user = Session(context)!.User;
-        var source = context.Connection.RemoteIpAddress?.ToString();
-        if (guard.RetryAfter(user, source) is { } wait)
+        var (refusal, account) = CheckPassword(context, users, audit, guard, user, request.CurrentPassword, "console:password",
+            StatusCodes.Status403Forbidden, "The current password is wrong."); // the same guessing, through another door
+        if (account is null)
         {
-            audit.PostRefusal(context, user, ReasonCode.SignInThrottled, $"password change for '{user}' refused for {wait.TotalSeconds:F0} s more after repeated failures");
-            return Problem(StatusCodes.Status429TooManyRequests, $"Too many failed attempts; try again in {Math.Ceiling(wait.TotalSeconds)} s.");
-        }
-
-        if (users.Verify(user, request.CurrentPassword ?? "") is null)
-        {
-            guard.Failed(user, source);
-            audit.Post(context, user, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, "console:password", "password change with a wrong current password");
-            return Problem(StatusCodes.Status403Forbidden, "The current password is wrong.");
+            return refusal!;
         }
 
         try
@@ -506,7 +515,7 @@ public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, Time
         }
         else
         {
-            KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, "counted"); // in the minute's summary, not again below
+            KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, KtZeroTrust.Gateway.Listeners.RecordedDecision.InSummary); // not again below
         }
     }
 
