@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need when missing (Debian: redis-server, curl, openssl, strongSwan's pki,
+# Runs every test. Installs what the tests need when missing (Debian: redis-server and redis-sentinel, curl, openssl, strongSwan's pki,
 # postgresql, Node.js + npm, chromium for the console's browser tests; then the test OIDC provider from npm into tests/oidc).
 # Results land as TRX files in ./TestResults; the last line is "N passed, N failed, N skipped".
 set -euo pipefail
@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)

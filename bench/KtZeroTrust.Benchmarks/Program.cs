@@ -5,7 +5,7 @@ using KtZeroTrust.Benchmarks.Tools;
 // they run as commands of their own. Everything else goes to BenchmarkDotNet.
 return args.FirstOrDefault() switch
 {
-    "resp-compare" => await RespCompare.RunAsync(args[1..]),
+    "redis-compare" => await RedisCompare.RunAsync(args[1..]),
     "l1-memory" => L1Memory.Run(args[1..]),
     "propagation" => await Propagation.RunAsync(args[1..]),
     "stream-throughput" => await StreamThroughput.RunAsync(args[1..]),

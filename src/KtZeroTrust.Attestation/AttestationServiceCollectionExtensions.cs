@@ -35,7 +35,7 @@ public static class AttestationServiceCollectionExtensions
         {
             services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             services.TryAddSingleton<INonceStore>(sp =>
-                new RedisNonceStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redisConfiguration).GetAwaiter().GetResult()));
+                new RedisNonceStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration)));
         }
 
         services.TryAddSingleton<AttestationVerifier>();

@@ -91,7 +91,7 @@ internal sealed class AllowListOptionsValidator : IValidateOptions<AllowListOpti
         {
             try
             {
-                KtZeroTrust.Redis.RedisOptions.Parse(options.Redis);
+                KtZeroTrust.Redis.RedisConfiguration.Parse(options.Redis);
             }
             catch (FormatException ex)
             {
@@ -102,6 +102,11 @@ internal sealed class AllowListOptionsValidator : IValidateOptions<AllowListOpti
         if (options.RegistryPollInterval < TimeSpan.FromMilliseconds(50))
         {
             errors.Add("ZeroTrust:AllowList:RegistryPollInterval must be at least 50 ms.");
+        }
+
+        if (options.FeedProbeTimeout < TimeSpan.FromMilliseconds(100) || options.FeedProbeTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add("ZeroTrust:AllowList:FeedProbeTimeout must be between 100 ms and 1 minute.");
         }
 
         if (options.MaxStaleness < TimeSpan.Zero)

@@ -111,7 +111,7 @@ public static partial class ZeroTrustServer
                 // Fleet-wide: the console reads the shared stream (every node's decisions, this one's included).
                 builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
                 builder.Services.AddSingleton(sp => new ConsoleDecisions(decisionLogPath,
-                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(consoleRedis).GetAwaiter().GetResult(), builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
+                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(consoleRedis), builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
                 builder.Services.AddHostedService<StreamConsoleFeedService>();
             }
             else
@@ -141,7 +141,7 @@ public static partial class ZeroTrustServer
 
             builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             builder.Services.AddSingleton<IDecisionExportSink>(sp => new RedisStreamSink(
-                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(decisionRedis).GetAwaiter().GetResult(), streamKey, eventsPerEntry: eventsPerEntry)); // decisions spool while Redis is away
+                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(decisionRedis), streamKey, eventsPerEntry: eventsPerEntry)); // decisions spool while Redis is away
         }
 
         var node = builder.Configuration["ZeroTrust:Node"] is { Length: > 0 } configuredNode ? configuredNode : Environment.MachineName;
@@ -243,8 +243,8 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton(sp => new DetectorEngine(options, sp.GetRequiredService<IDeviceRegistry>(), sp.GetRequiredService<TimeProvider>()));
         if (redis is { Length: > 0 })
         {
-            builder.Services.AddSingleton<IDetectorStateStore>(sp => new RedisDetectorStateStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redis).GetAwaiter().GetResult()));
-            builder.Services.AddSingleton<IDetectorFeed>(sp => new RedisStreamDetectorFeed(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().GetAsync(redis).GetAwaiter().GetResult(),
+            builder.Services.AddSingleton<IDetectorStateStore>(sp => new RedisDetectorStateStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis)));
+            builder.Services.AddSingleton<IDetectorFeed>(sp => new RedisStreamDetectorFeed(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis),
                 streamKey, node, options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisStreamDetectorFeed>>()));
         }
         else

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using StackExchange.Redis;
 using KtZeroTrust.Attestation.Nonces;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Decisions;
@@ -34,12 +35,12 @@ public sealed class NonceStoreTests(RedisServerFixture redis) : IClassFixture<Re
     [Fact]
     public async Task Redis_NoncesAreSingleUse_AcrossNodes()
     {
-        await using var nodeA = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
-        await using var nodeB = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var nodeA = new RedisConnection(redis.Configuration);
+        await using var nodeB = new RedisConnection(redis.Configuration);
         var nonce = await new RedisNonceStore(nodeA).IssueAsync("FC-9", TimeSpan.FromMinutes(1), Ct);
         var consumers = await Task.WhenAll(new RedisNonceStore(nodeA).ConsumeAsync(nonce, Ct), new RedisNonceStore(nodeB).ConsumeAsync(nonce, Ct));
         Assert.Equal(1, consumers.Count(c => c == "FC-9")); // exactly one node wins
-        var ttl = await nodeA.KeyTimeToLiveAsync("zt:nonce:" + await new RedisNonceStore(nodeA).IssueAsync("FC-9", TimeSpan.FromSeconds(90), Ct), Ct);
+        var ttl = await (await nodeA.DatabaseAsync()).KeyTimeToLiveAsync("zt:nonce:" + await new RedisNonceStore(nodeA).IssueAsync("FC-9", TimeSpan.FromSeconds(90), Ct));
         Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(90));
     }
 }

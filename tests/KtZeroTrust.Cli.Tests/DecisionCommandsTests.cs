@@ -1,4 +1,5 @@
 using System.Text.Json;
+using StackExchange.Redis;
 using KtZeroTrust.Cli.Commands;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Sinks;
@@ -100,7 +101,7 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
     public async Task Export_AsAConsumerGroup_ResumesWhereItStopped_AndNeverRepeatsAcknowledgedEntries(int eventsPerEntry)
     {
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var client = new RedisConnection(redis.Configuration);
         var redisSink = new RedisStreamSink(client, stream, eventsPerEntry: eventsPerEntry);
         await redisSink.WriteBatchAsync([Event(1, "FC-1", ReasonCode.Allowed), Event(2, "FC-2", ReasonCode.DeviceRevoked)], Ct);
         var file = _temp.Combine("siem.jsonl");
@@ -113,8 +114,8 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
 
         var uids = (await File.ReadAllLinesAsync(file, Ct)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("metadata").GetProperty("uid").GetString()).ToList();
         Assert.Equal(["ID000000000000000000000001", "ID000000000000000000000002", "ID000000000000000000000003"], uids);
-        var pending = await client.ExecuteAsync("XPENDING", [stream, "siem"], Ct);
-        Assert.Equal(0, pending.Items[0].AsInt64()); // every entry acknowledged
+        var pending = await (await client.DatabaseAsync()).StreamPendingAsync(stream, "siem");
+        Assert.Equal(0, pending.PendingMessageCount); // every entry acknowledged
         Assert.Equal(ExitCodes.Usage, (await Run("decisions", "export", "--group", "siem")).Code); // a group needs Redis
     }
 
@@ -135,7 +136,7 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
         Assert.Equal("FC-B", JsonDocument.Parse(fromFile.Out.Split('\n')[0].Trim()).RootElement.GetProperty("subject").GetString());
 
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var client = new RedisConnection(redis.Configuration);
         var redisSink = new RedisStreamSink(client, stream);
         await redisSink.WriteBatchAsync([Event(4, "BEFORE", ReasonCode.DeviceRevoked)], Ct);
         var live = Run("decisions", "tail", "--redis", redis.Configuration, "--stream", stream, "--reason", "clone_suspected", "--max", "1", "--for", "00:00:30", "--json");

@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
@@ -23,9 +24,9 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
     {
         using var temp = new TempDirectory();
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        var options = RedisOptions.Parse(redis.Configuration + ",abortConnect=false,commandTimeout=1000,connectTimeout=500");
+        var options = redis.Configuration + ",abortConnect=false,commandTimeout=1000,connectTimeout=500";
         await redis.StopAsync(); // Redis is down for the whole first run
-        var down = await RedisClient.ConnectAsync(options, Ct);
+        var down = new RedisConnection(options);
         var first = Pipeline(temp.Combine("spool"), new RedisStreamSink(down, stream), new JsonLinesFileSink(temp.Combine("decisions.jsonl")));
         await first.StartAsync(Ct);
         const int total = 2000;
@@ -43,13 +44,13 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         await down.DisposeAsync();
 
         await redis.StartAsync();
-        await using var up = await RedisClient.ConnectAsync(options, Ct);
+        await using var up = new RedisConnection(options);
         var second = Pipeline(temp.Combine("spool"), new RedisStreamSink(up, stream), new JsonLinesFileSink(temp.Combine("decisions.jsonl")));
         await second.StartAsync(Ct);
         await Eventually.Until(() => Task.FromResult(second.Sinks[0]), s => !s.Spooling && s.Written >= total, "the journal's replay to reach the stream", TimeSpan.FromSeconds(60));
         await second.StopAsync(Ct);
 
-        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
+        await using var reader = new RedisConnection(redis.Configuration + ",commandTimeout=30000");
         var ids = (await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct)).ToHashSet();
         Assert.Equal(total, ids.Count);
         Assert.All(Enumerable.Range(0, total), i => Assert.Contains(Events.Make(i).Id, ids));

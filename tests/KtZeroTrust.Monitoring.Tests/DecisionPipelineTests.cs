@@ -1,4 +1,5 @@
 using System.Text.Json;
+using StackExchange.Redis;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
@@ -88,8 +89,8 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
     public async Task RedisKilledMidRun_EveryDecisionReachesTheStream_ExactlyOnceAfterDeduplication()
     {
         using var temp = new TempDirectory();
-        var options = RedisOptions.Parse(redis.Configuration + ",abortConnect=false,commandTimeout=1000,connectTimeout=500");
-        await using var client = await RedisClient.ConnectAsync(options, Ct);
+        var options = redis.Configuration + ",abortConnect=false,commandTimeout=1000,connectTimeout=500";
+        await using var client = new RedisConnection(options);
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
         // A small in-memory queue, so the outage's decisions take the spool (the path under test), not only memory.
         var pipeline = new DecisionPipeline([new RedisStreamSink(client, stream), new JsonLinesFileSink(temp.Combine("decisions.jsonl"))],
@@ -121,34 +122,35 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
 
         // Read back with a realistic timeout: the pipeline's client has 1 s on purpose (the kill), a busy machine's
         // XRANGE of 5,000 entries may take longer than that.
-        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
+        await using var readerConnection = new RedisConnection(redis.Configuration + ",commandTimeout=30000");
+        var reader = await readerConnection.DatabaseAsync();
         var ids = new HashSet<string>();
         var firstSeen = new List<string>();
         var entries = 0;
         var last = "-";
         while (true)
         {
-            var page = await reader.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000, Ct);
-            if (page.Count == 0)
+            var page = await reader.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000);
+            if (page.Length == 0)
             {
                 break;
             }
 
             foreach (var entry in page)
             {
-                if (!entry.GetString("id")!.StartsWith("ID", StringComparison.Ordinal))
+                if (!entry["id"].ToString()!.StartsWith("ID", StringComparison.Ordinal))
                 {
                     continue; // the pipeline's own alerts (the spool grew while Redis was down) are in the stream too
                 }
 
                 entries++;
-                if (ids.Add(entry.GetString("id")!))
+                if (ids.Add(entry["id"].ToString()!))
                 {
-                    firstSeen.Add(entry.GetString("id")!);
+                    firstSeen.Add(entry["id"].ToString()!);
                 }
             }
 
-            last = page[^1].Id;
+            last = page[^1].Id.ToString();
         }
 
         Assert.Equal(total, ids.Count); // every decision made is there (duplicates allowed: at least once)
@@ -165,22 +167,23 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
     [InlineData(1000, 1)]
     public async Task SeveralDecisionsPerEntry_AreReadBackInOrder_AndAnUnreadableOneCostsOnlyItself(int eventsPerEntry, int expectedEntries)
     {
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var client = new RedisConnection(redis.Configuration);
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
         var written = Enumerable.Range(0, 7).Select(Events.Make).ToList();
 
         await new RedisStreamSink(client, stream, eventsPerEntry: eventsPerEntry).WriteBatchAsync(written, Ct);
 
-        var entries = await client.StreamRangeAsync(stream, cancellationToken: Ct);
-        Assert.Equal(expectedEntries, entries.Count);
+        var db = await client.DatabaseAsync();
+        var entries = await db.StreamRangeAsync(stream);
+        Assert.Equal(expectedEntries, entries.Length);
         var read = entries.SelectMany(e => DecisionStreamEntry.Read(e, out _)).ToList();
         Assert.Equal(written.Select(e => (e.Id, e.Path, e.Reason, e.Time)), read.Select(e => (e.Id, e.Path, e.Reason, e.Time)));
-        Assert.All(entries, e => Assert.StartsWith("ID", e.GetString("id"), StringComparison.Ordinal)); // the first decision's id
+        Assert.All(entries, e => Assert.StartsWith("ID", e["id"].ToString(), StringComparison.Ordinal)); // the first decision's id
 
         // A foreign writer's broken line inside a multi-event entry: the others in it are still read.
-        await client.ExecuteAsync("XADD", [stream, "*", "id", "x", "count", 3, DecisionStreamEntry.EventsField,
-            System.Text.Encoding.UTF8.GetBytes($"{{\"id\":\"torn\n{System.Text.Json.JsonSerializer.Serialize(new { id = "ID-A", time = "2026-11-22T01:02:03Z", kind = "access", listener = "device", outcome = "deny", reason = "device_revoked" })}")], Ct);
-        var last = (await client.StreamRangeAsync(stream, cancellationToken: Ct))[^1];
+        await db.StreamAddAsync(stream, [new("id", "x"), new("count", 3), new(DecisionStreamEntry.EventsField,
+            System.Text.Encoding.UTF8.GetBytes($"{{\"id\":\"torn\n{System.Text.Json.JsonSerializer.Serialize(new { id = "ID-A", time = "2026-11-22T01:02:03Z", kind = "access", listener = "device", outcome = "deny", reason = "device_revoked" })}"))]);
+        var last = (await db.StreamRangeAsync(stream))[^1];
         var survivors = DecisionStreamEntry.Read(last, out var unreadable);
         Assert.Equal(1, unreadable);
         Assert.Equal("ID-A", Assert.Single(survivors).Id);
@@ -191,7 +194,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
     {
         using var temp = new TempDirectory();
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        await using (var dead = await RedisClient.ConnectAsync(RedisOptions.Parse($"127.0.0.1:{FreePorts.Next()},abortConnect=false,connectTimeout=200"), Ct))
+        await using (var dead = new RedisConnection($"127.0.0.1:{FreePorts.Next()},abortConnect=false,connectTimeout=200"))
         {
             var first = Events.Pipeline(temp.Combine("spool"), new RedisStreamSink(dead, stream));
             await first.StartAsync(Ct);
@@ -204,11 +207,12 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
             Assert.Equal(100, first.Sinks[0].Spooled);
         }
 
-        await using var live = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var live = new RedisConnection(redis.Configuration);
         var second = Events.Pipeline(temp.Combine("spool"), new RedisStreamSink(live, stream));
         await second.StartAsync(Ct);
-        await Eventually.Until(() => live.StreamLengthAsync(stream, Ct), n => n == 100, "the previous run's spool to be delivered");
+        var db = await live.DatabaseAsync();
+        await Eventually.Until(() => db.StreamLengthAsync(stream), n => n == 100, "the previous run's spool to be delivered");
         await second.StopAsync(Ct);
-        Assert.Equal("ID000000000000000000000000", (await live.StreamRangeAsync(stream, count: 1, cancellationToken: Ct))[0].GetString("id"));
+        Assert.Equal("ID000000000000000000000000", (await db.StreamRangeAsync(stream, count: 1))[0]["id"].ToString());
     }
 }

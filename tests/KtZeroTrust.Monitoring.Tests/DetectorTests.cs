@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using StackExchange.Redis;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
@@ -219,7 +220,7 @@ public sealed class RedisDetectorTests(RedisServerFixture redis) : IClassFixture
         await registry.ImportAsync([new ManifestDevice { Serial = "FC-1", Model = "M1" }, new ManifestDevice { Serial = "FC-2", Model = "M1" }], "test", Ct);
         var suffix = Guid.NewGuid().ToString("N");
         var (stream, lease, stateKey) = ($"zt:decisions:{suffix}", $"zt:detectors:leader:{suffix}", $"zt:detectors:state:{suffix}");
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration), Ct);
+        await using var client = new RedisConnection(redis.Configuration);
         var options = new DetectorOptions { SnapshotInterval = TimeSpan.FromMilliseconds(100) };
         var posted = new PostedDecisions();
 

@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Devices;
@@ -14,13 +15,14 @@ public sealed class RedisAllowListStoreTests(RedisServerFixture server) : IClass
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
     private readonly TempDirectory _temp = new();
     private readonly string _prefix = $"t{Guid.NewGuid():N}:";
-    private RedisClient _redis = null!;
-    private RedisSubscriber _subscriber = null!;
+    private RedisConnection _redis = null!;
+    private RedisConnection _subscriber = null!;
 
-    public async ValueTask InitializeAsync()
+    public ValueTask InitializeAsync()
     {
-        _redis = await RedisClient.ConnectAsync(RedisOptions.Parse(server.Configuration), Ct);
-        _subscriber = await RedisSubscriber.ConnectAsync(RedisOptions.Parse(server.Configuration), Ct);
+        _redis = new RedisConnection(server.Configuration);
+        _subscriber = new RedisConnection(server.Configuration); // another node's multiplexer
+        return ValueTask.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()
@@ -50,7 +52,7 @@ public sealed class RedisAllowListStoreTests(RedisServerFixture server) : IClass
         Assert.Equal(0, await store.WriteAsync([Entry(6, DeviceLifecycleState.Active)], DateTimeOffset.UtcNow, Ct));
         var stored = await store.GetAsync(CertificateHash.Of([1]), Ct);
         Assert.Equal((DeviceLifecycleState.Revoked, 7L), (stored!.State, stored.Version));
-        var ttl = await _redis.KeyTimeToLiveAsync(store.KeyOf(CertificateHash.Of([1])), Ct);
+        var ttl = await (await _redis.DatabaseAsync()).KeyTimeToLiveAsync(store.KeyOf(CertificateHash.Of([1])));
         Assert.InRange(ttl!.Value, TimeSpan.FromDays(1), TimeSpan.FromDays(2.1));
         Assert.Null(await store.GetAsync(CertificateHash.Of([99]), Ct));
     }
@@ -61,7 +63,7 @@ public sealed class RedisAllowListStoreTests(RedisServerFixture server) : IClass
         var sqlite = new SqliteDeviceRegistry(_temp.Combine("registry.db"), TimeProvider.System);
         var store = new RedisAllowListStore(_redis, _prefix);
         var received = new System.Collections.Concurrent.ConcurrentQueue<AllowListEntry>();
-        await _subscriber.SubscribeAsync(store.Channel, m => { foreach (var e in AllowListEntryCodec.DecodeBatch(m.Payload)) { received.Enqueue(e); } }, Ct);
+        await (await _subscriber.ConnectAsync()).GetSubscriber().SubscribeAsync(RedisChannel.Literal(store.Channel), (_, m) => { foreach (var e in AllowListEntryCodec.DecodeBatch((byte[])m!)) { received.Enqueue(e); } });
         using var synchronizer = new RegistryRedisSynchronizer(sqlite, store, TimeProvider.System);
         var failures = new List<Exception>();
         var registry = new WriteThroughDeviceRegistry(sqlite, synchronizer, failures.Add);
@@ -90,8 +92,8 @@ public sealed class RedisAllowListStoreTests(RedisServerFixture server) : IClass
         var cert = Certificate("FC-3");
         await sqlite.AddCertificateAsync(cert, "test", Ct);
 
-        var deadOptions = RedisOptions.Parse($"127.0.0.1:{FreePorts.Next()},abortConnect=false,connectTimeout=200");
-        await using var dead = await RedisClient.ConnectAsync(deadOptions, Ct);
+        var deadOptions = RedisConfiguration.Parse($"127.0.0.1:{FreePorts.Next()},abortConnect=false,connectTimeout=200");
+        await using var dead = new RedisConnection(deadOptions);
         using var deadSync = new RegistryRedisSynchronizer(sqlite, new RedisAllowListStore(dead, _prefix), TimeProvider.System);
         var failures = new List<Exception>();
         await new WriteThroughDeviceRegistry(sqlite, deadSync, failures.Add).TransitionAsync("FC-3", DeviceLifecycleState.Revoked, "soc", "stolen", Ct);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using StackExchange.Redis;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Pki.DevPki;
 using KtZeroTrust.Redis;
@@ -42,7 +43,7 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
 
         await redis.StartAsync();
         using var second = await ServerProcess.StartAsync(args, temp.Path, ports[0], pki);
-        await using var reader = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration + ",commandTimeout=30000"), Ct);
+        await using var reader = new RedisConnection(redis.Configuration + ",commandTimeout=30000");
 
         var stillMissing = await Eventually.Until(async () => answered.Except((await DecisionStreamReading.DecisionIdsAsync(reader, stream, Ct))).Count(), missing => missing == 0,
             $"every one of the {answered.Count} answered decisions in the Redis Stream (value: how many are missing)", TimeSpan.FromSeconds(90));

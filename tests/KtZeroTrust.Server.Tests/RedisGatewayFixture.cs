@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Redis;
 using KtZeroTrust.Registry.Redis;
@@ -43,7 +44,7 @@ public class RedisGatewayFixture : IAsyncLifetime
     /// <summary>What <c>ztctl --redis device suspend|revoke|resume</c> does: commit to the registry, push through Redis.</summary>
     public async Task TransitionAsync(string serial, DeviceLifecycleState state, string reason)
     {
-        await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(Redis.Configuration));
+        await using var redis = new RedisConnection(Redis.Configuration);
         var sqlite = new SqliteDeviceRegistry(NodeA.RegistryPath, TimeProvider.System);
         using var synchronizer = new RegistryRedisSynchronizer(sqlite, new RedisAllowListStore(redis), TimeProvider.System);
         Exception? failure = null;
@@ -60,6 +61,15 @@ public class RedisGatewayFixture : IAsyncLifetime
         _shared.Dispose();
         GC.SuppressFinalize(this);
     }
+}
+
+/// <summary>
+/// The pair with the library's own dead-connection detection out of reach (60 s keep-alive, 30 s command timeout), so
+/// only the change feed's probe can notice a frozen Redis quickly.
+/// </summary>
+public sealed class SlowTimeoutsRedisGatewayFixture : RedisGatewayFixture
+{
+    protected override IEnumerable<string> ExtraArguments => [$"--ZeroTrust:AllowList:Redis={Redis.Configuration},keepAlive=60,commandTimeout=30000"];
 }
 
 /// <summary>The same pair with a short staleness window, for the Redis-outage tests.</summary>

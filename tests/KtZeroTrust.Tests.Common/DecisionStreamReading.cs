@@ -1,5 +1,6 @@
 using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Tests.Common;
 
@@ -7,17 +8,20 @@ namespace KtZeroTrust.Tests.Common;
 public static class DecisionStreamReading
 {
     /// <summary>
-    /// Every decision id in <paramref name="stream"/>, in stream order, duplicates included. Give it a client with a
+    /// Every decision id in <paramref name="stream"/>, in stream order, duplicates included. Give it a connection with a
     /// realistic command timeout (seconds, not the 1 s a fault test gives the client under test).
     /// </summary>
-    public static async Task<List<string>> DecisionIdsAsync(IRedisClient client, string stream, CancellationToken cancellationToken)
+    public static async Task<List<string>> DecisionIdsAsync(RedisConnection connection, string stream, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(connection);
+        var redis = await connection.DatabaseAsync();
         var ids = new List<string>();
         var last = "-";
         while (true)
         {
-            var page = await client.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000, cancellationToken);
-            if (page.Count == 0)
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = await redis.StreamRangeAsync(stream, last == "-" ? "-" : "(" + last, "+", 1000);
+            if (page.Length == 0)
             {
                 return ids;
             }
@@ -27,7 +31,7 @@ public static class DecisionStreamReading
                 ids.AddRange(DecisionStreamEntry.Read(entry, out _).Select(e => e.Id));
             }
 
-            last = page[^1].Id;
+            last = page[^1].Id.ToString();
         }
     }
 }

@@ -98,6 +98,14 @@ public class RedisServerFixture : IAsyncLifetime
         _process = null;
     }
 
+    /// <summary>
+    /// Freezes the server (SIGSTOP): connections stay open and silent, as behind a dead link or a hung host: no reset,
+    /// no error, nothing for TCP to notice. <see cref="ResumeAsync"/> thaws it (SIGCONT), data intact.
+    /// </summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
     /// <summary>Sends an inline PING and returns the first reply line.</summary>
     public async Task<string> PingAsync(CancellationToken cancellationToken = default)
     {
@@ -123,6 +131,17 @@ public class RedisServerFixture : IAsyncLifetime
             .FirstOrDefault(File.Exists);
 
     protected virtual IEnumerable<string> PortArguments() => ["--port", Port.ToString(CultureInfo.InvariantCulture)];
+
+    private async Task SignalAsync(string signal)
+    {
+        var pid = (_process ?? throw new InvalidOperationException("redis-server is not running.")).Id.ToString(CultureInfo.InvariantCulture);
+        using var kill = Process.Start("kill", [signal, pid]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {signal} {pid} failed.");
+        }
+    }
 
     private async Task<bool> CanConnectAsync()
     {
@@ -152,8 +171,24 @@ public sealed class PasswordRedisServerFixture : RedisServerFixture
 
     protected override bool PlainTextPing => false;
 
+    /// <summary>The product's least-privilege user: exactly the ACL deploy/README.md documents.</summary>
+    public const string ProductUser = "ktzt";
+    public const string ProductPassword = "ktzt-secret-3";
+
+    /// <summary>The rules of <see cref="ProductUser"/>, as deploy/README.md gives them.</summary>
+    public static readonly string[] ProductRules =
+    [
+        "~zt:*", "&zt:*", "-@all",
+        "+hello", "+auth", "+ping", "+echo", "+info", "+client|setname", "+client|id", "+cluster|nodes", "+config|get",
+        "+subscribe", "+unsubscribe", "+publish",
+        "+get", "+set", "+del", "+getdel", "+hget", "+hset", "+pexpire",
+        "+eval", "+evalsha", "+script|load", "+multi", "+exec", "+discard",
+        "+xadd", "+xrange", "+xrevrange", "+xlen", "+xgroup|create", "+xreadgroup", "+xack",
+    ];
+
     protected override IEnumerable<string> ExtraArguments =>
-        ["--requirepass", DefaultPassword, "--user", AclUser, "on", $">{AclPassword}", "~zt:*", "&*", "+@all"];
+        ["--requirepass", DefaultPassword, "--user", AclUser, "on", $">{AclPassword}", "~zt:*", "&*", "+@all",
+         "--user", ProductUser, "on", $">{ProductPassword}", .. ProductRules];
 }
 
 /// <summary>redis-server speaking TLS only, with a certificate from a throwaway CA written to a temp directory.</summary>
@@ -204,5 +239,132 @@ public sealed class PersistentRedisServerFixture : RedisServerFixture
     {
         await base.DisposeAsync();
         _directory.Dispose();
+    }
+}
+
+/// <summary>A redis-server with extra arguments of the caller's (e.g. <c>--replicaof</c>), on a port it chooses.</summary>
+public sealed class ConfiguredRedisServer(params string[] arguments) : RedisServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => arguments;
+}
+
+/// <summary>
+/// Redis with failover on loopback: a primary, a replica and three <c>redis-sentinel</c> processes watching them
+/// (quorum 2, primary judged down after 1 s). <see cref="Configuration"/> is the product's Sentinel form.
+/// </summary>
+public sealed class RedisSentinelFixture : IAsyncLifetime
+{
+    public const string ServiceName = "ktzt";
+    private readonly TempDirectory _directory = new("ktzt-sentinel");
+    private readonly List<Process> _sentinels = [];
+
+    public RedisServerFixture Primary { get; private set; } = null!;
+
+    public RedisServerFixture Replica { get; private set; } = null!;
+
+    public IReadOnlyList<int> SentinelPorts { get; private set; } = [];
+
+    public string Configuration => string.Join(',', SentinelPorts.Select(p => $"127.0.0.1:{p}")) + $",serviceName={ServiceName}";
+
+    public async ValueTask InitializeAsync()
+    {
+        Primary = new ConfiguredRedisServer();
+        await Primary.InitializeAsync();
+        Replica = new ConfiguredRedisServer("--replicaof", "127.0.0.1", Primary.Port.ToString(CultureInfo.InvariantCulture));
+        await Replica.InitializeAsync();
+        await WaitForAsync(async () => (await RedisCliAsync(Replica.Port, "INFO", "replication")).Contains("master_link_status:up", StringComparison.Ordinal), "the replica to sync");
+
+        var executable = FindExecutable("redis-sentinel") ?? throw new InvalidOperationException("redis-sentinel is not installed (Debian package redis-sentinel).");
+        var ports = new List<int>();
+        for (var i = 0; i < 3; i++)
+        {
+            var port = FreePorts.Next();
+            ports.Add(port);
+            var config = Path.Combine(_directory.Path, $"sentinel-{i}.conf");
+            File.WriteAllText(config, $"""
+                port {port}
+                bind 127.0.0.1
+                daemonize no
+                sentinel monitor {ServiceName} 127.0.0.1 {Primary.Port} 2
+                sentinel down-after-milliseconds {ServiceName} 1000
+                sentinel failover-timeout {ServiceName} 5000
+                sentinel parallel-syncs {ServiceName} 1
+
+                """);
+            var info = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+            info.ArgumentList.Add(config);
+            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-sentinel did not start.");
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            _sentinels.Add(process);
+        }
+
+        SentinelPorts = ports;
+        foreach (var port in ports)
+        {
+            await WaitForAsync(async () => (await RedisCliAsync(port, "SENTINEL", "replicas", ServiceName)).Contains(Replica.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal), $"sentinel {port} to see the replica");
+        }
+    }
+
+    /// <summary>The port of the primary the Sentinels currently name.</summary>
+    public async Task<int> PrimaryPortAsync()
+    {
+        var reply = (await RedisCliAsync(SentinelPorts[0], "SENTINEL", "get-master-addr-by-name", ServiceName)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return int.Parse(reply[^1], CultureInfo.InvariantCulture);
+    }
+
+    public static async Task<string> RedisCliAsync(int port, params string[] args)
+    {
+        var info = new ProcessStartInfo(FindExecutable("redis-cli") ?? throw new InvalidOperationException("redis-cli is not installed (Debian package redis-tools)."))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var arg in new[] { "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture) }.Concat(args))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return output;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var sentinel in _sentinels)
+        {
+            if (!sentinel.HasExited)
+            {
+                sentinel.Kill();
+                await sentinel.WaitForExitAsync();
+            }
+
+            sentinel.Dispose();
+        }
+
+        await Replica.DisposeAsync();
+        await Primary.DisposeAsync();
+        _directory.Dispose();
+    }
+
+    private static string? FindExecutable(string name) => RedisServerFixture.FindExecutable(name);
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Waited 60 s for {what}.");
+            }
+
+            await Task.Delay(100);
+        }
     }
 }

@@ -36,7 +36,8 @@ public class RedisAllowListBenchmarks
         var options = Options.Create(new AllowListOptions { Redis = _redis.Configuration });
         _connections = new RedisConnections();
         _gatewayRedis = new GatewayRedis(options, _connections, TimeProvider.System);
-        _gatewayRedis.OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
+        // The feed is live (as the sync service sets it once its subscription answers): misses go to Redis.
+        _gatewayRedis.SetFeedConnected(true);
         var entry = new AllowListEntry
         {
             CertificateHash = CertificateHash.Of([42]),
@@ -46,8 +47,7 @@ public class RedisAllowListBenchmarks
             NotAfterUtcTicks = DateTime.UtcNow.AddDays(7).Ticks,
             Version = 1,
         };
-        _gatewayRedis.Store!.WriteAsync([entry], DateTimeOffset.UtcNow).GetAwaiter().GetResult();
-        _gatewayRedis.Subscriber!.SubscribeAsync(_gatewayRedis.Store.Channel, _ => { }).GetAwaiter().GetResult();
+        _gatewayRedis.Store.WriteAsync([entry], DateTimeOffset.UtcNow).GetAwaiter().GetResult();
         _cache = new AllowListCache();
         var resolver = new RedisAllowListResolver(_gatewayRedis, options, TimeProvider.System, NullLogger<RedisAllowListResolver>.Instance);
         _authorizer = new DeviceRequestAuthorizer(_cache, resolver, options.Value);
@@ -58,7 +58,7 @@ public class RedisAllowListBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _gatewayRedis.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _gatewayRedis.Dispose();
         _connections.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _redis.Dispose();
     }

@@ -70,7 +70,7 @@ internal static class Propagation
             var certificates = serials.ToDictionary(s => s, s => PemFiles.ReadCertificateWithKey(layout.LDevIdCertificate(s), layout.LDevIdKey(s)));
             var gatewayNodes = nodes.Skip(1).ToList();
 
-            await using var redisClient = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration));
+            await using var redisClient = new RedisConnection(redis.Configuration);
             var sqlite = new SqliteDeviceRegistry(registryPath, TimeProvider.System);
             using var synchronizer = new RegistryRedisSynchronizer(sqlite, new RedisAllowListStore(redisClient), TimeProvider.System);
             var registry = new WriteThroughDeviceRegistry(sqlite, synchronizer, ex => Console.Error.WriteLine($"write-through failed: {ex.Message}"));

@@ -16,7 +16,7 @@ internal static class StreamThroughput
     {
         var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 500_000;
         using var redis = RedisProcess.Start();
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration));
+        await using var client = new RedisConnection(redis.Configuration);
         var directory = Directory.CreateTempSubdirectory("ktzt-stream-bench-").FullName;
         var pipeline = new DecisionPipeline([new RedisStreamSink(client)],
             new DecisionPipelineOptions { SpoolDirectory = directory, BufferCapacity = 1 << 20, BatchSize = 1024 }, NullLogger<DecisionPipeline>.Instance);
@@ -55,7 +55,7 @@ internal static class StreamThroughput
         await pipeline.StopAsync(CancellationToken.None);
         var status = pipeline.Sinks[0];
         Console.WriteLine($"{count:N0} decisions to a Redis Stream in {elapsed.TotalSeconds:0.00} s = {count / elapsed.TotalSeconds:N0}/s " +
-            $"(posted in {postedIn.TotalSeconds:0.00} s; written {status.Written:N0}, spooled {status.Spooled:N0}, dropped {pipeline.Dropped:N0}); stream length {await client.StreamLengthAsync("zt:decisions"):N0}");
+            $"(posted in {postedIn.TotalSeconds:0.00} s; written {status.Written:N0}, spooled {status.Spooled:N0}, dropped {pipeline.Dropped:N0}); stream length {await (await client.DatabaseAsync()).StreamLengthAsync("zt:decisions"):N0}");
         Directory.Delete(directory, recursive: true);
         return 0;
     }

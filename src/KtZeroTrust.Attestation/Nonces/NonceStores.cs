@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Attestation.Nonces;
 
@@ -56,12 +57,13 @@ public sealed class InMemoryNonceStore(TimeProvider timeProvider, int capacity =
 }
 
 /// <summary>In Redis (several attestation nodes): SET NX PX to issue, GETDEL to consume (atomic single use).</summary>
-public sealed class RedisNonceStore(IRedisClient redis, string keyPrefix = "zt:nonce:") : INonceStore
+public sealed class RedisNonceStore(RedisConnection redis, string keyPrefix = "zt:nonce:") : INonceStore
 {
     public async Task<string> IssueAsync(string serial, TimeSpan lifetime, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var nonce = Nonce.New();
-        if (!await redis.StringSetAsync(keyPrefix + nonce, serial, lifetime, onlyIfNotExists: true, cancellationToken))
+        if (!await (await redis.DatabaseAsync()).StringSetAsync(keyPrefix + nonce, serial, lifetime, When.NotExists))
         {
             throw new InvalidOperationException("Nonce collision in Redis.");
         }
@@ -70,5 +72,8 @@ public sealed class RedisNonceStore(IRedisClient redis, string keyPrefix = "zt:n
     }
 
     public async Task<string?> ConsumeAsync(string nonce, CancellationToken cancellationToken = default)
-        => await redis.StringGetDeleteAsync(keyPrefix + nonce, cancellationToken) is { } bytes ? Encoding.UTF8.GetString(bytes) : null;
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return (string?)await (await redis.DatabaseAsync()).StringGetDeleteAsync(keyPrefix + nonce);
+    }
 }

@@ -20,7 +20,7 @@ internal static class ExitCodes
 /// <summary>Options shared by every command, and the helpers commands use to reach state and print.</summary>
 internal sealed class CliContext : IAsyncDisposable
 {
-    private KtZeroTrust.Redis.RedisClient? _redis;
+    private KtZeroTrust.Redis.RedisConnection? _redis;
 
     public static readonly Option<string> DataDir = new("--data-dir")
     {
@@ -132,14 +132,16 @@ internal sealed class CliContext : IAsyncDisposable
             return registry;
         }
 
-        var options = KtZeroTrust.Redis.RedisOptions.Parse(RedisConfiguration);
-        options.AbortOnConnectFail = false; // the registry is the source of truth: commit even when Redis is away
-        options.ClientName ??= "ztctl";
-        _redis = await KtZeroTrust.Redis.RedisClient.ConnectAsync(options, cancellationToken);
-        var synchronizer = new RegistryRedisSynchronizer(registry, new RedisAllowListStore(_redis), TimeProvider.System);
+        // The registry is the source of truth: it commits even when Redis is away (the connection never aborts).
+        var synchronizer = new RegistryRedisSynchronizer(registry, new RedisAllowListStore(OpenRedis()), TimeProvider.System);
         return new WriteThroughDeviceRegistry(registry, synchronizer, ex => Error.WriteLine(
             $"warning: the registry is updated, but pushing the change to Redis failed ({ex.Message}); gateway nodes pick it up when a node with registry access next synchronises Redis."));
     }
+
+    /// <summary>The <c>--redis</c> connection, opened on first use; a command on it fails at once while Redis is unreachable.</summary>
+    public KtZeroTrust.Redis.RedisConnection OpenRedis()
+        => _redis ??= new KtZeroTrust.Redis.RedisConnection(KtZeroTrust.Redis.RedisConfiguration.Parse(
+            RedisConfiguration ?? throw new InvalidOperationException("--redis is not set."), "ztctl"));
 
     public async ValueTask DisposeAsync()
     {
@@ -180,7 +182,7 @@ internal sealed class CliContext : IAsyncDisposable
                 await context.Error.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.Usage;
             }
-            catch (Exception ex) when (ex is KtZeroTrust.Redis.RedisException or System.Net.Sockets.SocketException or HttpRequestException)
+            catch (Exception ex) when (KtZeroTrust.Redis.RedisFailure.Is(ex) || ex is System.Net.Sockets.SocketException or HttpRequestException)
             {
                 // Something we depend on is unreachable: an operational failure (2), not a usage error (1).
                 await context.Error.WriteLineAsync($"error: cannot reach the server ({(context.RedisConfiguration is { Length: > 0 } redis ? "Redis " + redis.Split(',')[0] : "admin API")}): {ex.Message}");

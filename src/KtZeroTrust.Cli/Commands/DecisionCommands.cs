@@ -7,6 +7,7 @@ using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Monitoring.Ocsf;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Cli.Commands;
 
@@ -124,7 +125,7 @@ internal static class DecisionCommands
                 var count = 0;
                 if (ctx.ParseResult.GetValue(group) is { } groupName)
                 {
-                    if (ctx.RedisConfiguration is not { Length: > 0 } redisConfiguration)
+                    if (ctx.RedisConfiguration is not { Length: > 0 })
                     {
                         throw new FormatException("--group reads the Redis Stream: give --redis (or ZT_REDIS).");
                     }
@@ -137,7 +138,7 @@ internal static class DecisionCommands
 
                     try
                     {
-                        count = await ExportGroupAsync(redisConfiguration, ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
+                        count = await ExportGroupAsync(ctx.OpenRedis(), ctx.ParseResult.GetValue(Stream)!, groupName, ctx.ParseResult.GetValue(consumer)!,
                             ctx.ParseResult.GetValue(follow), Wanted, Writer, stop.Token);
                     }
                     catch (OperationCanceledException) when (!ct.IsCancellationRequested)
@@ -181,17 +182,26 @@ internal static class DecisionCommands
     /// new ones; an entry is acknowledged only after its line is flushed, so delivery is at least once (OCSF
     /// <c>metadata.uid</c> is the decision id for de-duplication).
     /// </summary>
-    private static async Task<int> ExportGroupAsync(string redisConfiguration, string key, string group, string consumer, bool follow, Func<DecisionEvent, bool> wanted, Func<TextWriter> output, CancellationToken ct)
+    private static async Task<int> ExportGroupAsync(RedisConnection connection, string key, string group, string consumer, bool follow, Func<DecisionEvent, bool> wanted, Func<TextWriter> output, CancellationToken ct)
     {
-        await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
-        await redis.StreamCreateGroupAsync(key, group, "0", ct);
+        var redis = await connection.DatabaseAsync();
+        try
+        {
+            await redis.StreamCreateConsumerGroupAsync(key, group, "0", createStream: true);
+        }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // the group exists: continue where it stands
+        }
+
         var writer = output(); // only once Redis answered
         var count = 0;
         var position = "0"; // this consumer's pending entries, then ">" for new ones
         while (true)
         {
-            var page = await redis.StreamReadGroupAsync(key, group, consumer, 1000, position, ct);
-            if (page.Count == 0)
+            ct.ThrowIfCancellationRequested();
+            var page = await redis.StreamReadGroupAsync(key, group, consumer, position, 1000);
+            if (page.Length == 0)
             {
                 if (position == "0")
                 {
@@ -218,7 +228,7 @@ internal static class DecisionCommands
             }
 
             await writer.FlushAsync(ct);
-            await redis.StreamAcknowledgeAsync(key, group, [.. page.Select(p => p.Id)], ct);
+            await redis.StreamAcknowledgeAsync(key, group, [.. page.Select(p => p.Id)]);
         }
     }
 
@@ -271,13 +281,14 @@ internal static class DecisionCommands
     /// <summary>Everything stored: the Redis Stream, or the log file and its rolled predecessors (oldest first).</summary>
     private static async IAsyncEnumerable<DecisionEvent> ReadAllAsync(CliContext ctx, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        if (ctx.RedisConfiguration is { Length: > 0 } redisConfiguration)
+        if (ctx.RedisConfiguration is { Length: > 0 })
         {
-            await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
+            var redis = await ctx.OpenRedis().DatabaseAsync();
             var last = "-";
             while (true)
             {
-                var page = await redis.StreamRangeAsync(ctx.ParseResult.GetValue(Stream)!, last, "+", 1000, ct);
+                ct.ThrowIfCancellationRequested();
+                var page = await redis.StreamRangeAsync(ctx.ParseResult.GetValue(Stream)!, last, "+", 1000);
                 foreach (var entry in page)
                 {
                     foreach (var e in DecisionStreamEntry.Read(entry, out _))
@@ -286,7 +297,7 @@ internal static class DecisionCommands
                     }
                 }
 
-                if (page.Count < 1000)
+                if (page.Length < 1000)
                 {
                     yield break;
                 }
@@ -304,25 +315,26 @@ internal static class DecisionCommands
     /// <summary>New decisions as they are written: polls the stream (XRANGE after the last id) or the end of the log file.</summary>
     private static async IAsyncEnumerable<DecisionEvent> FollowAsync(CliContext ctx, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        if (ctx.RedisConfiguration is { Length: > 0 } redisConfiguration)
+        if (ctx.RedisConfiguration is { Length: > 0 })
         {
-            await using var redis = await RedisClient.ConnectAsync(RedisOptions.Parse(redisConfiguration), ct);
+            var redis = await ctx.OpenRedis().DatabaseAsync();
             var key = ctx.ParseResult.GetValue(Stream)!;
-            var newest = await redis.StreamRevRangeAsync(key, count: 1, cancellationToken: ct);
-            var last = newest.Count == 0 ? "0-0" : newest[0].Id;
+            var newest = await redis.StreamRangeAsync(key, count: 1, messageOrder: Order.Descending);
+            var last = newest.Length == 0 ? "0-0" : newest[0].Id.ToString();
             while (true)
             {
-                var page = await redis.StreamRangeAsync(key, "(" + last, "+", 1000, ct);
+                ct.ThrowIfCancellationRequested();
+                var page = await redis.StreamRangeAsync(key, "(" + last, "+", 1000);
                 foreach (var entry in page)
                 {
-                    last = entry.Id;
+                    last = entry.Id.ToString();
                     foreach (var e in DecisionStreamEntry.Read(entry, out _))
                     {
                         yield return e;
                     }
                 }
 
-                if (page.Count == 0)
+                if (page.Length == 0)
                 {
                     await Task.Delay(200, ct);
                 }

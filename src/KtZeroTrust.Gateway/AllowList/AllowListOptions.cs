@@ -29,6 +29,13 @@ public sealed class AllowListOptions
     /// </summary>
     public TimeSpan MaxStaleness { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// With Redis: the change feed is probed with a PING on its subscription every second; one not answered within this
+    /// time means the subscription is dead (a silent network failure gives no other sign until TCP gives up), which
+    /// starts the <see cref="MaxStaleness"/> clock. Default 3 s.
+    /// </summary>
+    public TimeSpan FeedProbeTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How long an unknown certificate is remembered as unknown, so repeats do not reach Redis. Default 5 s.</summary>
     public TimeSpan NegativeCacheDuration { get; set; } = TimeSpan.FromSeconds(5);
 

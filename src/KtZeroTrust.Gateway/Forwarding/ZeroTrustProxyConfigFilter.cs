@@ -6,7 +6,7 @@ namespace KtZeroTrust.Gateway.Forwarding;
 /// <summary>
 /// Validates the standard <c>ReverseProxy</c> configuration against what this build supports. A route must say which
 /// listener serves it (<c>Metadata: { "ZeroTrust.Listener": "Device" }</c>); a route that does not is refused, never
-/// guessed. The <c>HashCookie</c> affinity policy needs System.IO.Hashing, which YARP is deployed without here.
+/// guessed. Clusters pass unchanged: every YARP affinity and load-balancing policy is supported.
 /// On reload a refused configuration leaves the previous one serving (YARP's behaviour for a failing filter).
 /// </summary>
 internal sealed class ZeroTrustProxyConfigFilter : IProxyConfigFilter
@@ -16,11 +16,6 @@ internal sealed class ZeroTrustProxyConfigFilter : IProxyConfigFilter
     public ValueTask<ClusterConfig> ConfigureClusterAsync(ClusterConfig cluster, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        if (string.Equals(cluster.SessionAffinity?.Policy, "HashCookie", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException($"ZT-CFG-001: cluster '{cluster.ClusterId}' uses the HashCookie session affinity policy, which this deployment does not support; use Cookie or CustomHeader.");
-        }
-
         return ValueTask.FromResult(cluster);
     }
 

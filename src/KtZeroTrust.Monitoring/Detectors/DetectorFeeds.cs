@@ -2,6 +2,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -36,11 +37,13 @@ public sealed class FileDetectorStateStore(string path) : IDetectorStateStore
 }
 
 /// <summary>The state in a Redis key, shared by the nodes so the next leader continues from it.</summary>
-public sealed class RedisDetectorStateStore(IRedisClient redis, string key = "zt:detectors:state") : IDetectorStateStore
+public sealed class RedisDetectorStateStore(RedisConnection redis, string key = "zt:detectors:state") : IDetectorStateStore
 {
-    public Task<string?> LoadAsync(CancellationToken cancellationToken) => redis.StringGetTextAsync(key, cancellationToken);
+    public async Task<string?> LoadAsync(CancellationToken cancellationToken)
+        => (string?)await (await redis.DatabaseAsync()).StringGetAsync(key).WaitAsync(cancellationToken);
 
-    public Task SaveAsync(string snapshot, CancellationToken cancellationToken) => redis.StringSetAsync(key, snapshot, cancellationToken: cancellationToken);
+    public async Task SaveAsync(string snapshot, CancellationToken cancellationToken)
+        => await (await redis.DatabaseAsync()).StringSetAsync(key, snapshot).WaitAsync(cancellationToken);
 }
 
 /// <summary>
@@ -49,7 +52,7 @@ public sealed class RedisDetectorStateStore(IRedisClient redis, string key = "zt
 /// A node that takes the lease loads the saved state; with none, it rebuilds from the stream's recent past.
 /// </summary>
 public sealed partial class RedisStreamDetectorFeed(
-    IRedisClient redis,
+    RedisConnection redis,
     string streamKey,
     string node,
     DetectorOptions options,
@@ -62,19 +65,19 @@ public sealed partial class RedisStreamDetectorFeed(
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(100);
 
     // KEYS[1] lease; ARGV[1] node, ARGV[2] lease ms. Take it when free, extend it when ours.
-    private static readonly RedisScript TakeOrRenew = new("""
+    private const string TakeOrRenew = """
         local holder = redis.call('GET', KEYS[1])
         if holder == false or holder == ARGV[1] then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 1
         end
         return 0
-        """);
+        """;
 
-    private static readonly RedisScript Release = new("""
+    private const string Release = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
-        """);
+        """;
 
     public async Task RunAsync(DetectorService detectors, CancellationToken stoppingToken)
     {
@@ -85,10 +88,11 @@ public sealed partial class RedisStreamDetectorFeed(
         {
             try
             {
+                var db = await redis.DatabaseAsync();
                 var now = timeProvider.GetUtcNow();
                 if (now >= renewAt)
                 {
-                    var ours = (await redis.EvaluateAsync(TakeOrRenew, [leaseKey], [node, (long)_lease.TotalMilliseconds], stoppingToken)).AsInt64() == 1;
+                    var ours = (long)await db.ScriptEvaluateAsync(TakeOrRenew, [leaseKey], [node, (long)_lease.TotalMilliseconds]) == 1;
                     if (ours && !detectors.Active)
                     {
                         await detectors.ReloadAsync(stoppingToken);
@@ -112,24 +116,24 @@ public sealed partial class RedisStreamDetectorFeed(
                     continue;
                 }
 
-                var page = await redis.StreamRangeAsync(streamKey, start!, "+", 1000, stoppingToken);
-                if (page.Count == 0)
+                var page = await db.StreamRangeAsync(streamKey, start!, "+", 1000);
+                if (page.Length == 0)
                 {
                     await Task.Delay(Poll, timeProvider, stoppingToken);
                     continue;
                 }
 
-                var events = new List<DecisionEvent>(page.Count);
+                var events = new List<DecisionEvent>(page.Length);
                 foreach (var entry in page)
                 {
                     events.AddRange(Sinks.DecisionStreamEntry.Read(entry, out var unreadable));
-                    if (unreadable > 0 || entry.Fields.Count == 0)
+                    if (unreadable > 0 || entry.Values.Length == 0)
                     {
-                        LogUnreadable(logger, entry.Id); // skipped, never stops detection
+                        LogUnreadable(logger, entry.Id.ToString()); // skipped, never stops detection
                     }
                 }
 
-                await detectors.ProcessAsync(events, page[^1].Id, stoppingToken);
+                await detectors.ProcessAsync(events, page[^1].Id.ToString(), stoppingToken);
                 start = "(" + page[^1].Id;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -151,7 +155,7 @@ public sealed partial class RedisStreamDetectorFeed(
             try
             {
                 await detectors.SaveAsync(CancellationToken.None);
-                await redis.EvaluateAsync(Release, [leaseKey], [node], CancellationToken.None);
+                await (await redis.DatabaseAsync()).ScriptEvaluateAsync(Release, [leaseKey], [node]);
                 detectors.Active = false;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -203,7 +203,7 @@ public sealed partial class DetectorService(
         {
             await store.SaveAsync(engine.Snapshot(), cancellationToken);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or KtZeroTrust.Redis.RedisException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException || KtZeroTrust.Redis.RedisFailure.Is(ex))
         {
             LogSaveFailed(logger, ex); // kept in memory; the next save tries again
         }

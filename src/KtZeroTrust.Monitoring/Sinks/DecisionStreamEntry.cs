@@ -1,6 +1,6 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
-using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Monitoring.Sinks;
 
@@ -14,18 +14,17 @@ public static class DecisionStreamEntry
     public const string EventsField = "events";
 
     /// <summary>Each decision's JSON, in order. An entry with neither field yields nothing.</summary>
-    public static IEnumerable<ReadOnlyMemory<byte>> EventJson(RedisStreamEntry entry)
+    public static IEnumerable<ReadOnlyMemory<byte>> EventJson(StreamEntry entry)
     {
-        ArgumentNullException.ThrowIfNull(entry);
-        foreach (var (name, value) in entry.Fields)
+        foreach (var field in entry.Values ?? [])
         {
-            if (name == EventField)
+            if (field.Name == EventField)
             {
-                yield return value;
+                yield return (byte[])field.Value!;
             }
-            else if (name == EventsField)
+            else if (field.Name == EventsField)
             {
-                ReadOnlyMemory<byte> rest = value;
+                ReadOnlyMemory<byte> rest = (byte[])field.Value!;
                 while (!rest.IsEmpty)
                 {
                     var end = rest.Span.IndexOf((byte)'\n');
@@ -41,7 +40,7 @@ public static class DecisionStreamEntry
     }
 
     /// <summary>The entry's decisions; an unreadable one is skipped (and counted in <paramref name="unreadable"/>), never the rest.</summary>
-    public static List<DecisionEvent> Read(RedisStreamEntry entry, out int unreadable)
+    public static List<DecisionEvent> Read(StreamEntry entry, out int unreadable)
     {
         var events = new List<DecisionEvent>();
         unreadable = 0;

@@ -4,6 +4,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Monitoring.Sinks;
 
@@ -20,7 +21,7 @@ namespace KtZeroTrust.Monitoring.Sinks;
 public sealed class RedisStreamSink : IDecisionExportSink
 {
     private const int Chunk = 1000;
-    private readonly IRedisClient _redis;
+    private readonly RedisConnection _redis;
     private readonly string _streamKey;
     private readonly long _maxLength;
     private readonly int _eventsPerEntry;
@@ -29,7 +30,7 @@ public sealed class RedisStreamSink : IDecisionExportSink
     private readonly ArrayBufferWriter<byte> _json = new(Chunk * 512);
     private readonly int[] _ends = new int[Chunk];
 
-    public RedisStreamSink(IRedisClient redis, string streamKey = "zt:decisions", long maxLength = 10_000_000, int eventsPerEntry = 1)
+    public RedisStreamSink(RedisConnection redis, string streamKey = "zt:decisions", long maxLength = 10_000_000, int eventsPerEntry = 1)
     {
         ArgumentNullException.ThrowIfNull(redis);
         ArgumentOutOfRangeException.ThrowIfLessThan(eventsPerEntry, 1);
@@ -47,6 +48,7 @@ public sealed class RedisStreamSink : IDecisionExportSink
     public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        var db = await _redis.DatabaseAsync();
         for (var start = 0; start < batch.Count; start += Chunk)
         {
             var count = Math.Min(Chunk, batch.Count - start);
@@ -69,25 +71,25 @@ public sealed class RedisStreamSink : IDecisionExportSink
 
             var written = _json.WrittenMemory;
             var entries = (count + _eventsPerEntry - 1) / _eventsPerEntry;
-            var commands = new RedisCommand[entries];
+            var transaction = db.CreateTransaction();
+            var adds = new Task<RedisValue>[entries];
             for (var n = 0; n < entries; n++)
             {
                 var first = n * _eventsPerEntry;
                 var last = Math.Min(first + _eventsPerEntry, count) - 1;
                 var from = first == 0 ? 0 : _ends[first - 1];
                 var json = written[from.._ends[last]];
-                commands[n] = _eventsPerEntry == 1
-                    ? new RedisCommand("XADD", [_streamKey, "MAXLEN", "~", _maxLength, "*", "id", batch[start + first].Id, DecisionStreamEntry.EventField, json])
-                    : new RedisCommand("XADD", [_streamKey, "MAXLEN", "~", _maxLength, "*", "id", batch[start + first].Id, "count", last - first + 1, DecisionStreamEntry.EventsField, json]);
+                NameValueEntry[] fields = _eventsPerEntry == 1
+                    ? [new("id", batch[start + first].Id), new(DecisionStreamEntry.EventField, json)]
+                    : [new("id", batch[start + first].Id), new("count", last - first + 1), new(DecisionStreamEntry.EventsField, json)];
+                adds[n] = transaction.StreamAddAsync(_streamKey, fields, maxLength: _maxLength, useApproximateMaxLength: true);
             }
 
-            var reply = await _redis.ExecuteTransactionAsync(commands, cancellationToken);
-            if (reply.Items.FirstOrDefault(e => e.IsError) is { } failed)
-            {
-                // The transaction ran, so the entries before the failed one are in the stream: a retry re-adds them
-                // (readers de-duplicate by id). Only a misconfiguration gets here (the key holds another type).
-                throw new RedisServerException(failed.AsString() ?? "", "XADD");
-            }
+            // MULTI ... EXEC: a chunk is written whole or (connection lost before EXEC) not at all.
+            await transaction.ExecuteAsync().WaitAsync(cancellationToken);
+            // The transaction ran; a command that failed while running (the key holds another type: a
+            // misconfiguration) throws here, and a retry re-adds the entries before it (readers de-duplicate by id).
+            await Task.WhenAll(adds);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Registry.Redis;
 
@@ -12,7 +13,7 @@ namespace KtZeroTrust.Registry.Redis;
 /// Writes go through a script that keeps the higher version, so concurrent writers (an admin node, a node filling a
 /// miss from the registry) can race in any order and Redis still ends up with the newest entry.
 /// </summary>
-public sealed class RedisAllowListStore(IRedisClient redis, string keyPrefix = RedisAllowListStore.DefaultKeyPrefix)
+public sealed class RedisAllowListStore(RedisConnection redis, string keyPrefix = RedisAllowListStore.DefaultKeyPrefix)
 {
     public const string DefaultKeyPrefix = "zt:al:";
 
@@ -20,21 +21,21 @@ public sealed class RedisAllowListStore(IRedisClient redis, string keyPrefix = R
     public const int MaxBatch = 500;
 
     // KEYS[1] entry key; ARGV: version, encoded entry, ttl ms. Returns 1 when written, 0 when a newer version is there.
-    private static readonly RedisScript SetIfNewer = new("""
+    private const string SetIfNewer = """
         local cur = redis.call('HGET', KEYS[1], 'v')
         if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
-        """);
+        """;
 
     // KEYS[1] version key; ARGV[1] version. Only ever moves forward.
-    private static readonly RedisScript RaiseVersion = new("""
+    private const string RaiseVersion = """
         local cur = redis.call('GET', KEYS[1])
         if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
         redis.call('SET', KEYS[1], ARGV[1])
         return 1
-        """);
+        """;
 
     public string Channel => ChannelName(keyPrefix);
 
@@ -47,11 +48,12 @@ public sealed class RedisAllowListStore(IRedisClient redis, string keyPrefix = R
     /// <summary>The entry for one certificate, or null when Redis has none.</summary>
     public async Task<AllowListEntry?> GetAsync(CertificateHash hash, CancellationToken cancellationToken = default)
     {
-        var bytes = await redis.HashGetAsync(KeyOf(hash), "d", cancellationToken);
-        return bytes is null ? null : AllowListEntryCodec.Decode(bytes);
+        cancellationToken.ThrowIfCancellationRequested();
+        var bytes = await (await redis.DatabaseAsync()).HashGetAsync(KeyOf(hash), "d");
+        return bytes.IsNull ? null : AllowListEntryCodec.Decode((byte[])bytes!);
     }
 
-    /// <summary>Reads many entries at once; the reads are pipelined on the shared connection.</summary>
+    /// <summary>Reads many entries at once; the reads are pipelined on the shared multiplexer.</summary>
     public async Task<IReadOnlyList<AllowListEntry?>> GetManyAsync(IReadOnlyList<CertificateHash> hashes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(hashes);
@@ -68,38 +70,46 @@ public sealed class RedisAllowListStore(IRedisClient redis, string keyPrefix = R
     public async Task<int> WriteAsync(IReadOnlyList<AllowListEntry> entries, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        var writes = new Task<RedisReply>[entries.Count];
+        cancellationToken.ThrowIfCancellationRequested();
+        var db = await redis.DatabaseAsync();
+        var writes = new Task<RedisResult>[entries.Count];
         for (var i = 0; i < entries.Count; i++)
         {
             var entry = entries[i];
             // Kept a day past the certificate's end; after that the certificate is refused as expired anyway.
             var ttl = Math.Max(0, entry.NotAfterUtcTicks - now.UtcTicks) / TimeSpan.TicksPerMillisecond + (long)TimeSpan.FromDays(1).TotalMilliseconds;
-            writes[i] = redis.EvaluateAsync(SetIfNewer, [KeyOf(entry.CertificateHash)],
-                [entry.Version.ToString(CultureInfo.InvariantCulture), AllowListEntryCodec.Encode(entry), ttl], cancellationToken);
+            writes[i] = db.ScriptEvaluateAsync(SetIfNewer, [KeyOf(entry.CertificateHash)],
+                [entry.Version.ToString(CultureInfo.InvariantCulture), AllowListEntryCodec.Encode(entry), ttl]);
         }
 
         var results = await Task.WhenAll(writes);
-        return results.Count(r => r.AsInt64() == 1);
+        return results.Count(r => (long)r == 1);
     }
 
     /// <summary>Pushes entries to every subscribed node, in batches.</summary>
     public async Task PublishAsync(IReadOnlyList<AllowListEntry> entries, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entries);
+        var db = await redis.DatabaseAsync();
         for (var i = 0; i < entries.Count; i += MaxBatch)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var batch = entries.Skip(i).Take(MaxBatch).ToList();
-            await redis.PublishAsync(Channel, AllowListEntryCodec.EncodeBatch(batch), cancellationToken);
+            await db.PublishAsync(RedisChannel.Literal(Channel), AllowListEntryCodec.EncodeBatch(batch));
         }
     }
 
     /// <summary>The registry version Redis holds everything up to; -1 when Redis has never been synchronised (or was emptied).</summary>
     public async Task<long> GetSyncedVersionAsync(CancellationToken cancellationToken = default)
     {
-        var text = await redis.StringGetTextAsync(VersionKey, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        var text = (string?)await (await redis.DatabaseAsync()).StringGetAsync(VersionKey);
         return text is null ? -1 : long.Parse(text, CultureInfo.InvariantCulture);
     }
 
     public async Task RaiseSyncedVersionAsync(long version, CancellationToken cancellationToken = default)
-        => await redis.EvaluateAsync(RaiseVersion, [VersionKey], [version.ToString(CultureInfo.InvariantCulture)], cancellationToken);
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        await (await redis.DatabaseAsync()).ScriptEvaluateAsync(RaiseVersion, [VersionKey], [version.ToString(CultureInfo.InvariantCulture)]);
+    }
 }

@@ -90,7 +90,7 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Cance
         {
             await afterWrite(cancellationToken);
         }
-        catch (Exception ex) when (ex is KtZeroTrust.Redis.RedisException or FormatException)
+        catch (Exception ex) when (KtZeroTrust.Redis.RedisFailure.Is(ex) || ex is FormatException)
         {
             onWriteThroughFailed?.Invoke(ex);
         }

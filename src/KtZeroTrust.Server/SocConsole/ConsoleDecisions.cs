@@ -3,6 +3,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Server.SocConsole;
 
@@ -10,13 +11,13 @@ namespace KtZeroTrust.Server.SocConsole;
 /// Where the console reads decisions. Alone, the node's own decision log. With a shared Redis Stream, the stream: the
 /// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic.
 /// </summary>
-public sealed class ConsoleDecisions(string logPath, IRedisClient? redis = null, string streamKey = "zt:decisions")
+public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = "zt:decisions")
 {
     private const int Page = 1000;
 
     public bool FleetWide => redis is not null;
 
-    internal IRedisClient? Redis => redis;
+    internal RedisConnection? Redis => redis;
 
     internal string StreamKey => streamKey;
 
@@ -38,9 +39,11 @@ public sealed class ConsoleDecisions(string logPath, IRedisClient? redis = null,
 
         // Entry ids start with the time they were added, at or after the decision's own time: a minute of slack.
         var start = since <= DateTimeOffset.UnixEpoch.AddMinutes(1) ? "-" : $"{since.AddMinutes(-1).ToUnixTimeMilliseconds()}-0";
+        var db = await redis.DatabaseAsync();
         while (true)
         {
-            var page = await redis.StreamRangeAsync(streamKey, start, "+", Page, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            var page = await db.StreamRangeAsync(streamKey, start, "+", Page);
             foreach (var entry in page)
             {
                 foreach (var e in DecisionStreamEntry.Read(entry, out _))
@@ -52,7 +55,7 @@ public sealed class ConsoleDecisions(string logPath, IRedisClient? redis = null,
                 }
             }
 
-            if (page.Count < Page)
+            if (page.Length < Page)
             {
                 yield break;
             }
@@ -76,21 +79,22 @@ internal sealed partial class StreamConsoleFeedService(ConsoleDecisions decision
         {
             try
             {
+                var db = await redis.DatabaseAsync();
                 if (last is null)
                 {
-                    var newest = await redis.StreamRevRangeAsync(decisions.StreamKey, count: 1, cancellationToken: stoppingToken);
-                    last = newest.Count == 0 ? "0-0" : newest[0].Id;
+                    var newest = await db.StreamRangeAsync(decisions.StreamKey, count: 1, messageOrder: Order.Descending);
+                    last = newest.Length == 0 ? "0-0" : newest[0].Id.ToString();
                 }
 
-                var page = await redis.StreamRangeAsync(decisions.StreamKey, "(" + last, "+", 1000, stoppingToken);
-                if (page.Count == 0)
+                var page = await db.StreamRangeAsync(decisions.StreamKey, "(" + last, "+", 1000);
+                if (page.Length == 0)
                 {
                     await Task.Delay(250, stoppingToken);
                     continue;
                 }
 
                 await feed.WriteBatchAsync(page.SelectMany(entry => DecisionStreamEntry.Read(entry, out _)).ToList(), stoppingToken);
-                last = page[^1].Id;
+                last = page[^1].Id.ToString();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

@@ -27,7 +27,7 @@ internal sealed partial class RedisAllowListResolver(
 
     public async Task<AllowListResolution> ResolveAsync(CertificateHash hash, CancellationToken cancellationToken)
     {
-        if (!redis.FeedConnected || redis.Store is null)
+        if (!redis.FeedConnected)
         {
             return await Unavailable;
         }
@@ -67,7 +67,7 @@ internal sealed partial class RedisAllowListResolver(
     {
         try
         {
-            var store = redis.Store!;
+            var store = redis.Store;
             if (await store.GetAsync(hash) is { } cached)
             {
                 return new AllowListResolution(ResolutionStatus.Found, cached);
@@ -82,7 +82,7 @@ internal sealed partial class RedisAllowListResolver(
 
             return new AllowListResolution(ResolutionStatus.NotFound, null);
         }
-        catch (Exception ex) when (ex is RedisException or FormatException or InvalidOperationException or System.Data.Common.DbException)
+        catch (Exception ex) when (RedisFailure.Is(ex) || ex is FormatException or InvalidOperationException or System.Data.Common.DbException)
         {
             LogLookupFailed(logger, ex, hash.ToString());
             return new AllowListResolution(ResolutionStatus.Unavailable, null);

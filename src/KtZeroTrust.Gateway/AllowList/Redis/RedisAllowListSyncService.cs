@@ -1,6 +1,7 @@
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,8 +13,10 @@ namespace KtZeroTrust.Gateway.AllowList.Redis;
 /// message carries the changed entries themselves, so every node applies a revocation without a read-back, including
 /// for certificates it never cached (which also clears them from its negative cache); tracking would only say "key
 /// changed" for keys this node had read. A lost subscription means missed messages, so:
-/// lost -> cached entries stay usable for <see cref="AllowListOptions.MaxStaleness"/>, then everything is denied;
-/// restored -> every cached entry is re-read from Redis before the cache is trusted again.
+/// lost (a connection failure, or the subscription's PING unanswered for <see cref="AllowListOptions.FeedProbeTimeout"/>)
+/// -> cached entries stay usable for <see cref="AllowListOptions.MaxStaleness"/>, then everything is denied;
+/// restored (a PING answered after the re-subscription) -> every cached entry is re-read from Redis before the cache is
+/// trusted again.
 /// On nodes with the registry it also runs the registry-to-Redis synchronisation (at start and every poll interval),
 /// the safety net for registry writers that could not reach Redis.
 /// </summary>
@@ -29,25 +32,25 @@ internal sealed partial class RedisAllowListSyncService(
 {
     private readonly SemaphoreSlim _resync = new(1, 1);
     private volatile bool _needsResync;
+    private volatile bool _lostOnce;
     private int _staleReported;
+    private ISubscriber? _subscriber;
+    private bool _eventsAttached;
+    private long _subscriptionSockets = -1;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        LogConnecting(logger, redis.ClientOptions.ToString());
-        await redis.OpenAsync(cancellationToken);
-        var subscriber = redis.Subscriber!;
-        subscriber.ConnectionFailed += (_, e) => OnFeedLost(e.Error);
-        subscriber.ConnectionRestored += (_, _) => _ = ResyncAsync(CancellationToken.None);
-        subscriber.HandlerFailed += (_, e) => LogMessageRejected(logger, e.Error);
+        LogConnecting(logger, redis.Connection.Description);
         try
         {
-            await subscriber.SubscribeAsync(redis.Store!.Channel, OnMessage, cancellationToken);
+            await EnsureSubscribedAsync();
+            await ProbeFeedAsync(); // the subscription confirmed before the first request is served
             await SyncRegistryAsync(cancellationToken);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (RedisFailure.Is(ex) || ex is TimeoutException)
         {
             // Start anyway: the cache is empty, so every device is denied until Redis answers and we resync.
-            OnFeedLost(ex);
+            FeedLost(ex);
         }
 
         await base.StartAsync(cancellationToken);
@@ -61,7 +64,7 @@ internal sealed partial class RedisAllowListSyncService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // A one-second housekeeping tick (staleness report, resync retries); the registry poll keeps its own interval.
+        // A one-second tick: the feed probe, staleness report, resync retries; the registry poll keeps its own interval.
         var poll = options.Value.RegistryPollInterval;
         using var timer = new PeriodicTimer(poll < TimeSpan.FromSeconds(1) ? poll : TimeSpan.FromSeconds(1), timeProvider);
         var lastPoll = timeProvider.GetTimestamp();
@@ -70,6 +73,16 @@ internal sealed partial class RedisAllowListSyncService(
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 ReportStaleOnce();
+                try
+                {
+                    await EnsureSubscribedAsync();
+                    await ProbeFeedAsync();
+                }
+                catch (Exception ex) when (RedisFailure.Is(ex) || ex is TimeoutException)
+                {
+                    FeedLost(ex);
+                }
+
                 if (_needsResync && redis.FeedConnected)
                 {
                     await ResyncAsync(stoppingToken);
@@ -87,12 +100,80 @@ internal sealed partial class RedisAllowListSyncService(
         }
     }
 
-    private void OnMessage(RedisChannelMessage message)
+    /// <summary>Connects and subscribes once; StackExchange.Redis re-subscribes by itself after every reconnect.</summary>
+    private async Task EnsureSubscribedAsync()
+    {
+        if (_subscriber is not null)
+        {
+            return;
+        }
+
+        var multiplexer = await redis.Connection.ConnectAsync();
+        if (!_eventsAttached)
+        {
+            _eventsAttached = true;
+            multiplexer.ConnectionFailed += (_, e) =>
+            {
+                if (e.ConnectionType == ConnectionType.Subscription)
+                {
+                    FeedLost(e.Exception);
+                }
+            };
+            multiplexer.ConnectionRestored += (_, e) =>
+            {
+                if (e.ConnectionType == ConnectionType.Subscription)
+                {
+                    FeedLost(null); // there was a gap, whether or not its start was reported: the probe and a resync follow
+                }
+            };
+        }
+
+        var subscriber = multiplexer.GetSubscriber();
+        var queue = await subscriber.SubscribeAsync(RedisChannel.Literal(redis.Store.Channel));
+        queue.OnMessage(OnMessage); // one message at a time, in the order published
+        _subscriber = subscriber;
+    }
+
+    /// <summary>
+    /// A PING on the subscription: answered means the connection is alive and (after a reconnect) the re-subscription,
+    /// sent before it on the same connection, is in effect; only then is the feed live and the resync allowed to run,
+    /// so no change published during the gap is lost. Unanswered within FeedProbeTimeout: the feed is dead.
+    /// </summary>
+    private async Task ProbeFeedAsync()
+    {
+        if (_subscriber is not { } subscriber)
+        {
+            return;
+        }
+
+        // A reconnect the events did not report (it can take milliseconds) still shows as a new subscription socket.
+        var sockets = SubscriptionSockets(redis.Connection.Multiplexer);
+        await subscriber.PingAsync().WaitAsync(options.Value.FeedProbeTimeout, timeProvider);
+        if (!redis.SetFeedConnected(true) || (_subscriptionSockets >= 0 && sockets != _subscriptionSockets))
+        {
+            _needsResync = true; // cached entries may have missed changes while the feed was down
+        }
+
+        _subscriptionSockets = sockets;
+    }
+
+    private static long SubscriptionSockets(ConnectionMultiplexer? multiplexer)
+    {
+        long sockets = 0;
+        foreach (var endpoint in multiplexer?.GetEndPoints() ?? [])
+        {
+            sockets += multiplexer!.GetServer(endpoint).GetCounters().Subscription.SocketCount;
+        }
+
+        return sockets;
+    }
+
+    private void OnMessage(ChannelMessage message)
     {
         IReadOnlyList<AllowListEntry> entries;
         try
         {
-            entries = AllowListEntryCodec.DecodeBatch(message.Payload);
+            entries = AllowListEntryCodec.DecodeBatch((byte[])message.Message!);
         }
         catch (FormatException ex)
         {
@@ -103,6 +184,18 @@ internal sealed partial class RedisAllowListSyncService(
         }
 
         updates.Apply(entries);
+    }
+
+    /// <summary>The feed went from live to lost (repeated failures while it is down change nothing).</summary>
+    private void FeedLost(Exception? error)
+    {
+        if (!redis.SetFeedConnected(false) && _lostOnce)
+        {
+            return;
+        }
+
+        _lostOnce = true;
+        OnFeedLost(error);
     }
 
     private void OnFeedLost(Exception? error)
@@ -137,7 +230,7 @@ internal sealed partial class RedisAllowListSyncService(
         {
             ReportStaleOnce(); // the record must show the cache went stale even when the feed returns between ticks
             await SyncRegistryAsync(cancellationToken);
-            var store = redis.Store!;
+            var store = redis.Store;
             var keys = cache.SnapshotKeys();
             var refreshed = 0;
             var dropped = 0;
@@ -171,7 +264,7 @@ internal sealed partial class RedisAllowListSyncService(
             LogResynchronised(logger, keys.Length, refreshed, dropped, TimeSpan.FromTicks(timeProvider.GetUtcNow().UtcTicks - now).TotalMilliseconds);
             PostSystemEvent(DecisionOutcome.Allow, ReasonCode.Allowed, "allow-list:resynchronised");
         }
-        catch (Exception ex) when (ex is RedisException or FormatException)
+        catch (Exception ex) when (RedisFailure.Is(ex) || ex is FormatException)
         {
             _needsResync = true;
             LogResyncFailed(logger, ex);
@@ -184,7 +277,7 @@ internal sealed partial class RedisAllowListSyncService(
 
     private async Task SyncRegistryAsync(CancellationToken cancellationToken)
     {
-        if (redis.Synchronizer is not { } synchronizer || redis.Client is not { IsConnected: true })
+        if (redis.Synchronizer is not { } synchronizer || !redis.Connection.IsConnected)
         {
             return;
         }

@@ -3,27 +3,29 @@ using System.Globalization;
 using KtZeroTrust.Benchmarks.Infrastructure;
 using KtZeroTrust.Benchmarks.Redis;
 using KtZeroTrust.Redis;
+using StackExchange.Redis;
 
 namespace KtZeroTrust.Benchmarks.Tools;
 
 /// <summary>
-/// GET rate of our client (one multiplexed connection; 64 and 256 concurrent callers) next to redis-benchmark against
+/// GET rate of StackExchange.Redis as the product uses it (one multiplexer; 64 and 256 concurrent callers) next to redis-benchmark against
 /// the same server, in the same run, rounds interleaved. Prints medians (ops/s) and ratios.
 /// </summary>
-internal static class RespCompare
+internal static class RedisCompare
 {
     public static async Task<int> RunAsync(string[] args)
     {
         var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
         using var redis = RedisProcess.Start();
-        await using var client = await RedisClient.ConnectAsync(RedisOptions.Parse(redis.Configuration));
+        await using var connection = new RedisConnection(redis.Configuration);
+        var client = await connection.DatabaseAsync();
         await client.StringSetAsync("bench:key", new byte[32]);
-        await RespClientBenchmarks.RunAsync(client, 64, 2_000); // warm-up
+        await RedisGetBenchmarks.RunAsync(client, 64, 2_000); // warm-up
 
         var rows = new (string Name, Func<Task<double>> Measure, List<double> Values)[]
         {
-            ("KtZeroTrust.Redis, 1 connection, 64 callers", () => OursAsync(client, 64, 20_000), []),
-            ("KtZeroTrust.Redis, 1 connection, 256 callers", () => OursAsync(client, 256, 5_000), []),
+            ("StackExchange.Redis, 1 multiplexer, 64 callers", () => OursAsync(client, 64, 20_000), []),
+            ("StackExchange.Redis, 1 multiplexer, 256 callers", () => OursAsync(client, 256, 5_000), []),
             ("redis-benchmark -c 64 -P 16 (pipelined)", () => RedisBenchmarkAsync(redis.Port, "-c", "64", "-P", "16", "-n", "2000000"), []),
             ("redis-benchmark -c 1 -P 64 (1 connection, 64 in flight)", () => RedisBenchmarkAsync(redis.Port, "-c", "1", "-P", "64", "-n", "2000000"), []),
             ("redis-benchmark -c 64 (no pipelining)", () => RedisBenchmarkAsync(redis.Port, "-c", "64", "-n", "500000"), []),
@@ -47,10 +49,10 @@ internal static class RespCompare
         return 0;
     }
 
-    private static async Task<double> OursAsync(RedisClient client, int callers, int perCaller)
+    private static async Task<double> OursAsync(IDatabase client, int callers, int perCaller)
     {
         var watch = Stopwatch.StartNew();
-        await RespClientBenchmarks.RunAsync(client, callers, perCaller);
+        await RedisGetBenchmarks.RunAsync(client, callers, perCaller);
         return callers * perCaller / watch.Elapsed.TotalSeconds;
     }
 
