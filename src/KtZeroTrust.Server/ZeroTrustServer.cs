@@ -25,6 +25,7 @@ using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Pki;
 using KtZeroTrust.Server.SocConsole;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Server;
@@ -127,7 +128,12 @@ public static partial class ZeroTrustServer
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.AuditThrottle>();
             builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.SignInGuard>();
             var consoleOidc = builder.Configuration.GetSection(ConsoleOidcOptions.SectionName).Get<ConsoleOidcOptions>() ?? new ConsoleOidcOptions();
-            builder.Services.AddSingleton(sp => new ConsoleOidc(consoleOidc, sp.GetRequiredService<TimeProvider>()));
+            builder.Services.AddSingleton(consoleOidc);
+            // Sign-in state (the OpenID Connect handler's state and nonce) is protected with this key ring; console
+            // nodes that share the directory (or, at scale, a shared key store) accept each other's callbacks.
+            builder.Services.AddDataProtection().SetApplicationName("KtZeroTrust")
+                .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "dataprotection-keys")));
+            builder.Services.AddConsoleOidc(consoleOidc);
         }
 
         var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";

@@ -1,4 +1,6 @@
 using KtZeroTrust.Tests.Common;
+using System.Net.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace KtZeroTrust.Server.Tests;
@@ -60,5 +62,65 @@ public sealed class ConsoleSsoTests(ConsoleSsoFixture server) : IClassFixture<Co
         await nobody.Locator("#login-error", new PageLocatorOptions { HasText = "neither soc-admin nor soc-analyst" }).WaitForAsync();
         Assert.True(await nobody.Locator("#nav").IsHiddenAsync());
         await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("route") == "console:login" && d.Text("outcome") == "deny", "the refused provider sign-in");
+    }
+}
+
+/// <summary>The console's OpenID Connect handler seen from outside, without a browser: what it sends and what it refuses.</summary>
+public sealed class ConsoleSsoProtocolTests(ConsoleSsoFixture server) : IClassFixture<ConsoleSsoFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private HttpClient Client(System.Net.CookieContainer cookies) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        CookieContainer = cookies,
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true }, // the console's identity is not what is under test here
+    });
+
+    [Fact]
+    public async Task Login_PushesTheRequestToTheProvider_AndKeepsCorrelationAndNonceInProtectedCookies()
+    {
+        using var client = Client(new System.Net.CookieContainer());
+        // The host the provider has registered in the client's redirect URI (it checks the pushed request's).
+        using var response = await client.GetAsync(new Uri($"https://localhost:{server.ConsolePort}/api/oidc/login"), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, response.StatusCode);
+        var location = response.Headers.Location!;
+        Assert.StartsWith(server.Provider.Issuer, location.ToString(), StringComparison.Ordinal);
+        // Pushed authorization request (RFC 9126, the provider offers it): code, PKCE challenge, state and nonce went
+        // to the provider server to server; the browser carries only a reference to them.
+        var query = System.Web.HttpUtility.ParseQueryString(location.Query);
+        Assert.Equal("ktzt-console", query["client_id"]);
+        Assert.StartsWith("urn:ietf:params:oauth:request_uri:", query["request_uri"], StringComparison.Ordinal);
+        Assert.Null(query["code_challenge"]);
+        var cookies = response.Headers.GetValues("Set-Cookie").ToList();
+        Assert.Contains(cookies, c => c.StartsWith(".AspNetCore.Correlation.", StringComparison.Ordinal) && c.Contains("secure", StringComparison.OrdinalIgnoreCase) && c.Contains("httponly", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(cookies, c => c.StartsWith(".AspNetCore.OpenIdConnect.Nonce.", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("state=forged&code=stolen")]
+    [InlineData("code=stolen")]
+    public async Task Callback_WithAStateTheConsoleDidNotProtect_IsRefused_AndRecorded(string form)
+    {
+        using var client = Client(new System.Net.CookieContainer());
+        using var response = await client.PostAsync(server.ConsoleUri("/api/oidc/callback"), new StringContent(form, System.Text.Encoding.ASCII, "application/x-www-form-urlencoded"), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, response.StatusCode);
+        Assert.StartsWith("/#/login?error=", response.Headers.Location!.OriginalString, StringComparison.Ordinal);
+        Assert.Empty(response.Headers.TryGetValues("Set-Cookie", out var set) ? set.Where(c => c.StartsWith("zt_console=", StringComparison.Ordinal) && !c.StartsWith("zt_console=;", StringComparison.Ordinal)) : []);
+        await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("route") == "console:login" && d.Text("outcome") == "deny" && (d.Text("detail") ?? "").Contains("identity provider sign-in refused", StringComparison.Ordinal), "the refused callback");
+    }
+
+    [Fact]
+    public async Task SignOut_EndsTheConsoleSession_AndSendsTheBrowserToTheProvidersEndSession()
+    {
+        using var client = Client(new System.Net.CookieContainer());
+        var password = server.Services.GetRequiredService<KtZeroTrust.Server.SocConsole.ConsoleUsers>().Add("sso-signout", "soc-analyst");
+        (await client.PostAsJsonAsync(server.ConsoleUri("/api/login"), new { user = "sso-signout", password, newPassword = "sso-signout-password" }, Ct)).EnsureSuccessStatusCode();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync(server.ConsoleUri("/api/me"), Ct)).StatusCode);
+
+        using var signOut = await client.GetAsync(server.ConsoleUri("/api/oidc/logout"), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, signOut.StatusCode);
+        Assert.StartsWith($"{server.Provider.Issuer}/session/end", signOut.Headers.Location!.ToString(), StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await client.GetAsync(server.ConsoleUri("/api/me"), Ct)).StatusCode);
     }
 }

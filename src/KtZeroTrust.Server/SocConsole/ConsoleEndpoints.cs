@@ -60,24 +60,15 @@ public static partial class ConsoleEndpoints
             context.Response.Cookies.Delete(CookieName);
             return Results.NoContent();
         });
-        api.MapGet("/oidc", (ConsoleOidc oidc) => Results.Json(new { enabled = oidc.Enabled }));
-        api.MapGet("/oidc/login", async (HttpContext context, ConsoleOidc oidc) =>
-            oidc.Enabled ? Results.Redirect(await oidc.BeginAsync(CallbackUri(context), context.RequestAborted)) : Problem(StatusCodes.Status404NotFound, "No identity provider is configured for the console."));
-        api.MapGet("/oidc/callback", async (HttpContext context, ConsoleOidc oidc, ConsoleSessions sessions, Audit audit) =>
+        api.MapGet("/oidc", (ConsoleOidcOptions oidc) => Results.Json(new { enabled = oidc.Enabled }));
+        api.MapGet("/oidc/login", (ConsoleOidcOptions oidc) => oidc.Enabled ? ConsoleOidc.Begin() : Problem(StatusCodes.Status404NotFound, "No identity provider is configured for the console."));
+        api.MapMethods(ConsoleOidc.CallbackPath["/api".Length..], ["GET", "POST"], (HttpContext context, ConsoleOidcOptions oidc) =>
+            oidc.Enabled ? ConsoleOidc.CompleteAsync(context) : Task.FromResult(Problem(StatusCodes.Status404NotFound, "No identity provider is configured for the console.")));
+        api.MapGet("/oidc/logout", (HttpContext context, ConsoleSessions sessions, ConsoleOidcOptions oidc) =>
         {
-            try
-            {
-                var (user, role) = await oidc.CompleteAsync(context.Request.Query["code"], context.Request.Query["state"], context.RequestAborted);
-                var token = sessions.Create(user, role);
-                context.Response.Cookies.Append(CookieName, token, new CookieOptions { HttpOnly = true, Secure = true, SameSite = SameSiteMode.Lax, Path = "/", MaxAge = sessions.Lifetime });
-                audit.Post(context, user, DecisionOutcome.Allow, ReasonCode.Allowed, "console:login", $"signed in with the identity provider as {role}");
-                return Results.Redirect("/#/feed");
-            }
-            catch (Exception ex) when (ex is Microsoft.IdentityModel.Tokens.SecurityTokenException or HttpRequestException or InvalidOperationException or JsonException or KeyNotFoundException)
-            {
-                audit.Post(context, null, DecisionOutcome.Deny, ReasonCode.TokenSignatureInvalid, "console:login", $"identity provider sign-in refused: {ex.Message}");
-                return Results.Redirect("/#/login?error=" + Uri.EscapeDataString(ex.Message));
-            }
+            sessions.End(Token(context));
+            context.Response.Cookies.Delete(CookieName);
+            return oidc.Enabled ? ConsoleOidc.SignOut() : Results.Redirect("/");
         });
         api.MapPost("/password", ChangePasswordAsync).AddEndpointFilter(Require(ConsoleRoles.Analyst));
         api.MapGet("/me", (HttpContext context) => Results.Json(new { user = Session(context)!.User, role = Session(context)!.Role })).AddEndpointFilter(Require(ConsoleRoles.Analyst));
@@ -442,7 +433,6 @@ public static partial class ConsoleEndpoints
         return e;
     }
 
-    private static string CallbackUri(HttpContext context) => $"https://{context.Request.Host}/api/oidc/callback";
 
     private static string? Token(HttpContext context)
     {

@@ -1,11 +1,7 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Protocols;
+using KtZeroTrust.Core.Decisions;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
-using Microsoft.IdentityModel.Tokens;
 
 namespace KtZeroTrust.Server.SocConsole;
 
@@ -31,98 +27,107 @@ public sealed class ConsoleOidcOptions
 }
 
 /// <summary>
-/// Authorization code flow with PKCE (S256), state and nonce, as a confidential client: the browser is sent to the
-/// provider, comes back with a code, the server exchanges it and validates the ID token against the provider's keys
-/// (issuer, audience = client id, lifetime, nonce). The console role comes from the roles claim.
+/// Console sign-in through ASP.NET Core's OpenID Connect handler: authorization code flow with PKCE, state and nonce
+/// protected by Data Protection (a callback landing on another console node works once the key ring is shared), the ID
+/// token validated against the provider's keys (issuer, audience, lifetime, nonce, asymmetric algorithms only). The
+/// handler never signs anyone in itself: once the ID token is valid, the console role comes from the roles claim and
+/// the console opens its own session, as it does for a local account.
 /// </summary>
-public sealed class ConsoleOidc(ConsoleOidcOptions options, TimeProvider timeProvider) : IDisposable
+internal static class ConsoleOidc
 {
-    private static readonly TimeSpan PendingLifetime = TimeSpan.FromMinutes(10);
-    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(15) };
-    private readonly ConfigurationManager<OpenIdConnectConfiguration>? _configuration = options.Enabled
-        ? new ConfigurationManager<OpenIdConnectConfiguration>($"{options.Authority!.TrimEnd('/')}/.well-known/openid-configuration", new OpenIdConnectConfigurationRetriever(), new HttpDocumentRetriever { RequireHttps = options.RequireHttpsMetadata })
-        : null;
+    public const string Scheme = "zt-console-oidc";
 
-    private sealed record Pending(string Verifier, string Nonce, string RedirectUri, DateTimeOffset ExpiresAt);
+    // The handler's sign-in (and sign-out) scheme. Nobody is ever signed in to it (the console opens its own session
+    // instead), so at sign-out it finds no ID token and the provider is asked to end its session without a hint.
+    private const string ExternalScheme = "zt-console-oidc-external";
+    public const string CallbackPath = "/api/oidc/callback";
 
-    public bool Enabled => options.Enabled;
-
-    /// <summary>The provider's authorization URL for a new sign-in.</summary>
-    public async Task<string> BeginAsync(string redirectUri, CancellationToken cancellationToken)
+    public static void AddConsoleOidc(this IServiceCollection services, ConsoleOidcOptions console)
     {
-        var configuration = await _configuration!.GetConfigurationAsync(cancellationToken);
-        var now = timeProvider.GetUtcNow();
-        foreach (var stale in _pending.Where(p => p.Value.ExpiresAt < now).Select(p => p.Key).ToList())
+        if (!console.Enabled)
         {
-            _pending.TryRemove(stale, out _);
+            return;
         }
 
-        var state = Random();
-        var verifier = Random();
-        var nonce = Random();
-        _pending[state] = new Pending(verifier, nonce, redirectUri, now + PendingLifetime);
-        var challenge = Base64UrlEncoder.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(verifier)));
-        var query = string.Join('&', new Dictionary<string, string>
+        services.AddAuthentication().AddCookie(ExternalScheme).AddOpenIdConnect(Scheme, oidc =>
         {
-            ["response_type"] = "code", ["client_id"] = options.ClientId!, ["redirect_uri"] = redirectUri, ["scope"] = options.Scopes,
-            ["state"] = state, ["nonce"] = nonce, ["code_challenge"] = challenge, ["code_challenge_method"] = "S256",
-        }.Select(p => $"{p.Key}={Uri.EscapeDataString(p.Value)}"));
-        return $"{configuration.AuthorizationEndpoint}?{query}";
-    }
-
-    /// <summary>Exchanges the code and validates the ID token; returns the user and console role, or throws <see cref="SecurityTokenException"/> saying why not.</summary>
-    public async Task<(string User, string Role)> CompleteAsync(string? code, string? state, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(code) || string.IsNullOrEmpty(state) || !_pending.TryRemove(state, out var pending) || pending.ExpiresAt < timeProvider.GetUtcNow())
-        {
-            throw new SecurityTokenException("unknown or expired sign-in (state)");
-        }
-
-        var configuration = await _configuration!.GetConfigurationAsync(cancellationToken);
-        using var request = new HttpRequestMessage(HttpMethod.Post, configuration.TokenEndpoint)
-        {
-            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            oidc.SignInScheme = ExternalScheme;
+            oidc.Authority = console.Authority;
+            oidc.ClientId = console.ClientId;
+            oidc.ClientSecret = console.ClientSecret;
+            oidc.RequireHttpsMetadata = console.RequireHttpsMetadata;
+            oidc.ResponseType = OpenIdConnectResponseType.Code;
+            oidc.UsePkce = true;
+            oidc.CallbackPath = CallbackPath;
+            oidc.MapInboundClaims = false; // claim names as the provider wrote them
+            oidc.GetClaimsFromUserInfoEndpoint = false;
+            oidc.SaveTokens = false;
+            oidc.Scope.Clear();
+            foreach (var scope in console.Scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             {
-                ["grant_type"] = "authorization_code", ["code"] = code, ["redirect_uri"] = pending.RedirectUri, ["code_verifier"] = pending.Verifier,
-            }),
-        };
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Uri.EscapeDataString(options.ClientId!)}:{Uri.EscapeDataString(options.ClientSecret ?? "")}")));
-        using var response = await _http.SendAsync(request, cancellationToken);
-        var body = await response.Content.ReadAsStringAsync(cancellationToken);
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new SecurityTokenException($"the provider refused the code: {body}");
-        }
+                oidc.Scope.Add(scope);
+            }
 
-        var idToken = JsonDocument.Parse(body).RootElement.GetProperty("id_token").GetString();
-        var result = await new JsonWebTokenHandler().ValidateTokenAsync(idToken, new TokenValidationParameters
-        {
-            ValidIssuer = configuration.Issuer,
-            ValidAudience = options.ClientId,
-            IssuerSigningKeys = configuration.SigningKeys,
-            ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms,
-            ClockSkew = TimeSpan.FromSeconds(30),
+            oidc.TokenValidationParameters.NameClaimType = "preferred_username";
+            oidc.TokenValidationParameters.RoleClaimType = console.RolesClaim;
+            oidc.TokenValidationParameters.ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms;
+            oidc.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+            oidc.Events = new OpenIdConnectEvents
+            {
+                OnTokenValidated = context =>
+                {
+                    if (Role(context.Principal!, console.RolesClaim) is null)
+                    {
+                        context.Fail($"{UserOf(context.Principal!)} has neither {ConsoleRoles.Admin} nor {ConsoleRoles.Analyst} in '{console.RolesClaim}'");
+                    }
+
+                    return Task.CompletedTask;
+                },
+                OnTicketReceived = context =>
+                {
+                    var user = UserOf(context.Principal!);
+                    var role = Role(context.Principal!, console.RolesClaim)!;
+                    var sessions = context.HttpContext.RequestServices.GetRequiredService<ConsoleSessions>();
+                    var token = sessions.Create(user, role);
+                    context.Response.Cookies.Append(ConsoleEndpoints.CookieName, token, new CookieOptions { HttpOnly = true, Secure = true, SameSite = SameSiteMode.Lax, Path = "/", MaxAge = sessions.Lifetime });
+                    context.HttpContext.RequestServices.GetRequiredService<Audit>().Post(context.HttpContext, user, DecisionOutcome.Allow, ReasonCode.Allowed, "console:login", $"signed in with the identity provider as {role}");
+                    context.Response.Redirect("/#/feed");
+                    context.HandleResponse(); // the console's own session, not a cookie of the handler's
+                    return Task.CompletedTask;
+                },
+                OnRemoteFailure = context =>
+                {
+                    var message = context.Failure?.Message ?? "sign-in failed";
+                    context.HttpContext.RequestServices.GetRequiredService<Audit>().Post(context.HttpContext, null, DecisionOutcome.Deny, ReasonCode.TokenSignatureInvalid, "console:login", $"identity provider sign-in refused: {message}");
+                    context.Response.Redirect("/#/login?error=" + Uri.EscapeDataString(message));
+                    context.HandleResponse();
+                    return Task.CompletedTask;
+                },
+            };
         });
-        if (!result.IsValid)
-        {
-            throw new SecurityTokenException($"ID token refused: {result.Exception?.Message}");
-        }
-
-        if (!result.Claims.TryGetValue("nonce", out var nonce) || (string)nonce != pending.Nonce)
-        {
-            throw new SecurityTokenException("ID token nonce does not match this sign-in");
-        }
-
-        var user = result.Claims.TryGetValue("preferred_username", out var name) ? (string)name : (string)result.Claims["sub"];
-        var token = (JsonWebToken)result.SecurityToken;
-        var roles = token.Claims.Where(c => c.Type == options.RolesClaim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
-        var role = roles.Contains(ConsoleRoles.Admin) ? ConsoleRoles.Admin : roles.Contains(ConsoleRoles.Analyst) ? ConsoleRoles.Analyst : null;
-        return role is null ? throw new SecurityTokenException($"{user} has neither {ConsoleRoles.Admin} nor {ConsoleRoles.Analyst} in '{options.RolesClaim}'") : (user, role);
     }
 
-    public void Dispose() => _http.Dispose();
+    /// <summary>Sends the browser to the provider (state, nonce, PKCE challenge made and protected by the handler).</summary>
+    public static IResult Begin() => Results.Challenge(new AuthenticationProperties { RedirectUri = "/#/feed" }, [Scheme]);
 
-    private static string Random() => Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
+    /// <summary>The provider's answer (form post or query): handled by the OpenID Connect handler, on the console listener only.</summary>
+    public static async Task<IResult> CompleteAsync(HttpContext context)
+    {
+        var handlers = context.RequestServices.GetRequiredService<IAuthenticationHandlerProvider>();
+        return await handlers.GetHandlerAsync(context, Scheme) is IAuthenticationRequestHandler handler && await handler.HandleRequestAsync()
+            ? Results.Empty
+            : Results.NotFound();
+    }
+
+    /// <summary>Ends the console session and sends the browser to the provider's end-session endpoint.</summary>
+    public static IResult SignOut() => Results.SignOut(new AuthenticationProperties { RedirectUri = "/" }, [Scheme]);
+
+    private static string UserOf(System.Security.Claims.ClaimsPrincipal principal)
+        => principal.FindFirst("preferred_username")?.Value ?? principal.FindFirst("sub")?.Value ?? "unknown";
+
+    private static string? Role(System.Security.Claims.ClaimsPrincipal principal, string claim)
+    {
+        var roles = principal.FindAll(claim).Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        return roles.Contains(ConsoleRoles.Admin) ? ConsoleRoles.Admin : roles.Contains(ConsoleRoles.Analyst) ? ConsoleRoles.Analyst : null;
+    }
 }
