@@ -22,6 +22,7 @@ using KtZeroTrust.Registry.Sql;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Hosting;
+using KtZeroTrust.Server.Health;
 using KtZeroTrust.Server.Pki;
 using KtZeroTrust.Server.SocConsole;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -200,6 +201,7 @@ public static partial class ZeroTrustServer
         }
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddReadinessChecks(options.Roles.Gateway);
         builder.WebHost.ConfigureKestrel(kestrel => ListenerConfiguration.Configure(kestrel, options));
 
         var app = builder.Build();
@@ -223,8 +225,7 @@ public static partial class ZeroTrustServer
 
         app.MapGet("/metrics", (DecisionPipeline pipeline) => Results.Text(PipelineMetrics.Render(pipeline), PipelineMetrics.ContentType))
             .RequireListener(ListenerKind.Console);
-        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }))
-            .RequireListener(ListenerKind.Enrollment, ListenerKind.User, ListenerKind.Console);
+        app.MapReadinessChecks();
         if (options.DemoUpstream.Enabled)
         {
             app.MapDemoUpstream();

@@ -289,6 +289,29 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(HttpStatusCode.NotFound, proxied.StatusCode);
     }
 
+    [Fact]
+    public async Task Readiness_SaysEachDependencysState_InJson()
+    {
+        using var client = server.DeviceClient(null);
+        using var live = await client.GetAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/healthz"), Ct);
+        Assert.Equal("healthy", (await live.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("status").GetString());
+
+        var ready = await ReadinessAsync(client, server.ConsolePort);
+        Assert.Equal("healthy", ready.GetProperty("status").GetString());
+        foreach (var check in new[] { "registry", "allow-list", "decision-sinks" })
+        {
+            Assert.Equal("healthy", ready.GetProperty("checks").GetProperty(check).GetProperty("status").GetString());
+        }
+    }
+
+    internal static async Task<JsonElement> ReadinessAsync(HttpClient client, int port)
+    {
+        using var response = await client.GetAsync(new Uri($"https://127.0.0.1:{port}/readyz"), TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.Equal(body.GetProperty("status").GetString() == "unhealthy" ? HttpStatusCode.ServiceUnavailable : HttpStatusCode.OK, response.StatusCode);
+        return body;
+    }
+
     internal static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string reason)
     {
         Assert.Equal(status, response.StatusCode);

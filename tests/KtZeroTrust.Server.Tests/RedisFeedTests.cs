@@ -33,6 +33,9 @@ public sealed class RedisFeedTests(SlowTimeoutsRedisGatewayFixture pair) : IClas
             await node.DecisionAsync(d => d.Text("route") == "allow-list:feed-lost", "the feed-lost system decision");
             // Within MaxStaleness (30 s), a device the node knows is still served; one it has never seen is not looked up.
             Assert.Equal(HttpStatusCode.OK, (await known.GetAsync(node.DeviceUri("/femto/status"), Ct)).StatusCode);
+            using var probe = node.DeviceClient(null);
+            var ready = await DeviceGatewayTests.ReadinessAsync(probe, node.ConsolePort);
+            Assert.Equal("degraded", ready.GetProperty("checks").GetProperty("allow-list").GetProperty("status").GetString());
         }
         finally
         {

@@ -177,6 +177,11 @@ public sealed class RedisOutageTests(ShortStalenessRedisGatewayFixture pair) : I
         await DeviceGatewayTests.AssertProblemAsync(unavailable, HttpStatusCode.Forbidden, "allow_list_unavailable");
         var stale = await Eventually.Until(() => cached.GetAsync(node.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.Forbidden, "cached entries to go stale");
         await DeviceGatewayTests.AssertProblemAsync(stale, HttpStatusCode.Forbidden, "allow_list_stale");
+        using (var probe = node.DeviceClient(null))
+        {
+            var ready = await DeviceGatewayTests.ReadinessAsync(probe, node.ConsolePort);
+            Assert.Equal(("unhealthy", "unhealthy"), (ready.GetProperty("status").GetString(), ready.GetProperty("checks").GetProperty("allow-list").GetProperty("status").GetString()));
+        }
 
         // A change made while Redis is away reaches the registry only (ztctl would warn that the push failed).
         await node.OpenRegistry().TransitionAsync("FC-0002", DeviceLifecycleState.Suspended, "test", "suspended during the outage", Ct);

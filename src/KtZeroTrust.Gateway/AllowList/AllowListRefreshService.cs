@@ -17,6 +17,10 @@ public sealed partial class RegistryAllowListFeed(
     ILogger<RegistryAllowListFeed> logger) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private int _loaded;
+
+    /// <summary>True once the registry has been read successfully (the allow list holds what it held then, or newer).</summary>
+    public bool Loaded => Volatile.Read(ref _loaded) == 1;
 
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
@@ -25,12 +29,14 @@ public sealed partial class RegistryAllowListFeed(
         {
             if (await source.GetVersionAsync(cancellationToken) == cache.Version)
             {
+                Volatile.Write(ref _loaded, 1);
                 return;
             }
 
             var changes = await source.LoadAllowListChangesAsync(cache.Version, cancellationToken);
             var applied = updates.Apply(changes.Entries);
             cache.RaiseVersion(changes.Version);
+            Volatile.Write(ref _loaded, 1);
             LogLoaded(logger, applied, cache.Count, changes.Version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
