@@ -162,8 +162,7 @@ public static partial class ZeroTrustServer
             new DecisionPipelineOptions { SpoolDirectory = Path.Combine(dataDirectory, "spool"), Node = node }, sp.GetRequiredService<ILogger<DecisionPipeline>>(), sp.GetRequiredService<TimeProvider>()));
         if (otlp.Endpoint is not null && otlp.Metrics)
         {
-            builder.Services.AddSingleton(sp => new OtlpMetricsExporter(sp.GetRequiredService<DecisionPipeline>(), otlp));
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<OtlpMetricsExporter>());
+            builder.Services.AddDecisionMetricsExport(otlp, node);
         }
 
         if (builder.Configuration.GetValue("ZeroTrust:DecisionStream:Enabled", true))

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
@@ -78,8 +81,13 @@ public sealed class OtlpExportTests
         }
 
         await Eventually.Until(() => pipeline.Counters.ByOutcomeAndReason().Sum(c => c.Count) == 10, "10 decisions counted");
-        using var metrics = new OtlpMetricsExporter(pipeline, new OtlpOptions { Endpoint = receiver.Endpoint, MetricsInterval = TimeSpan.FromHours(1) });
-        Assert.True(metrics.Flush());
+        var services = new ServiceCollection().AddSingleton(pipeline)
+            .AddDecisionMetricsExport(new OtlpOptions { Endpoint = receiver.Endpoint, MetricsInterval = TimeSpan.FromHours(1) }, "node-1");
+        await using (var provider = services.BuildServiceProvider())
+        {
+            Assert.True(provider.GetRequiredService<MeterProvider>().ForceFlush(5000));
+        }
+
         await pipeline.StopAsync(Ct);
 
         var points = receiver.MetricPoints.ToList();

@@ -48,7 +48,7 @@ public sealed class DecisionStreamTests(OtlpServerFixture server) : IClassFixtur
         Assert.Equal("GET", record.Attributes["http.request.method"]);
         Assert.Equal(Environment.MachineName, record.Attributes["zt.node"]);
 
-        Assert.True(server.Services.GetRequiredService<OtlpMetricsExporter>().Flush());
+        Assert.True(OpenTelemetry.Metrics.MeterProviderExtensions.ForceFlush(server.Services.GetRequiredService<OpenTelemetry.Metrics.MeterProvider>(), 5000));
         Assert.Contains(server.Receiver.MetricPoints, p => p.Name == "ktzt.decisions" && (string)p.Attributes["outcome"] == "allow" && (string)p.Attributes["reason"] == "allowed" && p.Value >= 1);
     }
 
