@@ -140,32 +140,24 @@ internal static class UserGatewayServiceCollectionExtensions
         var section = configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName);
         services.AddOptions<KtZeroTrust.Gateway.Users.UserGatewayOptions>().Bind(section)
             .Validate(o => string.IsNullOrEmpty(o.Authority) || !string.IsNullOrEmpty(o.Audience), "ZeroTrust:Users:Audience is required with an Authority.")
+            .Validate(o => string.IsNullOrEmpty(o.Authority) || !o.EntraId.Enabled, "ZeroTrust:Users: set either Authority (a generic OIDC provider) or EntraId (TenantId and ClientId), not both.")
+            .Validate(o => string.IsNullOrEmpty(o.EntraId.TenantId) == string.IsNullOrEmpty(o.EntraId.ClientId), "ZeroTrust:Users:EntraId needs both TenantId and ClientId.")
             .Validate(o => o.AssertionLifetime > TimeSpan.Zero && o.AssertionLifetime <= TimeSpan.FromMinutes(10), "ZeroTrust:Users:AssertionLifetime must be between 0 and 10 minutes.")
             .ValidateOnStart();
         services.TryAddSingleton<KtZeroTrust.Gateway.Users.PolicyStore>();
         services.TryAddSingleton<KtZeroTrust.Gateway.Users.GatewayAssertions>();
         services.TryAddSingleton<KtZeroTrust.Gateway.Users.UserGateway>();
         var users = section.Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>() ?? new KtZeroTrust.Gateway.Users.UserGatewayOptions();
-        services.AddAuthentication().AddJwtBearer(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
+        if (!users.EntraId.Enabled)
         {
-            jwt.Authority = string.IsNullOrEmpty(users.Authority) ? null : users.Authority;
-            jwt.Audience = users.Audience;
-            jwt.RequireHttpsMetadata = users.RequireHttpsMetadata;
-            jwt.MapInboundClaims = false; // claim names as the provider wrote them: sub, roles, amr, scope
-            jwt.RefreshOnIssuerKeyNotFound = true;
-            jwt.RefreshInterval = users.KeyRefreshInterval;
-            jwt.TokenValidationParameters = new Microsoft.IdentityModel.Tokens.TokenValidationParameters
+            // A generic OIDC provider: plain JwtBearer. (Entra ID is registered by KtZeroTrust.Gateway.EntraId.)
+            services.AddAuthentication().AddJwtBearer(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
             {
-                ValidateIssuer = true,
-                ValidateAudience = true,
-                ValidateLifetime = true,
-                RequireExpirationTime = true,
-                RequireSignedTokens = true,
-                ClockSkew = users.ClockSkew,
-                // Asymmetric only: "none" and HMAC (key confusion with the provider's public key) never validate.
-                ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms,
-            };
-        });
+                jwt.Authority = string.IsNullOrEmpty(users.Authority) ? null : users.Authority;
+                jwt.Audience = users.Audience;
+                KtZeroTrust.Gateway.Users.UserTokenValidation.Configure(jwt, users);
+            });
+        }
 
         // After JwtBearer's own post-configuration has created the configuration manager: no "last known good" key set.
         // IdentityModel would otherwise validate a token whose key the provider has removed against the previous key

@@ -187,6 +187,11 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<DevelopmentBootstrap>();
 
         builder.Services.AddZeroTrustGateway(builder.Configuration);
+        var users = builder.Configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName).Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>();
+        if (users is { EntraId.Enabled: true })
+        {
+            builder.Services.AddEntraIdUsers(users);
+        }
         builder.Services.AddSingleton(sp => ServerPki.LoadOperatorCa(options.Pki));
         builder.Services.AddSingleton(sp => new VendorTrust(sp.GetRequiredService<ServerPki>().VendorRoot is { } root ? [root] : []));
         builder.Services.AddAttestation(builder.Configuration,

@@ -14,15 +14,57 @@ namespace KtZeroTrust.Tests.Common;
 public sealed class OidcProvider : IAsyncDisposable
 {
     private readonly TempDirectory _temp = new("oidc");
-    private readonly HttpClient _http = new();
+    private readonly HttpClient _http;
     private Process? _process;
 
-    private OidcProvider(string audience, string? consoleRedirectUri)
+    private OidcProvider(string audience, string? consoleRedirectUri, string? tenantId = null)
     {
         Audience = audience;
         ConsoleRedirectUri = consoleRedirectUri;
+        TenantId = tenantId;
         Port = FreePorts.Next();
+        if (tenantId is null)
+        {
+            _http = new HttpClient();
+            return;
+        }
+
+        // Entra's shape is served over HTTPS, with a certificate from a CA of the test's own (CaFile).
+        var ca = TestCertificates.CreateCa("CN=Test IdP TLS CA");
+        File.WriteAllText(CaFile!, ca.Certificate.ExportCertificatePem());
+        using var tls = ca.IssueWithNewKey(new System.Security.Cryptography.X509Certificates.X500DistinguishedName("CN=127.0.0.1"), Pki.Certificates.CertificateUsage.ServerAuth,
+            DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), ipAddresses: [System.Net.IPAddress.Loopback]);
+        TestCertificates.WritePem(tls, _temp.Path, "tls");
+        var root = ca.Certificate;
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            SslOptions =
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(root);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return chain.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                },
+            },
+        });
     }
+
+    /// <summary>Entra's shape only: the tenant id in the issuer and in every token's <c>tid</c>.</summary>
+    public string? TenantId { get; }
+
+    /// <summary>Entra's shape only: the PEM file of the CA that issued the provider's TLS certificate.</summary>
+    public string? CaFile => TenantId is null ? null : _temp.Combine("tls-ca.pem");
+
+    /// <summary>The base Entra composes authorities from (<c>Instance</c>): the issuer is <c>{Instance}{TenantId}/v2.0</c>.</summary>
+    public string Instance => $"https://127.0.0.1:{Port}/";
 
     /// <summary>Where the console client "ktzt-console" may send people back to (authorization code flow); null: no such client.</summary>
     public string? ConsoleRedirectUri { get; }
@@ -31,7 +73,7 @@ public sealed class OidcProvider : IAsyncDisposable
 
     public int Port { get; }
 
-    public string Issuer => $"http://127.0.0.1:{Port}";
+    public string Issuer => TenantId is null ? $"http://127.0.0.1:{Port}" : $"https://127.0.0.1:{Port}/{TenantId}/v2.0";
 
     /// <summary>The provider's current signing key (private), and its key id.</summary>
     public ECDsa SigningKey { get; private set; } = null!;
@@ -40,6 +82,12 @@ public sealed class OidcProvider : IAsyncDisposable
 
     /// <summary>Picks the address (so a server can be configured with <see cref="Issuer"/>); <see cref="StartAsync"/> starts it.</summary>
     public static OidcProvider Create(string audience, string? consoleRedirectUri = null) => new(audience, consoleRedirectUri);
+
+    /// <summary>
+    /// A provider in Entra ID's shape: issuer <c>https://127.0.0.1:port/{tenant}/v2.0</c>, tokens with <c>tid</c>,
+    /// <c>ver</c> 2.0 and <c>roles</c> or <c>scp</c>; <paramref name="clientId"/> is the gateway's application (the audience).
+    /// </summary>
+    public static OidcProvider CreateEntra(string clientId, string tenantId) => new(clientId, null, tenantId);
 
     public Task StartAsync() => RestartWithNewKeyAsync();
 
@@ -67,6 +115,13 @@ public sealed class OidcProvider : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
 
+        if (TenantId is not null)
+        {
+            info.Environment["ENTRA_TENANT"] = TenantId;
+            info.Environment["TLS_CERT"] = _temp.Combine("tls.pem");
+            info.Environment["TLS_KEY"] = _temp.Combine("tls.key.pem");
+        }
+
         _process = Process.Start(info) ?? throw new InvalidOperationException("node did not start");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
@@ -84,7 +139,7 @@ public sealed class OidcProvider : IAsyncDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"{Issuer}/token"))
         {
-            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["resource"] = resource ?? Audience, ["scope"] = scope }),
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["resource"] = resource ?? (TenantId is null ? Audience : $"api://{Audience}"), ["scope"] = scope }),
         };
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{user}:{user}-secret")));
         using var response = await _http.SendAsync(request);

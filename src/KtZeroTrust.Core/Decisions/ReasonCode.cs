@@ -88,6 +88,7 @@ public enum ReasonCode
     DecisionSinkFailing,
     UpstreamUnavailable,
     TlsHandshakeFailed,
+    TokenPermissionsMissing,
 }
 
 public enum DecisionOutcome
@@ -160,6 +161,7 @@ public static class ReasonCodes
         ReasonCode.TokenAudienceInvalid => "token_audience_invalid",
         ReasonCode.TokenSignatureInvalid => "token_signature_invalid",
         ReasonCode.TokenKeyUnknown => "token_key_unknown",
+        ReasonCode.TokenPermissionsMissing => "token_permissions_missing",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -249,6 +251,7 @@ public static class ReasonCodes
         ReasonCode.TokenAudienceInvalid => "The token is not meant for this gateway",
         ReasonCode.TokenSignatureInvalid => "The token signature does not verify",
         ReasonCode.TokenKeyUnknown => "The token is signed with a key the identity provider does not publish",
+        ReasonCode.TokenPermissionsMissing => "The token carries neither delegated scopes (scp) nor application roles (Entra ID)",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",

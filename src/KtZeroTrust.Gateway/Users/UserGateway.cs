@@ -155,9 +155,9 @@ public sealed partial class UserGateway(
 
     private async Task<(ReasonCode, int, string?, UserSubject?)> AuthenticateAsync(HttpContext context)
     {
-        if (string.IsNullOrEmpty(options.Value.Authority))
+        if (string.IsNullOrEmpty(options.Value.Authority) && !options.Value.EntraId.Enabled)
         {
-            return (ReasonCode.IdentityProviderUnavailable, StatusCodes.Status503ServiceUnavailable, "no identity provider is configured (ZeroTrust:Users:Authority)", null);
+            return (ReasonCode.IdentityProviderUnavailable, StatusCodes.Status503ServiceUnavailable, "no identity provider is configured (ZeroTrust:Users:Authority or ZeroTrust:Users:EntraId)", null);
         }
 
         // The algorithm is judged before any key is looked at: "none" and HMAC (the provider's public key used as an
@@ -182,6 +182,13 @@ public sealed partial class UserGateway(
         if (CheckIssuedAt(result.Principal!) is { } age)
         {
             return (age.Reason, StatusCodes.Status401Unauthorized, age.Detail, null);
+        }
+
+        // Entra ID: the tenant the issuer names must be the token's own tid as well (Identity.Web checks the tid only
+        // when the issuer is a template); one directory's token is never taken for another's.
+        if (options.Value.EntraId is { Enabled: true, TenantId: { } tenant } && !string.Equals(result.Principal!.FindFirst("tid")?.Value, tenant, StringComparison.OrdinalIgnoreCase))
+        {
+            return (ReasonCode.TokenIssuerInvalid, StatusCodes.Status401Unauthorized, $"tid '{result.Principal!.FindFirst("tid")?.Value}' is not the configured tenant", null);
         }
 
         return (ReasonCode.Allowed, StatusCodes.Status200OK, null, Subject(result.Principal!));
@@ -254,6 +261,8 @@ public sealed partial class UserGateway(
         SecurityTokenInvalidSignatureException => ReasonCode.TokenSignatureInvalid,
         SecurityTokenMalformedException or ArgumentException => ReasonCode.TokenMalformed,
         InvalidOperationException when failure.Message.Contains("IDX20803", StringComparison.Ordinal) => ReasonCode.IdentityProviderUnavailable,
+        // Microsoft.Identity.Web (Entra ID): a token with neither scp nor roles.
+        AuthenticationFailureException when failure.Message.Contains("IDW10201", StringComparison.Ordinal) => ReasonCode.TokenPermissionsMissing,
         SecurityTokenException => ReasonCode.TokenSignatureInvalid,
         _ => ReasonCode.IdentityProviderUnavailable,
     };

@@ -38,4 +38,34 @@ public sealed class UserGatewayOptions
 
     /// <summary>PEM file of the assertion signing key (ECDSA P-256); created on first start when missing.</summary>
     public string? AssertionKeyPath { get; set; }
+
+    /// <summary>
+    /// Optional PEM file of the CAs whose certificates the identity provider's discovery and key endpoints present (an
+    /// on-premises provider with a private CA); when set, only these are trusted for them. Empty: the system store.
+    /// </summary>
+    public string? IdentityProviderCaFile { get; set; }
+
+    /// <summary>
+    /// Microsoft Entra ID instead of a generic provider (then <see cref="Authority"/> stays empty): tokens are validated by
+    /// Microsoft.Identity.Web, with Entra's issuer and signing-key checks and the requirement of <c>scp</c> or <c>roles</c>.
+    /// </summary>
+    public EntraIdOptions EntraId { get; set; } = new();
+}
+
+/// <summary>The Entra ID application the user listener accepts tokens for. Bound from <c>ZeroTrust:Users:EntraId</c>.</summary>
+public sealed class EntraIdOptions
+{
+    /// <summary>Entra's authority base. Default <c>https://login.microsoftonline.com/</c> (sovereign clouds have their own).</summary>
+    public string Instance { get; set; } = "https://login.microsoftonline.com/";
+
+    /// <summary>The tenant (directory) id whose tokens are accepted; tokens of any other tenant are refused.</summary>
+    public string? TenantId { get; set; }
+
+    /// <summary>The gateway's application (client) id.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>The audience tokens carry, when it is not the client id or <c>api://{ClientId}</c> (an application id URI).</summary>
+    public string? Audience { get; set; }
+
+    public bool Enabled => !string.IsNullOrEmpty(TenantId) && !string.IsNullOrEmpty(ClientId);
 }
