@@ -178,7 +178,7 @@ public sealed class PasswordRedisServerFixture : RedisServerFixture
     /// <summary>The rules of <see cref="ProductUser"/>, as deploy/README.md gives them.</summary>
     public static readonly string[] ProductRules =
     [
-        "~zt:*", "&zt:*", "-@all",
+        "~zt:*", "&zt:*", "&__Booksleeve_MasterChanged", "-@all",
         "+hello", "+auth", "+ping", "+echo", "+info", "+client|setname", "+client|id", "+cluster|nodes", "+config|get",
         "+subscribe", "+unsubscribe", "+publish",
         "+get", "+set", "+del", "+getdel", "+hget", "+hset", "+pexpire",
