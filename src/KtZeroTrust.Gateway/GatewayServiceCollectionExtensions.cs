@@ -142,6 +142,7 @@ internal static class UserGatewayServiceCollectionExtensions
             .Validate(o => string.IsNullOrEmpty(o.Authority) || !string.IsNullOrEmpty(o.Audience), "ZeroTrust:Users:Audience is required with an Authority.")
             .Validate(o => string.IsNullOrEmpty(o.Authority) || !o.EntraId.Enabled, "ZeroTrust:Users: set either Authority (a generic OIDC provider) or EntraId (TenantId and ClientId), not both.")
             .Validate(o => string.IsNullOrEmpty(o.EntraId.TenantId) == string.IsNullOrEmpty(o.EntraId.ClientId), "ZeroTrust:Users:EntraId needs both TenantId and ClientId.")
+            .Validate(o => string.IsNullOrEmpty(o.IdentityProviderCaFile) || File.Exists(o.IdentityProviderCaFile), "ZeroTrust:Users:IdentityProviderCaFile does not exist.")
             .Validate(o => o.AssertionLifetime > TimeSpan.Zero && o.AssertionLifetime <= TimeSpan.FromMinutes(10), "ZeroTrust:Users:AssertionLifetime must be between 0 and 10 minutes.")
             .ValidateOnStart();
         services.TryAddSingleton<KtZeroTrust.Gateway.Users.PolicyStore>();

@@ -1,4 +1,3 @@
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using StackExchange.Redis;
 
@@ -115,20 +114,6 @@ public static class RedisConfiguration
         }
 
         options.Ssl = true;
-        options.CertificateValidation += (_, certificate, _, errors) =>
-        {
-            // The name must match; the chain is judged against the configured CAs only.
-            if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return chain.Build(leaf);
-        };
+        options.CertificateValidation += KtZeroTrust.Pki.Certificates.TrustPolicies.ServerTrustedBy(roots);
     }
 }

@@ -85,6 +85,19 @@ public sealed class RedisSentinelTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await _redis.InitializeAsync();
+        try
+        {
+            await StartNodeAsync();
+        }
+        catch
+        {
+            await _redis.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartNodeAsync()
+    {
         _node = new ServerFixture(_shared.Combine("pki"), _shared.Combine("registry.db"),
         [
             $"--ZeroTrust:AllowList:Redis={_redis.Configuration},connectTimeout=2000",

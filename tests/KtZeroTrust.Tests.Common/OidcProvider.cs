@@ -35,25 +35,9 @@ public sealed class OidcProvider : IAsyncDisposable
         using var tls = ca.IssueWithNewKey(new System.Security.Cryptography.X509Certificates.X500DistinguishedName("CN=127.0.0.1"), Pki.Certificates.CertificateUsage.ServerAuth,
             DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), ipAddresses: [System.Net.IPAddress.Loopback]);
         TestCertificates.WritePem(tls, _temp.Path, "tls");
-        var root = ca.Certificate;
         _http = new HttpClient(new SocketsHttpHandler
         {
-            SslOptions =
-            {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                {
-                    if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                    {
-                        return false;
-                    }
-
-                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(root);
-                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-                    return chain.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-                },
-            },
+            SslOptions = { RemoteCertificateValidationCallback = Pki.Certificates.TrustPolicies.ServerTrustedBy([ca.Certificate]) },
         });
     }
 

@@ -268,6 +268,19 @@ public sealed class RedisSentinelFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        try
+        {
+            await StartAllAsync();
+        }
+        catch
+        {
+            await DisposeAsync(); // a half-started set must not outlive the test (xunit disposes only what initialised)
+            throw;
+        }
+    }
+
+    private async Task StartAllAsync()
+    {
         Primary = new ConfiguredRedisServer();
         await Primary.InitializeAsync();
         Replica = new ConfiguredRedisServer("--replicaof", "127.0.0.1", Primary.Port.ToString(CultureInfo.InvariantCulture));
@@ -347,8 +360,16 @@ public sealed class RedisSentinelFixture : IAsyncLifetime
             sentinel.Dispose();
         }
 
-        await Replica.DisposeAsync();
-        await Primary.DisposeAsync();
+        if (Replica is not null)
+        {
+            await Replica.DisposeAsync();
+        }
+
+        if (Primary is not null)
+        {
+            await Primary.DisposeAsync();
+        }
+
         _directory.Dispose();
     }
 

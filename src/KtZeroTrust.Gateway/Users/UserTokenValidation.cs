@@ -40,25 +40,6 @@ public static class UserTokenValidation
     {
         var roots = new X509Certificate2Collection();
         roots.ImportFromPemFile(caFile);
-        return new SocketsHttpHandler
-        {
-            SslOptions =
-            {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                {
-                    if (certificate is null || (errors & (System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch | System.Net.Security.SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
-                    {
-                        return false;
-                    }
-
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-                    return chain.Build(leaf);
-                },
-            },
-        };
+        return new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = KtZeroTrust.Pki.Certificates.TrustPolicies.ServerTrustedBy(roots) } };
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
 namespace KtZeroTrust.Pki.Certificates;
@@ -17,6 +18,27 @@ public static class TrustPolicies
         };
         policy.CustomTrustStore.AddRange(roots);
         return policy;
+    }
+
+    /// <summary>
+    /// The server-certificate check for an outgoing TLS connection to a service with a private CA (Redis, an identity
+    /// provider): the name must match and the chain must end at one of <paramref name="roots"/>; the system store is
+    /// not consulted.
+    /// </summary>
+    public static RemoteCertificateValidationCallback ServerTrustedBy(X509Certificate2Collection roots)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        return (_, certificate, _, errors) =>
+        {
+            if (certificate is null || (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) != 0)
+            {
+                return false;
+            }
+
+            using var chain = new X509Chain { ChainPolicy = CustomRoots(roots) };
+            using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return chain.Build(leaf);
+        };
     }
 
     /// <summary>True when <paramref name="certificate"/> chains to <paramref name="root"/>.</summary>
