@@ -21,10 +21,7 @@ public sealed class CrashDurabilityTests(PersistentRedisServerFixture redis) : I
     public async Task ServerKilledWhileRedisIsDown_LosesNoAnsweredDecision_FromTheLogOrTheStream()
     {
         using var temp = new TempDirectory("crash");
-        var pki = temp.Combine("pki");
-        Directory.CreateDirectory(pki);
-        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "manifest.json"), Path.Combine(pki, "manifest.json"));
-        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "reference.json"), Path.Combine(pki, "reference.json"));
+        var pki = ServerProcess.NewPkiDirectory(temp);
         var ports = FreePorts.Next(5);
         var stream = "zt:decisions:crash-" + Guid.NewGuid().ToString("N")[..8];
         string[] args = [.. ServerFixture.Arguments(pki, temp.Combine("data"), ports, "Development"),

@@ -113,10 +113,7 @@ public sealed class EntraIdFootprintTests
     public async Task NodeWithoutEntraId_HasNoIdentityWebMsalOrAzureAssemblyLoaded()
     {
         using var temp = new TempDirectory("footprint");
-        var pki = temp.Combine("pki");
-        Directory.CreateDirectory(pki);
-        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "manifest.json"), Path.Combine(pki, "manifest.json"));
-        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "reference.json"), Path.Combine(pki, "reference.json"));
+        var pki = ServerProcess.NewPkiDirectory(temp);
         var ports = FreePorts.Next(5);
         using var server = await ServerProcess.StartAsync([.. ServerFixture.Arguments(pki, temp.Combine("data"), ports, "Development")], temp.Path, ports[0], pki);
         using (var client = server.DeviceClient())

@@ -19,6 +19,17 @@ internal sealed class ServerProcess : IDisposable
         _root = new TlsRootHolder(pki);
     }
 
+    /// <summary>A PKI directory with the sample manifest and reference values: the first start generates the rest.</summary>
+    public static string NewPkiDirectory(TempDirectory temp)
+    {
+        ArgumentNullException.ThrowIfNull(temp);
+        var pki = temp.Combine("pki");
+        Directory.CreateDirectory(pki);
+        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "manifest.json"), Path.Combine(pki, "manifest.json"));
+        File.Copy(Path.Combine(RepositoryPaths.Root, "certs-dev", "reference.json"), Path.Combine(pki, "reference.json"));
+        return pki;
+    }
+
     public static async Task<ServerProcess> StartAsync(string[] args, string workingDirectory, int devicePort, string pki)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = workingDirectory };
