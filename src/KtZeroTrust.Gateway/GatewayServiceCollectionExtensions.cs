@@ -6,6 +6,7 @@ using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -40,7 +41,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddHostedService<ConnectionRefusalRecorder>();
         services.AddAllowList(configuration);
         services.AddUserGateway(configuration);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.AspNetCore.Routing.MatcherPolicy, ListenerMatcherPolicy>());
+        services.AddListenerRouting();
 
         return services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))

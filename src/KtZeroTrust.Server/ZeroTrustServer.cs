@@ -1,32 +1,33 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using KtZeroTrust.Core.AllowList;
-using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Attestation;
 using KtZeroTrust.Attestation.Endpoints;
 using KtZeroTrust.Attestation.Verification;
+using KtZeroTrust.Core.AllowList;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Registry;
-using KtZeroTrust.Registry.Redis;
 using KtZeroTrust.Registry.Postgres;
+using KtZeroTrust.Registry.Redis;
 using KtZeroTrust.Registry.Sql;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Server.DemoUpstream;
-using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Health;
+using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Pki;
 using KtZeroTrust.Server.SocConsole;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Server;
@@ -91,8 +92,8 @@ public static partial class ZeroTrustServer
             var configuration = sp.GetRequiredService<IConfiguration>();
             if (configuration[$"{RegistryOptions.SectionName}:PostgreSql"] is { Length: > 0 } postgres)
             {
-                // Resolved once, while the host starts: the schema is created or upgraded before anything is served.
-                return PostgresDeviceRegistry.ConnectAsync(postgres, sp.GetRequiredService<TimeProvider>()).GetAwaiter().GetResult();
+                // The schema is created or upgraded by PrepareAsync, before anything is served.
+                return PostgresDeviceRegistry.Create(postgres, sp.GetRequiredService<TimeProvider>());
             }
 
             var path = configuration[$"{RegistryOptions.SectionName}:SqlitePath"] ?? Path.Combine(dataDirectory, RegistryOptions.DefaultFileName);
@@ -104,6 +105,7 @@ public static partial class ZeroTrustServer
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
         var decisionLogPath = builder.Configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl");
         builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(decisionLogPath));
+        var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? RedisStreamSink.DefaultStreamKey;
         var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
         if (options.Roles.Console)
         {
@@ -113,7 +115,7 @@ public static partial class ZeroTrustServer
                 // Fleet-wide: the console reads the shared stream (every node's decisions, this one's included).
                 builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
                 builder.Services.AddSingleton(sp => new ConsoleDecisions(decisionLogPath,
-                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(consoleRedis), builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions"));
+                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(consoleRedis), streamKey));
                 builder.Services.AddHostedService<StreamConsoleFeedService>();
             }
             else
@@ -137,7 +139,6 @@ public static partial class ZeroTrustServer
             builder.Services.AddConsoleOidc(consoleOidc);
         }
 
-        var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? "zt:decisions";
         if (decisionRedis is { Length: > 0 })
         {
             var eventsPerEntry = builder.Configuration.GetValue("ZeroTrust:DecisionStream:EventsPerEntry", 1);
@@ -328,6 +329,8 @@ public static partial class ZeroTrustServer
                 return $"ZT-START-010: {exception.Message}";
             case IOException or UnauthorizedAccessException:
                 return $"ZT-START-015: {exception.Message}";
+            case System.Data.Common.DbException:
+                return $"ZT-START-016: the registry database cannot be reached or prepared (ZeroTrust:Registry): {exception.Message}";
             default:
                 return null;
         }
@@ -344,6 +347,11 @@ public static partial class ZeroTrustServer
     {
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        if (app.Services.GetRequiredService<SqlDeviceRegistry>() is PostgresDeviceRegistry postgres)
+        {
+            await postgres.MigrateAsync(cancellationToken);
+        }
+
         if (app.Environment.IsDevelopment() && options.Pki.GenerateDevelopmentPki)
         {
             var bootstrap = app.Services.GetRequiredService<DevelopmentBootstrap>();

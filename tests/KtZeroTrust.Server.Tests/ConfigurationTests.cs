@@ -115,4 +115,26 @@ public sealed class ConfigurationTests
         Assert.DoesNotContain("   at ", stderr + await stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task UnreachableRegistryDatabase_StopsTheStart_WithOneLine()
+    {
+        using var temp = new TempDirectory();
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = temp.Path };
+        info.ArgumentList.Add(RepositoryPaths.ServerDll);
+        foreach (var arg in ServerFixture.Arguments(temp.Combine("pki"), temp.Combine("data"), FreePorts.Next(5), "Development"))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        // Nobody listens there: the schema step (now in PrepareAsync, not in a DI factory) fails before anything is served.
+        info.ArgumentList.Add($"--ZeroTrust:Registry:PostgreSql=Host=127.0.0.1;Port={FreePorts.Next()};Username=zt;Password=x;Database=zt;Timeout=3");
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+
+        Assert.NotEqual(0, process.ExitCode);
+        Assert.Contains("ZT-START-016: the registry database cannot be reached or prepared", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr + await stdout, StringComparison.Ordinal);
+    }
 }

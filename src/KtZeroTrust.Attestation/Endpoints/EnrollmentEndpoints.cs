@@ -8,8 +8,8 @@ using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
-using KtZeroTrust.Gateway.Enforcement;
-using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Pki.Est;
 using Microsoft.AspNetCore.Builder;
@@ -158,7 +158,7 @@ public sealed partial class EnrollmentHandlers(
         catch (BadHttpRequestException ex)
         {
             // Refused by the server below us (too large, too slow, malformed body): still this route's decision.
-            (reason, detail, status) = (RefusalRecorderMiddleware.ReasonFor(ex.StatusCode), ex.Message, ex.StatusCode);
+            (reason, detail, status) = (ProblemResponses.ReasonFor(ex.StatusCode), ex.Message, ex.StatusCode);
         }
 
         if (subject is null && await ClientCertificateAsync(context) is { } client)

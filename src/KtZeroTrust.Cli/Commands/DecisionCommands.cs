@@ -21,7 +21,7 @@ internal static class DecisionCommands
     private static readonly Option<string?> Device = new("--device") { Description = "Only this device serial" };
     private static readonly Option<string?> User = new("--user") { Description = "Only this user" };
     private static readonly Option<string?> Reason = new("--reason") { Description = "Only this reason code (e.g. device_revoked)" };
-    private static readonly Option<string?> Stream = new("--stream") { Description = "Redis Stream key (with --redis)", DefaultValueFactory = _ => "zt:decisions" };
+    private static readonly Option<string?> Stream = new("--stream") { Description = "Redis Stream key (with --redis)", DefaultValueFactory = _ => RedisStreamSink.DefaultStreamKey };
 
     public static Command Create()
     {

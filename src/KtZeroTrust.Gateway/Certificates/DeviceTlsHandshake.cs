@@ -4,6 +4,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;

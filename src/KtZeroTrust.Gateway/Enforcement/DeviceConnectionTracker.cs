@@ -4,6 +4,7 @@ using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,6 +2,8 @@ using System.Net;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Problems;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;

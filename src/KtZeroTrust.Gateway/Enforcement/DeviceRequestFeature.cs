@@ -1,4 +1,5 @@
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 
 namespace KtZeroTrust.Gateway.Enforcement;
 

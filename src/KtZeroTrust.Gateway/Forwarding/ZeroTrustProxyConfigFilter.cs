@@ -1,4 +1,5 @@
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using Yarp.ReverseProxy.Configuration;
 
 namespace KtZeroTrust.Gateway.Forwarding;

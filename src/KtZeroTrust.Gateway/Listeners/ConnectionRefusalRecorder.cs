@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Hosting.Listeners;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -14,8 +15,8 @@ namespace KtZeroTrust.Gateway.Listeners;
 public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider, ILogger<ConnectionRefusalRecorder> logger)
     : IHostedService, IDisposable
 {
-    public const string ListenerTag = "zt.listener";
-    public const string PeerTag = "zt.peer";
+    public const string ListenerTag = ListenerContext.ListenerTag;
+    public const string PeerTag = ListenerContext.PeerTag;
 
     /// <summary>Set on a connection whose refusal was already recorded (the device handshake's own decision).</summary>
     public const string RecordedTag = "zt.recorded";

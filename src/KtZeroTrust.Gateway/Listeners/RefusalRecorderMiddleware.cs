@@ -1,5 +1,7 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Problems;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
@@ -99,19 +101,7 @@ public sealed partial class RefusalRecorderMiddleware(
     }
 
     /// <summary>The reason for a refusal that only left a status behind.</summary>
-    public static ReasonCode ReasonFor(int status) => status switch
-    {
-        StatusCodes.Status400BadRequest or StatusCodes.Status414UriTooLong or StatusCodes.Status431RequestHeaderFieldsTooLarge => ReasonCode.RequestMalformed,
-        StatusCodes.Status401Unauthorized => ReasonCode.AuthenticationRequired,
-        StatusCodes.Status404NotFound => ReasonCode.RouteNotFound,
-        StatusCodes.Status405MethodNotAllowed => ReasonCode.MethodNotAllowed,
-        StatusCodes.Status408RequestTimeout => ReasonCode.RequestTimeout,
-        StatusCodes.Status411LengthRequired or StatusCodes.Status413PayloadTooLarge => ReasonCode.PayloadTooLarge,
-        StatusCodes.Status415UnsupportedMediaType => ReasonCode.UnsupportedMediaType,
-        StatusCodes.Status429TooManyRequests => ReasonCode.RateLimited,
-        >= 500 => ReasonCode.InternalError,
-        _ => ReasonCode.RequestRefused,
-    };
+    public static ReasonCode ReasonFor(int status) => ProblemResponses.ReasonFor(status);
 
     /// <summary>
     /// Both framings at once. Kestrel honours Transfer-Encoding and moves the Content-Length aside as

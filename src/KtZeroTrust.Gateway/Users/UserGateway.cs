@@ -4,6 +4,8 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Problems;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;

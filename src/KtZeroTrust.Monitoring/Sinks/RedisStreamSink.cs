@@ -20,6 +20,9 @@ namespace KtZeroTrust.Monitoring.Sinks;
 /// </summary>
 public sealed class RedisStreamSink : IDecisionExportSink
 {
+    /// <summary>The stream every node writes and every reader (console, detectors, ztctl) reads unless told otherwise.</summary>
+    public const string DefaultStreamKey = "zt:decisions";
+
     private const int Chunk = 1000;
     private readonly RedisConnection _redis;
     private readonly string _streamKey;
@@ -30,7 +33,7 @@ public sealed class RedisStreamSink : IDecisionExportSink
     private readonly ArrayBufferWriter<byte> _json = new(Chunk * 512);
     private readonly int[] _ends = new int[Chunk];
 
-    public RedisStreamSink(RedisConnection redis, string streamKey = "zt:decisions", long maxLength = 10_000_000, int eventsPerEntry = 1)
+    public RedisStreamSink(RedisConnection redis, string streamKey = DefaultStreamKey, long maxLength = 10_000_000, int eventsPerEntry = 1)
     {
         ArgumentNullException.ThrowIfNull(redis);
         ArgumentOutOfRangeException.ThrowIfLessThan(eventsPerEntry, 1);

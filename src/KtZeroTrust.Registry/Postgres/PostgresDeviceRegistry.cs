@@ -18,18 +18,25 @@ public sealed class PostgresDeviceRegistry : SqlDeviceRegistry, IAsyncDisposable
 
     public static async Task<PostgresDeviceRegistry> ConnectAsync(string connectionString, TimeProvider timeProvider, CancellationToken cancellationToken = default)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
+        var registry = Create(connectionString, timeProvider);
         try
         {
-            await PostgresMigrations.ApplyAsync(dataSource, cancellationToken);
-            return new PostgresDeviceRegistry(dataSource, timeProvider);
+            await registry.MigrateAsync(cancellationToken);
+            return registry;
         }
         catch
         {
-            await dataSource.DisposeAsync();
+            await registry._dataSource.DisposeAsync();
             throw;
         }
     }
+
+    /// <summary>The registry on a data source, without touching the database yet (no blocking work in a DI factory); <see cref="MigrateAsync"/> before use.</summary>
+    public static PostgresDeviceRegistry Create(string connectionString, TimeProvider timeProvider)
+        => new(NpgsqlDataSource.Create(connectionString), timeProvider);
+
+    /// <summary>Creates or upgrades the schema.</summary>
+    public Task MigrateAsync(CancellationToken cancellationToken = default) => PostgresMigrations.ApplyAsync(_dataSource, cancellationToken);
 
     protected override string Greatest => "GREATEST";
 

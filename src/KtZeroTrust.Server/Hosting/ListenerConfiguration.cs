@@ -2,6 +2,7 @@ using System.Net;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Server.Pki;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;

@@ -11,7 +11,7 @@ namespace KtZeroTrust.Server.SocConsole;
 /// Where the console reads decisions. Alone, the node's own decision log. With a shared Redis Stream, the stream: the
 /// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic.
 /// </summary>
-public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = "zt:decisions")
+public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = RedisStreamSink.DefaultStreamKey)
 {
     private const int Page = 1000;
 

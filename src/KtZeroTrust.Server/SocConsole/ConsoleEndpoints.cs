@@ -3,6 +3,7 @@ using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
 
 namespace KtZeroTrust.Server.SocConsole;
@@ -505,7 +506,7 @@ public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, Time
         }
         else
         {
-            KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, KtZeroTrust.Gateway.Listeners.RecordedDecision.InSummary); // not again below
+            KtZeroTrust.Hosting.Listeners.RecordedDecision.Mark(context, KtZeroTrust.Hosting.Listeners.RecordedDecision.InSummary); // not again below
         }
     }
 
@@ -528,6 +529,6 @@ public sealed class Audit(IDecisionSink decisions, DecisionIdGenerator ids, Time
         Reason = reason,
         Detail = detail,
     });
-        KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, id);
+        KtZeroTrust.Hosting.Listeners.RecordedDecision.Mark(context, id);
     }
 }

@@ -1,5 +1,6 @@
 using KtZeroTrust.Gateway.Forwarding;
 using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using Yarp.ReverseProxy.Configuration;
 
 namespace KtZeroTrust.Gateway.Tests.Forwarding;

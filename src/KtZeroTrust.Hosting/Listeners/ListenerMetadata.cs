@@ -1,4 +1,4 @@
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
 
 /// <summary>Endpoint metadata: the listeners on which an endpoint may be reached.</summary>
 public sealed class ListenerMetadata(params ListenerKind[] listeners)

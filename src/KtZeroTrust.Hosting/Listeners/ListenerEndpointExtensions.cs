@@ -1,4 +1,4 @@
-using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -21,11 +21,11 @@ public static class ListenerEndpointExtensions
             ListenerContext.Set(connection.Items, kind);
             if (connection.Features.Get<IConnectionMetricsTagsFeature>() is { } tags)
             {
-                // Read back by ConnectionRefusalRecorder when Kestrel ends the connection over a request it refused.
-                tags.Tags.Add(new(ConnectionRefusalRecorder.ListenerTag, name));
+                // Read back by the gateway's connection refusal recorder when Kestrel ends the connection over a request it refused.
+                tags.Tags.Add(new(ListenerContext.ListenerTag, name));
                 if (connection.RemoteEndPoint is System.Net.IPEndPoint peer)
                 {
-                    tags.Tags.Add(new(ConnectionRefusalRecorder.PeerTag, peer)); // formatted only if it is ever a refusal
+                    tags.Tags.Add(new(ListenerContext.PeerTag, peer)); // formatted only if it is ever a refusal
                 }
             }
 

@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Http;
 
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
 
 /// <summary>
 /// Marks a request whose decision has been posted, so that <see cref="RefusalRecorderMiddleware"/> does not record a

@@ -2,7 +2,7 @@ using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
 using Microsoft.AspNetCore.Http;
 
-namespace KtZeroTrust.Gateway.Enforcement;
+namespace KtZeroTrust.Hosting.Problems;
 
 /// <summary>RFC 9457 problem details for denials, carrying the stable reason code and the decision id.</summary>
 public static class ProblemResponses
@@ -13,7 +13,7 @@ public static class ProblemResponses
     public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId, string? detail = null, IReadOnlyList<ReasonCode>? reasons = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        KtZeroTrust.Gateway.Listeners.RecordedDecision.Mark(context, decisionId);
+        KtZeroTrust.Hosting.Listeners.RecordedDecision.Mark(context, decisionId);
         context.Response.StatusCode = status;
         context.Response.ContentType = ContentType;
         context.Response.Headers.CacheControl = "no-store";
@@ -44,4 +44,19 @@ public static class ProblemResponses
         writer.WriteEndObject();
         await writer.FlushAsync(context.RequestAborted);
     }
+
+    /// <summary>The reason for a refusal that only left a status behind.</summary>
+    public static ReasonCode ReasonFor(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest or StatusCodes.Status414UriTooLong or StatusCodes.Status431RequestHeaderFieldsTooLarge => ReasonCode.RequestMalformed,
+        StatusCodes.Status401Unauthorized => ReasonCode.AuthenticationRequired,
+        StatusCodes.Status404NotFound => ReasonCode.RouteNotFound,
+        StatusCodes.Status405MethodNotAllowed => ReasonCode.MethodNotAllowed,
+        StatusCodes.Status408RequestTimeout => ReasonCode.RequestTimeout,
+        StatusCodes.Status411LengthRequired or StatusCodes.Status413PayloadTooLarge => ReasonCode.PayloadTooLarge,
+        StatusCodes.Status415UnsupportedMediaType => ReasonCode.UnsupportedMediaType,
+        StatusCodes.Status429TooManyRequests => ReasonCode.RateLimited,
+        >= 500 => ReasonCode.InternalError,
+        _ => ReasonCode.RequestRefused,
+    };
 }

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
 
 /// <summary>The product's listeners. An endpoint answers only on the listeners it declares.</summary>
 public enum ListenerKind
@@ -24,6 +24,10 @@ public enum ListenerKind
 
 public static class ListenerContext
 {
+    /// <summary>Tags on Kestrel's connection measurements: the listener's name, and the peer's endpoint.</summary>
+    public const string ListenerTag = "zt.listener";
+    public const string PeerTag = "zt.peer";
+
     // The key object identifies our entry in the connection's Items; the boxed kinds are immutable.
     private static readonly object Key = new();
     private static readonly object[] Boxed = Enum.GetValues<ListenerKind>().Select(k => (object)k).ToArray();

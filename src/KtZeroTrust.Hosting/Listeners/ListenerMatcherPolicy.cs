@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Matching;
 
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
 
 /// <summary>
 /// Routing policy that keeps an endpoint from matching on any listener it did not declare, the way
