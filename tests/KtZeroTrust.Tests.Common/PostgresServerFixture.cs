@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using KtZeroTrust.Tests.Common;
 using Npgsql;
+using Xunit;
 
-namespace KtZeroTrust.Registry.Tests;
+namespace KtZeroTrust.Tests.Common;
 
 /// <summary>
 /// A throwaway PostgreSQL cluster: <c>initdb</c> in a temp directory, <c>postgres</c> on a free loopback port, killed
