@@ -289,6 +289,25 @@ public sealed class DeviceGatewayTests(ServerFixture server) : IClassFixture<Ser
         Assert.Equal(HttpStatusCode.NotFound, proxied.StatusCode);
     }
 
+    [Theory]
+    [InlineData("/femto/%2e%2e/admin")]
+    [InlineData("/femto/..%2fadmin")]
+    [InlineData("/femto/%252e%252e/admin")]
+    [InlineData("/femto/a\\..\\admin")]
+    [InlineData("/femto/./status")]
+    public async Task DevicePath_SpelledAmbiguously_IsRejected_AndRecordedWithTheDevice(string path)
+    {
+        // The same guard as on the user listener: an encoded or dotted spelling never reaches route matching by guess.
+        await using var raw = await RawHttp1Connection.OpenAsync(server.DevicePort, server.SampleCertificate("FC-0001"), server.TlsRoot, Ct);
+        var (status, body) = await raw.GetAsync(path, Ct);
+        Assert.Equal(400, status);
+        var problem = JsonDocument.Parse(body[body.IndexOf('{', StringComparison.Ordinal)..(body.LastIndexOf('}') + 1)]).RootElement; // chunk framing off
+        Assert.Equal("path_rejected", problem.GetProperty("reasonCode").GetString());
+        var decisionId = problem.GetProperty("decisionId").GetString();
+        var decision = await server.DecisionAsync(d => d.Text("id") == decisionId, "the rejected path's decision");
+        Assert.Equal(("FC-0001", "deny"), (decision.Text("subject"), decision.Text("outcome")));
+    }
+
     [Fact]
     public async Task Readiness_SaysEachDependencysState_InJson()
     {

@@ -4,6 +4,7 @@ using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Problems;
+using KtZeroTrust.Hosting.Requests;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -53,7 +54,11 @@ internal sealed partial class DeviceGatewayMiddleware(
         var decisionId = ids.Next();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
         var policySet = policies.Current;
-        if (route is null)
+        if (reason == ReasonCode.Allowed && RequestPaths.IsAmbiguous(context.Request))
+        {
+            reason = ReasonCode.PathRejected; // an encoded or dotted spelling: never matched to a route by guessing
+        }
+        else if (route is null)
         {
             // No proxied route matched (the fallback): a device probing paths nothing serves is denied and recorded.
             reason = reason == ReasonCode.Allowed ? ReasonCode.RouteNotAllowed : reason;
@@ -92,7 +97,13 @@ internal sealed partial class DeviceGatewayMiddleware(
                 LogDenied(logger, ReasonCodes.Name(reason), identity?.ClaimedSerial, context.Connection.RemoteIpAddress, route, decisionId);
             }
 
-            await ProblemResponses.WriteDenialAsync(context, route is null && reason == ReasonCode.RouteNotAllowed ? StatusCodes.Status404NotFound : StatusCodes.Status403Forbidden, reason, decisionId);
+            var status = reason switch
+            {
+                ReasonCode.PathRejected => StatusCodes.Status400BadRequest,
+                ReasonCode.RouteNotAllowed when route is null => StatusCodes.Status404NotFound,
+                _ => StatusCodes.Status403Forbidden,
+            };
+            await ProblemResponses.WriteDenialAsync(context, status, reason, decisionId);
             return;
         }
 

@@ -6,6 +6,7 @@ using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Problems;
+using KtZeroTrust.Hosting.Requests;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -52,7 +53,7 @@ public sealed partial class UserGateway(
         string? deviceSerial = null;
         CompiledRoutePolicy? policy = null;
 
-        if (IsAmbiguous(context.Request))
+        if (RequestPaths.IsAmbiguous(context.Request))
         {
             (reason, status) = (ReasonCode.PathRejected, StatusCodes.Status400BadRequest);
         }
@@ -139,21 +140,6 @@ public sealed partial class UserGateway(
     }
 
     public void Dispose() => _limiter.Dispose();
-
-    /// <summary>
-    /// Encoded dots, slashes or backslashes, or double encoding, in the raw target: refused rather than guessed at,
-    /// so no spelling of a path can land on a route other than the one a plain reading names.
-    /// </summary>
-    private static bool IsAmbiguous(HttpRequest request)
-    {
-        var raw = request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "";
-        var query = raw.IndexOf('?', StringComparison.Ordinal);
-        var path = query >= 0 ? raw.AsSpan(0, query) : raw.AsSpan();
-        return path.Contains("%2e", StringComparison.OrdinalIgnoreCase) || path.Contains("%2f", StringComparison.OrdinalIgnoreCase)
-            || path.Contains("%5c", StringComparison.OrdinalIgnoreCase) || path.Contains("%25", StringComparison.Ordinal)
-            || path.Contains('\\') || path.Contains("/./", StringComparison.Ordinal) || path.Contains("/../", StringComparison.Ordinal)
-            || path.EndsWith("/..", StringComparison.Ordinal) || path.EndsWith("/.", StringComparison.Ordinal);
-    }
 
     private async Task<(ReasonCode, int, string?, UserSubject?)> AuthenticateAsync(HttpContext context)
     {
