@@ -61,8 +61,7 @@ public sealed class RedisConnection(ConfigurationOptions options) : IAsyncDispos
         => Volatile.Read(ref _multiplexer) is { } multiplexer ? new(multiplexer) : new(ConnectSlowAsync());
 
     /// <summary>The default database; throws <see cref="RedisConnectionException"/> when the connect itself failed.</summary>
-    public async ValueTask<IDatabase> DatabaseAsync()
-        => (Volatile.Read(ref _multiplexer) ?? await ConnectSlowAsync()).GetDatabase();
+    public async ValueTask<IDatabase> DatabaseAsync() => (await ConnectAsync()).GetDatabase();
 
     public async ValueTask DisposeAsync()
     {

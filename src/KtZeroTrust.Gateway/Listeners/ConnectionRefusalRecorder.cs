@@ -15,8 +15,6 @@ namespace KtZeroTrust.Gateway.Listeners;
 public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider, ILogger<ConnectionRefusalRecorder> logger)
     : IHostedService, IDisposable
 {
-    public const string ListenerTag = ListenerContext.ListenerTag;
-    public const string PeerTag = ListenerContext.PeerTag;
 
     /// <summary>Set on a connection whose refusal was already recorded (the device handshake's own decision).</summary>
     public const string RecordedTag = "zt.recorded";
@@ -82,8 +80,8 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             switch (tag.Key)
             {
                 case "error.type": errorType = tag.Value as string; break;
-                case ListenerTag: listener = tag.Value as string; break;
-                case PeerTag: peer = tag.Value as System.Net.IPEndPoint; break;
+                case ListenerContext.ListenerTag: listener = tag.Value as string; break;
+                case ListenerContext.PeerTag: peer = tag.Value as System.Net.IPEndPoint; break;
                 case RecordedTag: recorded = true; break;
             }
         }

@@ -61,7 +61,7 @@ public sealed partial class RefusalRecorderMiddleware(
         }
         catch (BadHttpRequestException ex)
         {
-            await RefuseAsync(context, listener, ex.StatusCode, ReasonFor(ex.StatusCode), ex.Message, start);
+            await RefuseAsync(context, listener, ex.StatusCode, ProblemResponses.ReasonFor(ex.StatusCode), ex.Message, start);
             return;
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -90,18 +90,16 @@ public sealed partial class RefusalRecorderMiddleware(
         if (context.Features.Get<IForwarderErrorFeature>() is { } forwarding)
         {
             // Allowed and forwarded, then failed (the client's body too slow, the upstream down): a second decision says so.
-            var reason = forwarding.Error is ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled ? ReasonFor(status)
-                : status >= 500 ? ReasonCode.UpstreamUnavailable : ReasonFor(status);
+            var reason = forwarding.Error is ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled ? ProblemResponses.ReasonFor(status)
+                : status >= 500 ? ReasonCode.UpstreamUnavailable : ProblemResponses.ReasonFor(status);
             Record(context, listener, status, reason, "forwarding failed: " + forwarding.Error, start);
         }
         else if (!RecordedDecision.IsRecorded(context))
         {
-            await RefuseAsync(context, listener, status, ReasonFor(status), null, start, failed: false);
+            await RefuseAsync(context, listener, status, ProblemResponses.ReasonFor(status), null, start, failed: false);
         }
     }
 
-    /// <summary>The reason for a refusal that only left a status behind.</summary>
-    public static ReasonCode ReasonFor(int status) => ProblemResponses.ReasonFor(status);
 
     /// <summary>
     /// Both framings at once. Kestrel honours Transfer-Encoding and moves the Content-Length aside as

@@ -186,9 +186,6 @@ public sealed partial class RedisStreamDetectorFeed(
     [LoggerMessage(EventId = MonitoringEventIds.DetectorEntryUnreadable, Level = LogLevel.Warning, Message = "Detectors: stream entry {Id} is not a decision; skipped")]
     private static partial void LogUnreadable(ILogger logger, string id);
 
-    [LoggerMessage(EventId = MonitoringEventIds.DetectorRedisFailed, Level = LogLevel.Warning, Message = "Detectors: Redis unavailable; retrying")]
-    private static partial void LogRedisFailed(ILogger logger, Exception exception);
-
     [LoggerMessage(EventId = MonitoringEventIds.DetectorFeedFailed, Level = LogLevel.Warning, Message = "Detectors: reading or judging the stream failed; retrying")]
     private static partial void LogFeedFailed(ILogger logger, Exception exception);
 }

@@ -30,7 +30,7 @@ internal static class ReadinessChecks
             checks.AddCheck<AllowListCheck>("allow-list", tags: [Ready]);
         }
 
-        services.AddSingleton<DecisionSinksCheck>();
+        services.AddSingleton<DecisionSinksCheck>(); // one instance: it remembers the loss count of the previous check
     }
 
     public static void MapReadinessChecks(this IEndpointRouteBuilder endpoints)

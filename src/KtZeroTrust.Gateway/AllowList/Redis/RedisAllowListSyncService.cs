@@ -53,6 +53,11 @@ internal sealed partial class RedisAllowListSyncService(
             FeedLost(ex);
         }
 
+        if (!redis.FeedConnected)
+        {
+            FeedLost(null); // Redis not there yet (the failure above, if any, was already recorded)
+        }
+
         await base.StartAsync(cancellationToken);
     }
 
@@ -109,6 +114,13 @@ internal sealed partial class RedisAllowListSyncService(
         }
 
         var multiplexer = await redis.Connection.ConnectAsync();
+        if (!multiplexer.IsConnected)
+        {
+            // Subscribe once Redis is there: a SUBSCRIBE refused while disconnected may still leave its handler behind,
+            // and one more at every retry would apply each message as many times. The feed stays lost until then.
+            return;
+        }
+
         if (!_eventsAttached)
         {
             _eventsAttached = true;
@@ -129,8 +141,8 @@ internal sealed partial class RedisAllowListSyncService(
         }
 
         var subscriber = multiplexer.GetSubscriber();
-        // The handler form, not a message queue: no extra hop between the socket and the cache. Order between messages
-        // does not matter: entries carry versions and the cache keeps the newest.
+        // Order between messages does not matter (entries carry versions and the cache keeps the newest), so the plain
+        // handler form serves; the ordered message queue measured no different.
         await subscriber.SubscribeAsync(RedisChannel.Literal(redis.Store.Channel), (_, message) => OnMessage(message));
         _subscriber = subscriber;
     }
@@ -187,7 +199,10 @@ internal sealed partial class RedisAllowListSyncService(
         updates.Apply(entries);
     }
 
-    /// <summary>The feed went from live to lost (repeated failures while it is down change nothing).</summary>
+    /// <summary>
+    /// The feed went from live to lost (or was never live at start): cached entries are trusted for MaxStaleness more,
+    /// a resync is due. Repeated failures while it is down change nothing.
+    /// </summary>
     private void FeedLost(Exception? error)
     {
         if (!redis.SetFeedConnected(false) && _lostOnce)
@@ -196,11 +211,6 @@ internal sealed partial class RedisAllowListSyncService(
         }
 
         _lostOnce = true;
-        OnFeedLost(error);
-    }
-
-    private void OnFeedLost(Exception? error)
-    {
         var now = timeProvider.GetUtcNow();
         var maxStaleness = options.Value.MaxStaleness;
         cache.TrustUntil((now + maxStaleness).UtcTicks);
