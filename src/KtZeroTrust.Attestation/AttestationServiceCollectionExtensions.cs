@@ -4,6 +4,7 @@ using KtZeroTrust.Attestation.Enrollment;
 using KtZeroTrust.Attestation.Nonces;
 using KtZeroTrust.Attestation.Verification;
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -25,8 +26,8 @@ public static class AttestationServiceCollectionExtensions
             .Validate(o => o.CertificateLifetime > TimeSpan.Zero && o.CertificateLifetime <= TimeSpan.FromDays(30), "ZeroTrust:Attestation:CertificateLifetime must be positive and at most 30 days.")
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")
             .ValidateOnStart();
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<DecisionIdGenerator>();
+        services.AddZeroTrustNode(configuration);
+        services.TryAddSingleton<DecisionIdGenerator>(); // attestation record ids
         if (string.IsNullOrWhiteSpace(redisConfiguration))
         {
             services.TryAddSingleton<INonceStore>(sp => new InMemoryNonceStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<AttestationOptions>>().Value.MaxPendingNonces));

@@ -1,6 +1,5 @@
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -5,7 +5,6 @@ using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -29,8 +28,7 @@ public static class GatewayServiceCollectionExtensions
             .Validate(o => o.MaxCertificateLifetime > TimeSpan.Zero, "ZeroTrust:Gateway:MaxCertificateLifetime must be positive.")
             .Validate(o => o.ValidationCacheSize > 0, "ZeroTrust:Gateway:ValidationCacheSize must be positive.")
             .ValidateOnStart();
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<DecisionIdGenerator>();
+        services.AddZeroTrustNode(configuration);
         services.TryAddSingleton<DeviceCertificateValidator>();
         services.TryAddSingleton<DeviceTlsHandshake>();
         services.TryAddSingleton<DeviceConnectionTracker>();
@@ -38,10 +36,9 @@ public static class GatewayServiceCollectionExtensions
             .Validate(o => o.Window > TimeSpan.Zero && o.MaxTracked > 0, "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.")
             .ValidateOnStart();
         services.TryAddSingleton<CloneDetector>();
-        services.AddHostedService<ConnectionRefusalRecorder>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<KtZeroTrust.Hosting.Listeners.IResponseFailureClassifier, ForwarderFailureClassifier>());
         services.AddAllowList(configuration);
         services.AddUserGateway(configuration);
-        services.AddListenerRouting();
 
         return services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy"))

@@ -13,5 +13,4 @@ internal static class ServerEventIds
     public const int WriteThroughFailed = 5020;
     public const int DecisionStreamDisabled = 5021;
     public const int ConsoleAdministratorCreated = 5030;
-    public const int ConsoleFeedFailed = 5031;
 }

@@ -9,7 +9,7 @@ using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Listeners;
+using KtZeroTrust.Hosting;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Detectors;
@@ -25,7 +25,6 @@ using KtZeroTrust.Server.DemoUpstream;
 using KtZeroTrust.Server.Health;
 using KtZeroTrust.Server.Hosting;
 using KtZeroTrust.Server.Pki;
-using KtZeroTrust.Server.SocConsole;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -100,6 +99,8 @@ public static partial class ZeroTrustServer
             return new SqliteDeviceRegistry(path, sp.GetRequiredService<TimeProvider>());
         });
         builder.Services.AddSingleton<IAllowListSource>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
+        builder.Services.AddSingleton<IFleetInventory>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
+        builder.Services.AddSingleton<IAlertAcknowledgementStore>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
@@ -109,34 +110,7 @@ public static partial class ZeroTrustServer
         var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
         if (options.Roles.Console)
         {
-            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleFeed>();
-            if (decisionRedis is { Length: > 0 } consoleRedis)
-            {
-                // Fleet-wide: the console reads the shared stream (every node's decisions, this one's included).
-                builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
-                builder.Services.AddSingleton(sp => new ConsoleDecisions(decisionLogPath,
-                    sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(consoleRedis), streamKey));
-                builder.Services.AddHostedService<StreamConsoleFeedService>();
-            }
-            else
-            {
-                builder.Services.AddSingleton(_ => new ConsoleDecisions(decisionLogPath));
-                builder.Services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<KtZeroTrust.Server.SocConsole.ConsoleFeed>());
-            }
-
-            builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.ConsoleUsers(Path.Combine(dataDirectory, "console-users.json")));
-            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.ConsoleSessions>();
-            builder.Services.AddSingleton(_ => new KtZeroTrust.Server.SocConsole.AlertAcknowledgements(Path.Combine(dataDirectory, "alert-acks.json")));
-            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.Audit>();
-            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.AuditThrottle>();
-            builder.Services.AddSingleton<KtZeroTrust.Server.SocConsole.SignInGuard>();
-            var consoleOidc = builder.Configuration.GetSection(ConsoleOidcOptions.SectionName).Get<ConsoleOidcOptions>() ?? new ConsoleOidcOptions();
-            builder.Services.AddSingleton(consoleOidc);
-            // Sign-in state (the OpenID Connect handler's state and nonce) is protected with this key ring; console
-            // nodes that share the directory (or, at scale, a shared key store) accept each other's callbacks.
-            builder.Services.AddDataProtection().SetApplicationName("KtZeroTrust")
-                .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "dataprotection-keys")));
-            builder.Services.AddConsoleOidc(consoleOidc);
+            builder.Services.AddSocConsole(builder.Configuration);
         }
 
         if (decisionRedis is { Length: > 0 })
@@ -187,6 +161,7 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton(sp => SslStreamCertificateContext.Create(sp.GetRequiredService<ServerPki>().ServerCertificate, additionalCertificates: null, offline: true));
         builder.Services.AddSingleton<DevelopmentBootstrap>();
 
+        builder.Services.AddZeroTrustNode(builder.Configuration);
         builder.Services.AddZeroTrustGateway(builder.Configuration);
         var users = builder.Configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName).Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>();
         if (users is { EntraId.Enabled: true })
@@ -266,7 +241,7 @@ public static partial class ZeroTrustServer
         }
 
         builder.Services.AddSingleton(sp => new DetectorService(sp.GetRequiredService<DetectorEngine>(), sp.GetRequiredService<IDetectorStateStore>(), sp.GetRequiredService<IDecisionSink>(),
-            sp.GetRequiredService<IDeviceRegistry>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
+            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<IDeviceRegistry>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DetectorService>());
     }
 
@@ -358,11 +333,11 @@ public static partial class ZeroTrustServer
             await bootstrap.EnsureSampleFleetAsync(new KtZeroTrust.Pki.DevPki.DevPkiLayout(options.Pki.Directory), cancellationToken);
         }
 
-        if (options.Roles.Console && app.Services.GetRequiredService<ConsoleUsers>().EnsureAdministrator() is { } password)
+        if (options.Roles.Console && app.Services.EnsureConsoleAdministrator() is { } password)
         {
             // First start: the one administrator, with a password good for one sign-in (it must be replaced then).
             System.Console.WriteLine($"Console: https://localhost:{options.Listeners.Console.Port}/  user: admin  one-time password: {password}");
-            LogConsoleAdministrator(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server"), app.Services.GetRequiredService<ConsoleUsers>().FilePath);
+            LogConsoleAdministrator(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server"), app.Services.GetRequiredService<IOptions<KtZeroTrust.Hosting.Node.NodeOptions>>().Value.PathOf("console-users.json"));
         }
 
         // Load (and check) the PKI now, so a bad or development PKI in Production fails before anything listens.

@@ -1,3 +1,4 @@
+using KtZeroTrust.Monitoring.Pipeline;
 using System.Text.Json;
 using StackExchange.Redis;
 using KtZeroTrust.Cli.Commands;
@@ -15,17 +16,17 @@ public sealed class DecisionCommandsTests(RedisServerFixture redis) : IClassFixt
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static DecisionEvent Event(int i, string subject, ReasonCode reason) => new()
+    private static JournaledDecision Event(int i, string subject, ReasonCode reason) => JournaledDecision.Of(new DecisionEvent
     {
         Id = $"ID{i:D24}",
         Time = new DateTimeOffset(2026, 11, 22, 1, 0, 0, TimeSpan.Zero).AddMinutes(i),
-        Listener = "device",
+        Listener = DecisionListener.Device,
         Subject = subject,
         SourceAddress = "127.0.0.1",
         Route = "femto-management",
         Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
         Reason = reason,
-    };
+    });
 
     private async Task<(int Code, string Out)> Run(params string[] args)
     {

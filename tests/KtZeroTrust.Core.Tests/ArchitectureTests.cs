@@ -21,9 +21,11 @@ public sealed class ArchitectureTests
         ["KtZeroTrust.Gateway"] = ["KtZeroTrust.Core", "KtZeroTrust.Hosting", "KtZeroTrust.Pki", "KtZeroTrust.Redis", "KtZeroTrust.Registry"],
         ["KtZeroTrust.Gateway.EntraId"] = ["KtZeroTrust.Gateway"],
         ["KtZeroTrust.Attestation"] = ["KtZeroTrust.Core", "KtZeroTrust.Hosting", "KtZeroTrust.Pki", "KtZeroTrust.Redis", "KtZeroTrust.Registry"],
+        // The console reads the decision stream's own format (Monitoring's readers) and is a lane of the pipeline.
+        ["KtZeroTrust.Console"] = ["KtZeroTrust.Core", "KtZeroTrust.Hosting", "KtZeroTrust.Monitoring", "KtZeroTrust.Redis"],
         // On top.
         ["KtZeroTrust.Cli"] = ["KtZeroTrust.Core", "KtZeroTrust.Pki", "KtZeroTrust.Registry", "KtZeroTrust.Monitoring"],
-        ["KtZeroTrust.Server"] = ["KtZeroTrust.Core", "KtZeroTrust.Hosting", "KtZeroTrust.Pki", "KtZeroTrust.Registry", "KtZeroTrust.Monitoring", "KtZeroTrust.Gateway", "KtZeroTrust.Gateway.EntraId", "KtZeroTrust.Attestation"],
+        ["KtZeroTrust.Server"] = ["KtZeroTrust.Core", "KtZeroTrust.Hosting", "KtZeroTrust.Pki", "KtZeroTrust.Registry", "KtZeroTrust.Monitoring", "KtZeroTrust.Gateway", "KtZeroTrust.Gateway.EntraId", "KtZeroTrust.Attestation", "KtZeroTrust.Console"],
     };
 
     /// <summary>Packages that pin a project to one role: YARP belongs to the gateway, Identity.Web to its Entra ID part.</summary>

@@ -53,7 +53,7 @@ public sealed class AllowListRefreshServiceTests
         var source = new Source();
         source.Entries.Add(Entry(1, 1));
         var cache = new AllowListCache();
-        var tracker = new DeviceConnectionTracker(new Sink(), new DecisionIdGenerator(TimeProvider.System), TimeProvider.System, NullLogger<DeviceConnectionTracker>.Instance);
+        var tracker = new DeviceConnectionTracker(new Sink(), new DecisionFactory("test-node", TimeProvider.System), NullLogger<DeviceConnectionTracker>.Instance);
         using var service = new RegistryAllowListFeed(source, cache, new AllowListUpdates(cache, tracker, TimeProvider.System), NullLogger<RegistryAllowListFeed>.Instance);
         var ct = TestContext.Current.CancellationToken;
 

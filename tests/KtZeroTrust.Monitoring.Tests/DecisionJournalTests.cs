@@ -85,7 +85,7 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         using var temp = new TempDirectory();
         using (var journal = new DecisionJournal(temp.Path))
         {
-            var batch = Enumerable.Range(1, 3).Select(i => { var e = Events.Make(i); e.Sequence = i; return e; }).ToList();
+            var batch = Enumerable.Range(1, 3).Select(i => Events.Journaled(i, i)).ToList();
             journal.Append(batch);
         }
 
@@ -96,8 +96,7 @@ public sealed class DecisionJournalTests(PersistentRedisServerFixture redis) : I
         Assert.Equal(3, reopened.LastSequence);
         Assert.Equal([2L, 3L], reopened.ReadAfter(1).Select(e => e.Sequence));
 
-        var next = Events.Make(4);
-        next.Sequence = 4;
+        var next = Events.Journaled(4, 4);
         reopened.Append([next]); // continues the same segment, after the cut
         Assert.Equal([1L, 2L, 3L, 4L], reopened.ReadAfter(0).Select(e => e.Sequence));
         Assert.Single(Directory.GetFiles(temp.Path, "*.journal"));

@@ -12,11 +12,14 @@ namespace KtZeroTrust.Monitoring.Tests;
 
 internal static class Events
 {
+    /// <summary>As the pipeline carries it (serialized once), with its journal position.</summary>
+    public static JournaledDecision Journaled(int i, long sequence = 0) => JournaledDecision.Of(Make(i), sequence);
+
     public static DecisionEvent Make(int i) => new()
     {
         Id = $"ID{i:D24}",
         Time = new DateTimeOffset(2026, 11, 22, 1, 2, 3, TimeSpan.Zero).AddMilliseconds(i),
-        Listener = "device",
+        Listener = DecisionListener.Device,
         Subject = "FC-0001",
         SourceAddress = "127.0.0.1",
         SourcePort = 40000 + (i % 20000),
@@ -64,17 +67,17 @@ public sealed class DecisionPipelineFileTests
     {
         using var temp = new TempDirectory();
         var spool = new DiskSpool(temp.Path, "sink");
-        spool.Append([Events.Make(1), Events.Make(2)]);
-        spool.Append([Events.Make(3)]);
+        spool.Append([Events.Journaled(1), Events.Journaled(2)]);
+        spool.Append([Events.Journaled(3)]);
         var (first, next) = spool.Peek(2);
-        Assert.Equal(["ID000000000000000000000001", "ID000000000000000000000002"], first.Select(e => e.Id));
+        Assert.Equal(["ID000000000000000000000001", "ID000000000000000000000002"], first.Select(e => e.Event.Id));
         spool.Commit(next);
 
         File.AppendAllText(temp.Combine("sink.spool"), "\0\0\0\u0050{\"id\""); // a crash in the middle of an append
         var reopened = new DiskSpool(temp.Path, "sink"); // resumes at the committed position, cuts the torn tail
-        reopened.Append([Events.Make(4)]);
+        reopened.Append([Events.Journaled(4)]);
         var (rest, end) = reopened.Peek(10);
-        Assert.Equal(["ID000000000000000000000003", "ID000000000000000000000004"], rest.Select(e => e.Id));
+        Assert.Equal(["ID000000000000000000000003", "ID000000000000000000000004"], rest.Select(e => e.Event.Id));
         reopened.Commit(end);
         Assert.True(reopened.IsEmpty);
     }
@@ -169,7 +172,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
     {
         await using var client = new RedisConnection(redis.Configuration);
         var stream = "zt:decisions:" + Guid.NewGuid().ToString("N");
-        var written = Enumerable.Range(0, 7).Select(Events.Make).ToList();
+        var written = Enumerable.Range(0, 7).Select(i => Events.Journaled(i)).ToList();
 
         await new RedisStreamSink(client, stream, eventsPerEntry: eventsPerEntry).WriteBatchAsync(written, Ct);
 
@@ -177,7 +180,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         var entries = await db.StreamRangeAsync(stream);
         Assert.Equal(expectedEntries, entries.Length);
         var read = entries.SelectMany(e => DecisionStreamEntry.Read(e, out _)).ToList();
-        Assert.Equal(written.Select(e => (e.Id, e.Path, e.Reason, e.Time)), read.Select(e => (e.Id, e.Path, e.Reason, e.Time)));
+        Assert.Equal(written.Select(e => (e.Event.Id, e.Event.Path, e.Event.Reason, e.Event.Time)), read.Select(e => (e.Event.Id, e.Event.Path, e.Event.Reason, e.Event.Time)));
         Assert.All(entries, e => Assert.StartsWith("ID", e["id"].ToString(), StringComparison.Ordinal)); // the first decision's id
 
         // A foreign writer's broken line inside a multi-event entry: the others in it are still read.
@@ -186,7 +189,7 @@ public sealed class DecisionPipelineRedisTests(PersistentRedisServerFixture redi
         var last = (await db.StreamRangeAsync(stream))[^1];
         var survivors = DecisionStreamEntry.Read(last, out var unreadable);
         Assert.Equal(1, unreadable);
-        Assert.Equal("ID-A", Assert.Single(survivors).Id);
+        Assert.Equal("ID-A", Assert.Single(survivors).Event.Id);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using KtZeroTrust.Monitoring.Pipeline;
 using System.Collections.Concurrent;
 using StackExchange.Redis;
 using KtZeroTrust.Core.Attestation;
@@ -19,7 +20,7 @@ internal sealed class PostedDecisions : IDecisionSink
 
     public void Post(DecisionEvent decision) => Events.Enqueue(decision);
 
-    public List<DecisionEvent> Alerts(ReasonCode reason) => [.. Events.Where(e => e.Kind == DecisionEvent.AlertKind && e.Reason == reason)];
+    public List<DecisionEvent> Alerts(ReasonCode reason) => [.. Events.Where(e => e.Kind == DecisionKind.Alert && e.Reason == reason)];
 }
 
 /// <summary>The detectors over a real SQLite registry; the clock is moved by hand, events carry their own times.</summary>
@@ -57,14 +58,14 @@ public sealed class DetectorTests : IAsyncLifetime
     private DetectorService Detectors(DetectorOptions? options = null, string state = "detectors.json")
     {
         options ??= new DetectorOptions();
-        return new DetectorService(new DetectorEngine(options, _registry, _clock), new FileDetectorStateStore(_temp.Combine(state)), _posted, _registry, options, _clock, NullLogger<DetectorService>.Instance);
+        return new DetectorService(new DetectorEngine(options, _registry, _clock), new FileDetectorStateStore(_temp.Combine(state)), _posted, new DecisionFactory("test-node", _clock), _registry, options, _clock, NullLogger<DetectorService>.Instance);
     }
 
     private DecisionEvent Access(string serial, string source, TimeSpan at, DecisionOutcome outcome = DecisionOutcome.Allow, string node = "gw-1") => new()
     {
         Id = $"E{Interlocked.Increment(ref _id):D8}",
         Time = T0 + at,
-        Listener = "device",
+        Listener = DecisionListener.Device,
         Subject = serial,
         SourceAddress = source,
         Method = "GET",
@@ -88,7 +89,7 @@ public sealed class DetectorTests : IAsyncLifetime
         Assert.Equal(("FC-1", "10.1.9.9", "detector:clone"), (alert.Subject, alert.SourceAddress, alert.Route));
         Assert.Contains("gw-1 and gw-2", alert.Detail, StringComparison.Ordinal);
         Assert.Equal(DeviceLifecycleState.Suspended, (await _registry.FindAsync("FC-1", Ct))!.State);
-        Assert.Contains(_posted.Events, e => e.Kind == DecisionEvent.LifecycleKind && e.Subject == "FC-1" && e.Reason == ReasonCode.LifecycleTransition);
+        Assert.Contains(_posted.Events, e => e.Kind == DecisionKind.Lifecycle && e.Subject == "FC-1" && e.Reason == ReasonCode.LifecycleTransition);
         Assert.Equal("detector:clone", (await _registry.GetHistoryAsync("FC-1", Ct))[^1].Actor);
 
         // The same pair again within the window: no second alert. Another device far apart in time: none either.
@@ -105,7 +106,7 @@ public sealed class DetectorTests : IAsyncLifetime
             Access("FC-1", "127.0.0.1", TimeSpan.Zero),
             Access("FC-1", "::1", TimeSpan.FromSeconds(1)),
             Access("FC-1", "::ffff:127.0.0.1", TimeSpan.FromSeconds(2)),
-            new DecisionEvent { Id = "G1", Time = T0 + TimeSpan.FromSeconds(3), Kind = DecisionEvent.AlertKind, Listener = "device", Subject = "FC-1", Route = "detector:clone", Outcome = DecisionOutcome.Deny, Reason = ReasonCode.CloneSuspected },
+            new DecisionEvent { Id = "G1", Time = T0 + TimeSpan.FromSeconds(3), Kind = DecisionKind.Alert, Listener = DecisionListener.Device, Subject = "FC-1", Route = "detector:clone", Outcome = DecisionOutcome.Deny, Reason = ReasonCode.CloneSuspected },
             Access("FC-1", "10.1.4.4", TimeSpan.FromSeconds(4)),
         ], null, Ct);
         Assert.Empty(_posted.Alerts(ReasonCode.CloneSuspected));
@@ -156,7 +157,7 @@ public sealed class DetectorTests : IAsyncLifetime
         };
         DecisionEvent AttestationEvent(TimeSpan at) => new()
         {
-            Id = $"A{Interlocked.Increment(ref _id)}", Time = T0 + at, Kind = DecisionEvent.AttestationKind, Listener = "enrollment", Subject = "FC-1",
+            Id = $"A{Interlocked.Increment(ref _id)}", Time = T0 + at, Kind = DecisionKind.Attestation, Listener = DecisionListener.Enrollment, Subject = "FC-1",
             Route = "attestation", Method = "POST", Outcome = DecisionOutcome.Allow, Reason = ReasonCode.Allowed,
         };
 
@@ -186,7 +187,7 @@ public sealed class DetectorTests : IAsyncLifetime
         await detectors.ProcessAsync([.. Enumerable.Range(0, 30).Select(i => Access("ROGUE-1", "203.0.113.9", TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(i / 2.0), DecisionOutcome.Deny))], null, Ct);
         var alert = Assert.Single(_posted.Alerts(ReasonCode.DenialBurst));
         Assert.Equal("203.0.113.9", alert.SourceAddress);
-        Assert.DoesNotContain(_posted.Events, e => e.Kind == DecisionEvent.LifecycleKind);
+        Assert.DoesNotContain(_posted.Events, e => e.Kind == DecisionKind.Lifecycle);
     }
 
     [Fact]
@@ -226,7 +227,7 @@ public sealed class RedisDetectorTests(RedisServerFixture redis) : IClassFixture
 
         (DetectorService Service, CancellationTokenSource Stop) Node(string name)
         {
-            var service = new DetectorService(new DetectorEngine(options, registry, TimeProvider.System), new RedisDetectorStateStore(client, stateKey), posted, registry, options, TimeProvider.System,
+            var service = new DetectorService(new DetectorEngine(options, registry, TimeProvider.System), new RedisDetectorStateStore(client, stateKey), posted, new DecisionFactory(name, TimeProvider.System), registry, options, TimeProvider.System,
                 NullLogger<DetectorService>.Instance,
                 new RedisStreamDetectorFeed(client, stream, name, options, TimeProvider.System, NullLogger<RedisStreamDetectorFeed>.Instance, lease, TimeSpan.FromSeconds(1)));
             return (service, new CancellationTokenSource());
@@ -239,11 +240,11 @@ public sealed class RedisDetectorTests(RedisServerFixture redis) : IClassFixture
         await b.Service.StartAsync(Ct);
 
         var now = DateTimeOffset.UtcNow;
-        DecisionEvent Allowed(string serial, string source, string node, int second) => new()
+        JournaledDecision Allowed(string serial, string source, string node, int second) => JournaledDecision.Of(new DecisionEvent
         {
-            Id = Guid.NewGuid().ToString("N"), Time = now.AddSeconds(second), Listener = "device", Subject = serial, SourceAddress = source, Method = "GET", Path = "/",
+            Id = Guid.NewGuid().ToString("N"), Time = now.AddSeconds(second), Listener = DecisionListener.Device, Subject = serial, SourceAddress = source, Method = "GET", Path = "/",
             Outcome = DecisionOutcome.Allow, Reason = ReasonCode.Allowed, Node = node,
-        };
+        });
         var sink = new RedisStreamSink(client, stream);
         await sink.WriteBatchAsync([Allowed("FC-1", "10.0.0.1", "gw-a", 0), Allowed("FC-1", "10.0.0.2", "gw-b", 1)], Ct); // through two nodes
         await Eventually.Until(() => posted.Alerts(ReasonCode.CloneSuspected).Count == 1, "the clone seen across nodes");

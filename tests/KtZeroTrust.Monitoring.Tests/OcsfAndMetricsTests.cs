@@ -27,18 +27,18 @@ public sealed class OcsfTests
     }
 
     [Theory]
-    [InlineData(DecisionEvent.AccessKind, "tls-handshake", null, 3002, 1)]
-    [InlineData(DecisionEvent.AccessKind, "connection-abort", null, 3002, 2)]
-    [InlineData(DecisionEvent.EnrollmentKind, "est-simpleenroll", "POST", 3002, 99)]
-    [InlineData(DecisionEvent.AttestationKind, "attestation", "POST", 3002, 99)]
-    [InlineData(DecisionEvent.AlertKind, "detector:clone", null, 2004, 1)]
-    [InlineData(DecisionEvent.LifecycleKind, "lifecycle", null, 3004, 3)]
-    [InlineData(DecisionEvent.AdminKind, "admin:revoke", null, 3004, 3)]
-    [InlineData(DecisionEvent.SystemKind, "allow-list", null, 6002, 99)]
-    [InlineData(DecisionEvent.AccessKind, "r", "PATCH", 4002, 99)]
-    public void EveryKind_MapsToItsOcsfClass(string kind, string route, string? method, int classUid, int activityId)
+    [InlineData(DecisionKind.Access, "tls-handshake", null, 3002, 1)]
+    [InlineData(DecisionKind.Access, "connection-abort", null, 3002, 2)]
+    [InlineData(DecisionKind.Enrollment, "est-simpleenroll", "POST", 3002, 99)]
+    [InlineData(DecisionKind.Attestation, "attestation", "POST", 3002, 99)]
+    [InlineData(DecisionKind.Alert, "detector:clone", null, 2004, 1)]
+    [InlineData(DecisionKind.Lifecycle, "lifecycle", null, 3004, 3)]
+    [InlineData(DecisionKind.Admin, "admin:revoke", null, 3004, 3)]
+    [InlineData(DecisionKind.System, "allow-list", null, 6002, 99)]
+    [InlineData(DecisionKind.Access, "r", "PATCH", 4002, 99)]
+    public void EveryKind_MapsToItsOcsfClass(DecisionKind kind, string route, string? method, int classUid, int activityId)
     {
-        var o = Ocsf(new DecisionEvent { Id = "X", Time = DateTimeOffset.UnixEpoch, Kind = kind, Listener = "device", Subject = "FC-1", Route = route, Method = method, Outcome = DecisionOutcome.Deny, Reason = ReasonCode.CloneSuspected });
+        var o = Ocsf(new DecisionEvent { Id = "X", Time = DateTimeOffset.UnixEpoch, Kind = kind, Listener = DecisionListener.Device, Subject = "FC-1", Route = route, Method = method, Outcome = DecisionOutcome.Deny, Reason = ReasonCode.CloneSuspected });
         Assert.Equal((classUid, activityId), (o.GetProperty("class_uid").GetInt32(), o.GetProperty("activity_id").GetInt32()));
         Assert.Equal((classUid * 100L) + activityId, o.GetProperty("type_uid").GetInt64());
         if (classUid == 3002)
@@ -55,7 +55,7 @@ public sealed class OcsfTests
     [Fact]
     public void NewFields_RoundTripThroughTheLogForm()
     {
-        var e = new DecisionEvent { Id = "X", Time = DateTimeOffset.UnixEpoch, Listener = "user", Subject = "alice", Outcome = DecisionOutcome.Allow, Reason = ReasonCode.Allowed, Node = "gw-2", PolicyVersion = "abc123", Detail = "why" };
+        var e = new DecisionEvent { Id = "X", Time = DateTimeOffset.UnixEpoch, Listener = DecisionListener.User, Subject = "alice", Outcome = DecisionOutcome.Allow, Reason = ReasonCode.Allowed, Node = "gw-2", PolicyVersion = "abc123", Detail = "why" };
         var back = DecisionJson.Read(DecisionJson.ToUtf8(e));
         Assert.Equal(("gw-2", "abc123", "why"), (back.Node, back.PolicyVersion, back.Detail));
         Assert.Equal("alice", Ocsf(e).GetProperty("user").GetProperty("uid").GetString());
@@ -109,7 +109,7 @@ public sealed class PipelineMetricsAndAlertsTests
             {
                 // Let the dispatcher take a batch at a time, so the spool grows across several dispatches.
                 var posted = i + 1;
-                await Eventually.Until(() => healthy.Events.Count(e => e.Kind == DecisionEvent.AccessKind) >= posted, "the batch dispatched");
+                await Eventually.Until(() => healthy.Events.Count(e => e.Kind == DecisionKind.Access) >= posted, "the batch dispatched");
             }
         }
 
@@ -117,7 +117,7 @@ public sealed class PipelineMetricsAndAlertsTests
         await pipeline.StopAsync(Ct);
 
         var alert = healthy.Events.First(e => e.Reason == ReasonCode.DecisionSpoolGrowing);
-        Assert.Equal((DecisionEvent.AlertKind, "pipeline:failing"), (alert.Kind, alert.Route));
+        Assert.Equal((DecisionKind.Alert, "pipeline:failing"), (alert.Kind, alert.Route));
         Assert.Contains("failing", alert.Detail, StringComparison.Ordinal);
         Assert.True(pipeline.Sinks.Single(s => s.Name == "failing").SpoolBytes > 10_000);
     }
@@ -126,6 +126,6 @@ public sealed class PipelineMetricsAndAlertsTests
     {
         public string Name => "failing";
 
-        public Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken) => throw new IOException("down");
+        public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken) => throw new IOException("down");
     }
 }

@@ -107,11 +107,11 @@ internal sealed class CollectingSink(string name = "collect") : IDecisionExportS
 
     public string Name => name;
 
-    public Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
         foreach (var e in batch)
         {
-            Events.Enqueue(e);
+            Events.Enqueue(e.Event);
         }
 
         return Task.CompletedTask;

@@ -81,14 +81,14 @@ public sealed class RedisAuthTests(PasswordRedisServerFixture server) : IClassFi
         var nonces = new RedisNonceStore(redis);
         Assert.Equal("FC-ACL", await nonces.ConsumeAsync(await nonces.IssueAsync("FC-ACL", TimeSpan.FromMinutes(1), Ct), Ct));
         var stream = "zt:decisions:acl";
-        await new RedisStreamSink(redis, stream).WriteBatchAsync([new Core.Decisions.DecisionEvent
+        await new RedisStreamSink(redis, stream).WriteBatchAsync([Monitoring.Pipeline.JournaledDecision.Of(new Core.Decisions.DecisionEvent
         {
             Id = "ID-ACL",
             Time = DateTimeOffset.UtcNow,
-            Listener = "device",
+            Listener = Core.Decisions.DecisionListener.Device,
             Outcome = Core.Decisions.DecisionOutcome.Allow,
             Reason = Core.Decisions.ReasonCode.Allowed,
-        }], Ct);
+        })], Ct);
         Assert.Single(await db.StreamRangeAsync(stream));
 
         // Outside its keys and commands: refused.

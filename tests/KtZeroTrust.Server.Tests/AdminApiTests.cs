@@ -2,7 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using KtZeroTrust.Server.SocConsole;
+using KtZeroTrust.SocConsole.Accounts;
+using KtZeroTrust.SocConsole.Auditing;
 using KtZeroTrust.Tests.Common;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -111,11 +112,16 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
         var cookies = new CookieContainer();
         using var browser = Client(cookies);
         (await browser.PostAsJsonAsync(Api("/api/login"), new { user = "cookie-admin", password, newPassword = "cookie-admin-password" }, Ct)).EnsureSuccessStatusCode();
-        Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync(Api("/api/me"), Ct)).StatusCode); // the cookie signs reads in
+        using var me = await browser.GetAsync(Api("/api/me"), Ct);
+        Assert.Equal(HttpStatusCode.OK, me.StatusCode); // the cookie signs reads in
+        var token = (await me.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("antiforgeryToken").GetString()!;
         using var forged = await browser.PostAsJsonAsync(Api("/api/devices/FC-0006/actions"), new { action = "suspend", reason = "forged by another site" }, Ct);
         Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        using var guessed = new HttpRequestMessage(HttpMethod.Post, Api("/api/devices/FC-0006/actions")) { Content = JsonContent.Create(new { action = "suspend", reason = "a header without the token" }) };
+        guessed.Headers.Add("X-ZT-Console", "1"); // the header alone is not enough: its value is the anti-forgery token
+        Assert.Equal(HttpStatusCode.Forbidden, (await browser.SendAsync(guessed, Ct)).StatusCode);
         using var request = new HttpRequestMessage(HttpMethod.Post, Api("/api/devices/FC-0006/actions")) { Content = JsonContent.Create(new { action = "suspend", reason = "from the console" }) };
-        request.Headers.Add("X-ZT-Console", "1");
+        request.Headers.Add("X-ZT-Console", token);
         Assert.Equal(HttpStatusCode.OK, (await browser.SendAsync(request, Ct)).StatusCode);
     }
 

@@ -2,7 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
-using KtZeroTrust.Server.SocConsole;
+using KtZeroTrust.SocConsole.Accounts;
+using KtZeroTrust.SocConsole.Auditing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KtZeroTrust.Server.Tests;

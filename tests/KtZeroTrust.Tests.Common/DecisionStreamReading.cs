@@ -28,7 +28,7 @@ public static class DecisionStreamReading
 
             foreach (var entry in page)
             {
-                ids.AddRange(DecisionStreamEntry.Read(entry, out _).Select(e => e.Id));
+                ids.AddRange(DecisionStreamEntry.Read(entry, out _).Select(e => e.Event.Id));
             }
 
             last = page[^1].Id.ToString();

@@ -13,7 +13,7 @@ internal static class SampleDecision
     {
         Id = "01M80FD0ZAGCYJD0XC1S95G0T3",
         Time = DateTimeOffset.UtcNow,
-        Listener = "device",
+        Listener = DecisionListener.Device,
         Subject = "FC-0001",
         SourceAddress = "127.0.0.1",
         Route = "femto-management",

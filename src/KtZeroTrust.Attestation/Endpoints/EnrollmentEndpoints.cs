@@ -8,6 +8,7 @@ using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Pki.Certificates;
@@ -50,13 +51,11 @@ public sealed partial class EnrollmentHandlers(
     EnrollmentService enrollment,
     VendorTrust vendorTrust,
     CertificateAuthority operatorCa,
-    IDecisionSink decisions,
-    DecisionIdGenerator ids,
+    DecisionRecorder recorder,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<EnrollmentHandlers> logger)
 {
-    private const string Listener = "enrollment";
     private static readonly (ReasonCode Reason, string Detector)[] AlertingReasons = [(ReasonCode.KeyShared, "shared-key"), (ReasonCode.BootCounterRollback, "boot-counter")];
 
     // The CA does not change while the process runs: encode its certs-only answer once.
@@ -167,45 +166,19 @@ public sealed partial class EnrollmentHandlers(
             certificateHash ??= CertificateHash.Of(client).ToString();
         }
 
-        var decisionId = ids.Next();
-        decisions.Post(new DecisionEvent
-        {
-            Id = decisionId,
-            Time = timeProvider.GetUtcNow(),
-            Kind = route.StartsWith("est-", StringComparison.Ordinal) ? DecisionEvent.EnrollmentKind : DecisionEvent.AttestationKind,
-            Listener = Listener,
-            Subject = subject,
-            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-            SourcePort = context.Connection.RemotePort,
-            Method = context.Request.Method,
-            Path = context.Request.Path.Value,
-            Route = route,
-            Outcome = outcome,
-            Reason = reason,
-            CertificateHash = certificateHash,
-            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
-        });
-        RecordedDecision.Mark(context, decisionId);
+        var origin = recorder.Origin(context, route, start);
+        var kind = route.StartsWith("est-", StringComparison.Ordinal) ? DecisionKind.Enrollment : DecisionKind.Attestation;
+        var decision = recorder.Make.Enrollment(kind, reason, subject, origin, certificateHash);
+        recorder.Record(context, decision);
+        var decisionId = decision.Id;
         // A key under a second serial is the fleet-wide credential of the incident; a boot counter going back is replayed
         // or forged evidence: alerts, not just refusals.
         foreach (var (alert, detector) in AlertingReasons)
         {
             if (reason == alert || all?.Contains(alert) == true)
             {
-                decisions.Post(new DecisionEvent
-                {
-                    Id = ids.Next(),
-                    Time = timeProvider.GetUtcNow(),
-                    Kind = DecisionEvent.AlertKind,
-                    Listener = Listener,
-                    Subject = subject,
-                    SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-                    Route = "detector:" + detector,
-                    Outcome = DecisionOutcome.Deny,
-                    Reason = alert,
-                    CertificateHash = certificateHash,
-                    Detail = detail,
-                });
+                recorder.Post(recorder.Make.Alert(DecisionListener.Enrollment, alert, subject,
+                    new DecisionOrigin(origin.SourceAddress, Route: "detector:" + detector), detail, certificateHash));
             }
         }
 

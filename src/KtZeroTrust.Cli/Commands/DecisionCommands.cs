@@ -220,7 +220,7 @@ internal static class DecisionCommands
 
             foreach (var entry in page)
             {
-                foreach (var e in DecisionStreamEntry.Read(entry, out _).Where(wanted))
+                foreach (var e in DecisionStreamEntry.Read(entry, out _).Select(j => j.Event).Where(wanted))
                 {
                     await writer.WriteLineAsync(Encoding.UTF8.GetString(OcsfJson.ToUtf8(e)).AsMemory(), ct);
                     count++;
@@ -293,7 +293,7 @@ internal static class DecisionCommands
                 {
                     foreach (var e in DecisionStreamEntry.Read(entry, out _))
                     {
-                        yield return e;
+                        yield return e.Event;
                     }
                 }
 
@@ -306,9 +306,9 @@ internal static class DecisionCommands
             }
         }
 
-        await foreach (var e in DecisionLogReader.ReadAsync(LogPath(ctx), ct))
+        await foreach (var e in DecisionLogReader.ReadAsync(LogPath(ctx), cancellationToken: ct))
         {
-            yield return e;
+            yield return e.Event;
         }
     }
 
@@ -330,7 +330,7 @@ internal static class DecisionCommands
                     last = entry.Id.ToString();
                     foreach (var e in DecisionStreamEntry.Read(entry, out _))
                     {
-                        yield return e;
+                        yield return e.Event;
                     }
                 }
 

@@ -1,30 +1,17 @@
 namespace KtZeroTrust.Core.Decisions;
 
-/// <summary>One access decision. The field names are the decision log's schema.</summary>
-public sealed class DecisionEvent
+/// <summary>
+/// One decision, immutable once made. Made by <see cref="DecisionFactory"/> (which stamps id, time and node); the field
+/// names are the decision log's schema.
+/// </summary>
+public sealed record DecisionEvent
 {
-    public const string AccessKind = "access";
-    public const string SystemKind = "system";
-    public const string AlertKind = "alert";
-    public const string AttestationKind = "attestation";
-    public const string EnrollmentKind = "enrollment";
-    public const string LifecycleKind = "lifecycle";
-    public const string AdminKind = "admin";
-
     public required string Id { get; init; }
     public required DateTimeOffset Time { get; init; }
+    public DecisionKind Kind { get; init; } = DecisionKind.Access;
+    public required DecisionListener Listener { get; init; }
 
-    /// <summary>
-    /// <c>access</c> (a request, handshake or connection judged), <c>attestation</c> (evidence judged), <c>enrollment</c>
-    /// (a certificate asked for), <c>lifecycle</c> (a device changed state), <c>admin</c> (an operator acted),
-    /// <c>alert</c> (a detector fired) or <c>system</c> (the gateway's own state changed).
-    /// </summary>
-    public string Kind { get; init; } = AccessKind;
-
-    /// <summary>Which listener took the request: device, enrollment, user, console.</summary>
-    public required string Listener { get; init; }
-
-    /// <summary>The device serial (or, later, the user) the decision is about, when known.</summary>
+    /// <summary>The device serial, user or node the decision is about, when known.</summary>
     public string? Subject { get; init; }
     public string? SourceAddress { get; init; }
     public int SourcePort { get; init; }
@@ -38,17 +25,14 @@ public sealed class DecisionEvent
     /// <summary>Time spent deciding, in microseconds.</summary>
     public double LatencyMicroseconds { get; init; }
 
-    /// <summary>The node that made the decision; stamped by the pipeline when the producer leaves it empty.</summary>
-    public string? Node { get; set; }
+    /// <summary>The node that made the decision.</summary>
+    public string? Node { get; init; }
 
     /// <summary>Hash of the policy set in force (device access, user routes); empty where no policy applies.</summary>
     public string? PolicyVersion { get; init; }
 
     /// <summary>A sentence for people (what a detector saw, an operator's reason); never parsed.</summary>
     public string? Detail { get; init; }
-
-    /// <summary>This node's journal position, stamped by the pipeline (0 until then); not part of the exported schema.</summary>
-    public long Sequence { get; set; }
 }
 
 /// <summary>Takes decisions for the monitoring pipeline. <see cref="Post"/> never blocks.</summary>

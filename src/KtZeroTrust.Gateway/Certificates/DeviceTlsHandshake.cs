@@ -3,7 +3,6 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -21,7 +20,7 @@ public sealed partial class DeviceTlsHandshake(
     DeviceTrust trust,
     DeviceCertificateValidator validator,
     IDecisionSink decisions,
-    DecisionIdGenerator ids,
+    DecisionFactory decisionFactory,
     TimeProvider timeProvider,
     ILogger<DeviceTlsHandshake> logger)
 {
@@ -68,20 +67,7 @@ public sealed partial class DeviceTlsHandshake(
         var claimed = certificate is null ? null : Pki.Certificates.DeviceCertificates.SerialOf(certificate);
         var hash = result.Hash.IsEmpty ? null : result.Hash.ToString();
         LogRejected(logger, ReasonCodes.Name(result.Reason), claimed, remote?.Address.ToString(), hash);
-        decisions.Post(new DecisionEvent
-        {
-            Id = ids.Next(),
-            Time = timeProvider.GetUtcNow(),
-            Listener = ListenerContext.Name(ListenerKind.Device),
-            Subject = claimed,
-            SourceAddress = remote?.Address.ToString(),
-            SourcePort = remote?.Port ?? 0,
-            Route = "tls-handshake",
-            Outcome = DecisionOutcome.Deny,
-            Reason = result.Reason,
-            CertificateHash = hash,
-            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
-        });
+        decisions.Post(decisionFactory.Handshake(result.Reason, claimed, remote, hash, "tls-handshake", timeProvider.GetElapsedTime(start).TotalMicroseconds));
         return false;
     }
 

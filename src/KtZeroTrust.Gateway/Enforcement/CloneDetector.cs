@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -37,8 +36,7 @@ public sealed class CloneDetectionOptions
 public sealed partial class CloneDetector(
     IOptions<CloneDetectionOptions> options,
     IDecisionSink decisions,
-    DecisionIdGenerator ids,
-    TimeProvider timeProvider,
+    DecisionFactory decisionFactory,
     IServiceProvider services,
     ILogger<CloneDetector> logger)
 {
@@ -98,18 +96,7 @@ public sealed partial class CloneDetector(
     private void Alert(string serial, IPAddress first, IPAddress second)
     {
         LogClone(logger, serial, first, second);
-        decisions.Post(new DecisionEvent
-        {
-            Id = ids.Next(),
-            Time = timeProvider.GetUtcNow(),
-            Kind = DecisionEvent.AlertKind,
-            Listener = ListenerContext.Name(ListenerKind.Device),
-            Subject = serial,
-            SourceAddress = second.ToString(),
-            Route = "detector:clone",
-            Outcome = DecisionOutcome.Deny,
-            Reason = ReasonCode.CloneSuspected,
-        });
+        decisions.Post(decisionFactory.Alert(DecisionListener.Device, ReasonCode.CloneSuspected, serial, new DecisionOrigin(second.ToString(), Route: "detector:clone")));
     }
 
     /// <summary>

@@ -3,7 +3,6 @@ using System.Net;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -18,8 +17,7 @@ namespace KtZeroTrust.Gateway.Enforcement;
 /// </summary>
 public sealed partial class DeviceConnectionTracker(
     IDecisionSink decisions,
-    DecisionIdGenerator ids,
-    TimeProvider timeProvider,
+    DecisionFactory decisionFactory,
     ILogger<DeviceConnectionTracker> logger)
 {
     private readonly ConcurrentDictionary<CertificateHash, ConcurrentDictionary<string, ConnectionContext>> _open = new();
@@ -59,20 +57,7 @@ public sealed partial class DeviceConnectionTracker(
         {
             connection.Abort(new ConnectionAbortedException($"Device {deviceSerial} is no longer allowed: {ReasonCodes.Name(reason)}."));
             count++;
-            var remote = connection.RemoteEndPoint as IPEndPoint;
-            decisions.Post(new DecisionEvent
-            {
-                Id = ids.Next(),
-                Time = timeProvider.GetUtcNow(),
-                Listener = ListenerContext.Name(ListenerKind.Device),
-                Subject = deviceSerial,
-                SourceAddress = remote?.Address.ToString(),
-                SourcePort = remote?.Port ?? 0,
-                Route = "connection-abort",
-                Outcome = DecisionOutcome.Deny,
-                Reason = reason,
-                CertificateHash = hex,
-            });
+            decisions.Post(decisionFactory.Handshake(reason, deviceSerial, connection.RemoteEndPoint as IPEndPoint, hex, "connection-abort"));
         }
 
         LogAborted(logger, count, deviceSerial, ReasonCodes.Name(reason));

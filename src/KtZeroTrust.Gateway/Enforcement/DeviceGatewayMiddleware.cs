@@ -1,8 +1,8 @@
 using System.Net;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Hosting.Requests;
 using Microsoft.AspNetCore.Connections.Features;
@@ -20,8 +20,7 @@ internal sealed partial class DeviceGatewayMiddleware(
     RequestDelegate next,
     DeviceRequestAuthorizer authorizer,
     CloneDetector cloneDetector,
-    IDecisionSink decisions,
-    DecisionIdGenerator ids,
+    DecisionRecorder recorder,
     TimeProvider timeProvider,
     KtZeroTrust.Gateway.Users.UserGateway userGateway,
     KtZeroTrust.Gateway.Users.PolicyStore policies,
@@ -51,7 +50,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             SuspendAfterRefusal(context, serial!, cloneDetail!);
         }
 
-        var decisionId = ids.Next();
+        var decisionId = recorder.Make.NextId();
         var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
         var policySet = policies.Current;
         if (reason == ReasonCode.Allowed && RequestPaths.IsAmbiguous(context.Request))
@@ -71,24 +70,9 @@ internal sealed partial class DeviceGatewayMiddleware(
                 : ReasonCode.PolicyMissing;
         }
 
-        decisions.Post(new DecisionEvent
-        {
-            Id = decisionId,
-            Time = now,
-            Listener = listener is null ? "unknown" : ListenerContext.Name(listener.Value),
-            Subject = serial ?? identity?.ClaimedSerial,
-            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-            SourcePort = context.Connection.RemotePort,
-            Method = context.Request.Method,
-            Path = context.Request.Path.Value,
-            Route = route,
-            Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
-            Reason = reason,
-            CertificateHash = identity?.HashHex,
-            PolicyVersion = policySet.Version,
-            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
-            Detail = reason is ReasonCode.DeviceSuspended or ReasonCode.DeviceRevoked or ReasonCode.DeviceDecommissioned ? authorization.Entry.StateReason : null,
-        });
+        recorder.Post(recorder.Make.Access(listener is { } kind ? ListenerContext.ForDecision(kind) : DecisionListener.Unknown, reason,
+            serial ?? identity?.ClaimedSerial, recorder.Origin(context, route, start), identity?.HashHex, policySet.Version,
+            reason is ReasonCode.DeviceSuspended or ReasonCode.DeviceRevoked or ReasonCode.DeviceDecommissioned ? authorization.Entry.StateReason : null, decisionId));
 
         if (reason != ReasonCode.Allowed)
         {

@@ -3,8 +3,8 @@ using System.Threading.RateLimiting;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Hosting.Requests;
 using Microsoft.AspNetCore.Authentication;
@@ -30,8 +30,7 @@ public sealed partial class UserGateway(
     GatewayAssertions assertions,
     DeviceCertificateValidator certificates,
     DeviceRequestAuthorizer devices,
-    IDecisionSink decisions,
-    DecisionIdGenerator ids,
+    DecisionRecorder recorder,
     TimeProvider timeProvider,
     IOptions<UserGatewayOptions> options,
     ILogger<UserGateway> logger) : IDisposable
@@ -96,24 +95,9 @@ public sealed partial class UserGateway(
             }
         }
 
-        var decisionId = ids.Next();
-        decisions.Post(new DecisionEvent
-        {
-            Id = decisionId,
-            Time = timeProvider.GetUtcNow(),
-            Listener = ListenerContext.Name(ListenerKind.User),
-            Subject = user?.Subject,
-            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-            SourcePort = context.Connection.RemotePort,
-            Method = context.Request.Method,
-            Path = context.Request.Path.Value,
-            Route = route,
-            Outcome = reason == ReasonCode.Allowed ? DecisionOutcome.Allow : DecisionOutcome.Deny,
-            Reason = reason,
-            PolicyVersion = policySet.Version,
-            Detail = detail,
-            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
-        });
+        var decision = recorder.Make.Access(DecisionListener.User, reason, user?.Subject, recorder.Origin(context, route, start), policyVersion: policySet.Version, detail: detail);
+        recorder.Post(decision);
+        var decisionId = decision.Id;
 
         if (reason != ReasonCode.Allowed)
         {
@@ -207,8 +191,7 @@ public sealed partial class UserGateway(
     }
 
     /// <summary>Asymmetric signatures only (the same list the token validation is given).</summary>
-    public static readonly System.Collections.Frozen.FrozenSet<string> AllowedAlgorithms =
-        System.Collections.Frozen.FrozenSet.ToFrozenSet(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"], StringComparer.Ordinal);
+    public static System.Collections.Frozen.FrozenSet<string> AllowedAlgorithms => KtZeroTrust.Hosting.Tokens.TokenAlgorithms.Asymmetric;
 
     /// <summary>The <c>alg</c> of a bearer JWT's header; null when there is no readable one (validation then says why).</summary>
     private static string? BearerAlgorithm(HttpRequest request)

@@ -47,6 +47,30 @@ public static class ListenerContext
         return items is not null && items.TryGetValue(Key, out var value) && value is ListenerKind kind ? kind : null;
     }
 
+    /// <summary>The listener as decisions name it (<see cref="ListenerKind.Internal"/> is no listener of record).</summary>
+    public static KtZeroTrust.Core.Decisions.DecisionListener ForDecision(ListenerKind kind) => kind switch
+    {
+        ListenerKind.Device => KtZeroTrust.Core.Decisions.DecisionListener.Device,
+        ListenerKind.Enrollment => KtZeroTrust.Core.Decisions.DecisionListener.Enrollment,
+        ListenerKind.User => KtZeroTrust.Core.Decisions.DecisionListener.User,
+        ListenerKind.Console => KtZeroTrust.Core.Decisions.DecisionListener.Console,
+        _ => KtZeroTrust.Core.Decisions.DecisionListener.Unknown,
+    };
+
+    /// <summary>The kind a <see cref="Name"/> names (the connection tag carries the name); null for any other text.</summary>
+    public static ListenerKind? Parse(string name)
+    {
+        foreach (var kind in Enum.GetValues<ListenerKind>())
+        {
+            if (Name(kind) == name)
+            {
+                return kind;
+            }
+        }
+
+        return null;
+    }
+
     public static string Name(ListenerKind kind) => kind switch
     {
         ListenerKind.Device => "device",

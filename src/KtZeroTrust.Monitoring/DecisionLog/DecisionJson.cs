@@ -13,8 +13,8 @@ public static class DecisionJson
         writer.WriteStartObject();
         writer.WriteString("id"u8, e.Id);
         writer.WriteString("time"u8, e.Time.UtcDateTime);
-        writer.WriteString("kind"u8, e.Kind);
-        writer.WriteString("listener"u8, e.Listener);
+        writer.WriteString("kind"u8, DecisionNames.Name(e.Kind));
+        writer.WriteString("listener"u8, DecisionNames.Name(e.Listener));
         WriteOptional(writer, "subject"u8, e.Subject);
         WriteOptional(writer, "sourceAddress"u8, e.SourceAddress);
         if (e.SourcePort != 0)
@@ -145,8 +145,8 @@ public static class DecisionJson
         {
             Id = id ?? throw new JsonException("A decision needs an id."),
             Time = time ?? throw new JsonException("A decision needs a time."),
-            Kind = kind ?? DecisionEvent.AccessKind,
-            Listener = listener ?? "unknown",
+            Kind = kind is null ? DecisionKind.Access : DecisionNames.TryParse(kind, out var k) ? k : throw new JsonException($"Unknown decision kind '{kind}'."),
+            Listener = DecisionNames.ParseListener(listener),
             Subject = subject,
             SourceAddress = source,
             SourcePort = port,

@@ -35,7 +35,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
         List<Finding>? findings = null;
         void Found(Finding f) => (findings ??= []).Add(f);
 
-        if (e.Kind == DecisionEvent.AlertKind)
+        if (e.Kind == DecisionKind.Alert)
         {
             // The gateway's own clone check already raised this one: do not raise it twice.
             if (e.Reason == ReasonCode.CloneSuspected && e.Subject is not null)
@@ -46,12 +46,12 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
             return [];
         }
 
-        if (e.Kind == DecisionEvent.AccessKind && e.Outcome == DecisionOutcome.Deny && e.SourceAddress is not null && options.DenialBurst.Enabled)
+        if (e.Kind == DecisionKind.Access && e.Outcome == DecisionOutcome.Deny && e.SourceAddress is not null && options.DenialBurst.Enabled)
         {
             DenialBurst(e, Found);
         }
 
-        if (e.Kind == DecisionEvent.AccessKind && e.Outcome == DecisionOutcome.Allow && e.Listener == "device" && e.Subject is not null && e.SourceAddress is not null)
+        if (e.Kind == DecisionKind.Access && e.Outcome == DecisionOutcome.Allow && e.Listener == DecisionListener.Device && e.Subject is not null && e.SourceAddress is not null)
         {
             var device = Device(e.Subject);
             if (options.Clone.Enabled)
@@ -71,7 +71,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
             }
         }
 
-        if (e.Kind == DecisionEvent.AttestationKind && e.Route == "attestation" && e.Subject is not null && options.LocationDrift.Enabled)
+        if (e.Kind == DecisionKind.Attestation && e.Route == "attestation" && e.Subject is not null && options.LocationDrift.Enabled)
         {
             await LocationDriftAsync(e, Found, cancellationToken);
         }
@@ -157,7 +157,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
 
         source.AlertedAt = e.Time;
         found(new Finding("denial-burst", ReasonCode.DenialBurst, e.Subject, e.SourceAddress,
-            $"{options.DenialBurst.Threshold} or more denials from {e.SourceAddress} within {window.TotalSeconds:0} s (last: {ReasonCodes.Name(e.Reason)} on {e.Listener})", false, e.Time));
+            $"{options.DenialBurst.Threshold} or more denials from {e.SourceAddress} within {window.TotalSeconds:0} s (last: {ReasonCodes.Name(e.Reason)} on {DecisionNames.Name(e.Listener)})", false, e.Time));
     }
 
     private async Task SourcePrefixAsync(DecisionEvent e, DeviceState device, Action<Finding> found, CancellationToken cancellationToken)

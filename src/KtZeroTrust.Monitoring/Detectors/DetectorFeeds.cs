@@ -17,8 +17,8 @@ public sealed class DetectorFeedSink(IServiceProvider services) : IDecisionExpor
 {
     public string Name => "detectors";
 
-    public Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
-        => services.GetRequiredService<DetectorService>().ProcessAsync(batch, null, cancellationToken);
+    public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
+        => services.GetRequiredService<DetectorService>().ProcessAsync([.. batch.Select(e => e.Event)], null, cancellationToken);
 }
 
 /// <summary>The state in a file, replaced atomically (written aside, then renamed).</summary>
@@ -126,7 +126,7 @@ public sealed partial class RedisStreamDetectorFeed(
                 var events = new List<DecisionEvent>(page.Length);
                 foreach (var entry in page)
                 {
-                    events.AddRange(Sinks.DecisionStreamEntry.Read(entry, out var unreadable));
+                    events.AddRange(Sinks.DecisionStreamEntry.Read(entry, out var unreadable).Select(e => e.Event));
                     if (unreadable > 0 || entry.Values.Length == 0)
                     {
                         LogUnreadable(logger, entry.Id.ToString()); // skipped, never stops detection

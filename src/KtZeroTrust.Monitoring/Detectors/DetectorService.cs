@@ -30,6 +30,7 @@ public sealed partial class DetectorService(
     DetectorEngine engine,
     IDetectorStateStore store,
     IDecisionSink decisions,
+    DecisionFactory decisionFactory,
     IDeviceRegistry registry,
     DetectorOptions options,
     TimeProvider timeProvider,
@@ -37,7 +38,6 @@ public sealed partial class DetectorService(
     IDetectorFeed? feed = null) : BackgroundService
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly DecisionIdGenerator _ids = new(timeProvider);
     private bool _restored;
     private bool _stopped;
     private long _lastSaveTicks;
@@ -213,19 +213,8 @@ public sealed partial class DetectorService(
     {
         Interlocked.Increment(ref _findings);
         LogFinding(logger, finding.Detector, finding.Subject ?? "-", finding.SourceAddress ?? "-", finding.Detail);
-        decisions.Post(new DecisionEvent
-        {
-            Id = _ids.Next(),
-            Time = timeProvider.GetUtcNow(),
-            Kind = DecisionEvent.AlertKind,
-            Listener = "detector",
-            Subject = finding.Subject,
-            SourceAddress = finding.SourceAddress,
-            Route = "detector:" + finding.Detector,
-            Outcome = DecisionOutcome.Deny,
-            Reason = finding.Reason,
-            Detail = finding.Detail,
-        });
+        decisions.Post(decisionFactory.Alert(DecisionListener.Detector, finding.Reason, finding.Subject,
+            new DecisionOrigin(finding.SourceAddress, Route: "detector:" + finding.Detector), finding.Detail));
 
         if (!finding.Suspend || finding.Subject is null)
         {
@@ -236,18 +225,7 @@ public sealed partial class DetectorService(
         {
             var record = await registry.TransitionAsync(finding.Subject, DeviceLifecycleState.Suspended, "detector:" + finding.Detector,
                 $"{ReasonCodes.Name(finding.Reason)}: {finding.Detail}", cancellationToken); // the reason code first: denials carry it
-            decisions.Post(new DecisionEvent
-            {
-                Id = _ids.Next(),
-                Time = timeProvider.GetUtcNow(),
-                Kind = DecisionEvent.LifecycleKind,
-                Listener = "detector",
-                Subject = record.Serial,
-                Route = "detector:" + finding.Detector,
-                Outcome = DecisionOutcome.Deny,
-                Reason = ReasonCode.LifecycleTransition,
-                Detail = $"suspended by detector:{finding.Detector}: {finding.Detail}",
-            });
+            decisions.Post(decisionFactory.Lifecycle(DecisionListener.Detector, record.Serial, "detector:" + finding.Detector, $"suspended by detector:{finding.Detector}: {finding.Detail}"));
         }
         catch (RegistryException ex)
         {

@@ -29,14 +29,14 @@ public static class OcsfJson
         writer.WriteString("activity_name"u8, activityName);
         writer.WriteNumber("type_uid"u8, (classUid * 100L) + activityId);
         writer.WriteNumber("time"u8, e.Time.ToUnixTimeMilliseconds());
-        var (severityId, severity) = e.Kind == DecisionEvent.AlertKind ? (4, "High") : failed ? (3, "Medium") : (1, "Informational");
+        var (severityId, severity) = e.Kind == DecisionKind.Alert ? (4, "High") : failed ? (3, "Medium") : (1, "Informational");
         writer.WriteNumber("severity_id"u8, severityId);
         writer.WriteString("severity"u8, severity);
         writer.WriteNumber("status_id"u8, failed ? 2 : 1);
         writer.WriteString("status"u8, failed ? "Failure" : "Success");
         writer.WriteString("status_code"u8, ReasonCodes.Name(e.Reason));
         writer.WriteString("status_detail"u8, e.Detail ?? ReasonCodes.Title(e.Reason));
-        if (e.Kind == DecisionEvent.AccessKind)
+        if (e.Kind == DecisionKind.Access)
         {
             writer.WriteNumber("action_id"u8, failed ? 2 : 1);
             writer.WriteString("action"u8, failed ? "Denied" : "Allowed");
@@ -47,7 +47,7 @@ public static class OcsfJson
         writer.WriteStartObject("metadata"u8);
         writer.WriteString("version"u8, SchemaVersion);
         writer.WriteString("uid"u8, e.Id);
-        writer.WriteString("log_name"u8, e.Kind);
+        writer.WriteString("log_name"u8, DecisionNames.Name(e.Kind));
         writer.WriteStartObject("product"u8);
         writer.WriteString("name"u8, "KtZeroTrust"u8);
         writer.WriteString("vendor_name"u8, "KtZeroTrust"u8);
@@ -67,7 +67,7 @@ public static class OcsfJson
         }
 
         writer.WriteStartObject("dst_endpoint"u8);
-        writer.WriteString("svc_name"u8, e.Listener);
+        writer.WriteString("svc_name"u8, DecisionNames.Name(e.Listener));
         if (e.Node is not null)
         {
             writer.WriteString("hostname"u8, e.Node);
@@ -102,7 +102,7 @@ public static class OcsfJson
         }
 
         writer.WriteStartObject("unmapped"u8);
-        writer.WriteString("kind"u8, e.Kind);
+        writer.WriteString("kind"u8, DecisionNames.Name(e.Kind));
         WriteOptional(writer, "route"u8, e.Route);
         WriteOptional(writer, "certificate_sha256"u8, e.CertificateHash);
         WriteOptional(writer, "policy_version"u8, e.PolicyVersion);
@@ -129,11 +129,11 @@ public static class OcsfJson
         const int Authentication = 3002;
         return e.Kind switch
         {
-            DecisionEvent.AlertKind => (2004, "Detection Finding", 2, "Findings", 1, "Create"),
-            DecisionEvent.LifecycleKind or DecisionEvent.AdminKind => (3004, "Entity Management", 3, "Identity & Access Management", 3, "Update"),
-            DecisionEvent.SystemKind => (6002, "Application Lifecycle", 6, "Application Activity", 99, "Other"),
-            DecisionEvent.AttestationKind => (Authentication, "Authentication", 3, "Identity & Access Management", 99, "Attest"),
-            DecisionEvent.EnrollmentKind => (Authentication, "Authentication", 3, "Identity & Access Management", 99, "Enroll"),
+            DecisionKind.Alert => (2004, "Detection Finding", 2, "Findings", 1, "Create"),
+            DecisionKind.Lifecycle or DecisionKind.Admin => (3004, "Entity Management", 3, "Identity & Access Management", 3, "Update"),
+            DecisionKind.System => (6002, "Application Lifecycle", 6, "Application Activity", 99, "Other"),
+            DecisionKind.Attestation => (Authentication, "Authentication", 3, "Identity & Access Management", 99, "Attest"),
+            DecisionKind.Enrollment => (Authentication, "Authentication", 3, "Identity & Access Management", 99, "Enroll"),
             _ when e.Route == "tls-handshake" => (Authentication, "Authentication", 3, "Identity & Access Management", 1, "Logon"),
             _ when e.Route == "connection-abort" => (Authentication, "Authentication", 3, "Identity & Access Management", 2, "Logoff"),
             _ when e.Method is not null => (4002, "HTTP Activity", 4, "Network Activity", HttpActivity(e.Method), HttpActivityName(e.Method)),
@@ -174,7 +174,7 @@ public static class OcsfJson
             return;
         }
 
-        var isUser = e.Listener is "user" or "console";
+        var isUser = e.Listener is DecisionListener.User or DecisionListener.Console;
         if (isUser)
         {
             writer.WriteStartObject("user"u8);

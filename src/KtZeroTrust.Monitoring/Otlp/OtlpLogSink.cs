@@ -52,18 +52,19 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
 
     public string Name => "otlp";
 
-    public Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         return Task.Run(() =>
         {
             var failuresBefore = _results.Failures;
             var requestsBefore = _results.Requests;
-            foreach (var e in batch)
+            foreach (var journaled in batch)
             {
+                var e = journaled.Event;
                 _current = e;
-                var level = e.Kind == DecisionEvent.AlertKind ? LogLevel.Error : e.Outcome == DecisionOutcome.Deny ? LogLevel.Warning : LogLevel.Information;
-                _logger.Log(level, new EventId(1, e.Kind), new DecisionState(e), null, static (state, _) => state.Message);
+                var level = e.Kind == DecisionKind.Alert ? LogLevel.Error : e.Outcome == DecisionOutcome.Deny ? LogLevel.Warning : LogLevel.Information;
+                _logger.Log(level, new EventId(1, DecisionNames.Name(e.Kind)), new DecisionState(e), null, static (state, _) => state.Message);
             }
 
             _current = null;
@@ -188,7 +189,7 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
         private readonly List<KeyValuePair<string, object?>> _items = Build(e);
 
         public string Message => string.Create(CultureInfo.InvariantCulture,
-            $"{(e.Outcome == DecisionOutcome.Allow ? "allow" : "deny")} {ReasonCodes.Name(e.Reason)} {e.Kind} {e.Subject ?? "-"} {e.Method} {e.Path ?? e.Route}");
+            $"{(e.Outcome == DecisionOutcome.Allow ? "allow" : "deny")} {ReasonCodes.Name(e.Reason)} {DecisionNames.Name(e.Kind)} {e.Subject ?? "-"} {e.Method} {e.Path ?? e.Route}");
 
         public int Count => _items.Count;
 
@@ -203,10 +204,10 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
             var items = new List<KeyValuePair<string, object?>>(16)
             {
                 new("zt.decision.id", e.Id),
-                new("zt.kind", e.Kind),
+                new("zt.kind", DecisionNames.Name(e.Kind)),
                 new("zt.outcome", e.Outcome == DecisionOutcome.Allow ? "allow" : "deny"),
                 new("zt.reason", ReasonCodes.Name(e.Reason)),
-                new("zt.listener", e.Listener),
+                new("zt.listener", DecisionNames.Name(e.Listener)),
                 new("zt.latency_us", Math.Round(e.LatencyMicroseconds, 1)),
             };
             void Add(string key, string? value)

@@ -26,7 +26,7 @@ public sealed class DecisionCounters
             _byOutcomeReason[(reason * 2) + (e.Outcome == DecisionOutcome.Allow ? 0 : 1)]++;
         }
 
-        if (e.Kind != DecisionEvent.AccessKind)
+        if (e.Kind != DecisionKind.Access)
         {
             return; // latency is a property of access decisions
         }

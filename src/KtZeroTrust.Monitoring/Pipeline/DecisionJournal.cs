@@ -25,7 +25,6 @@ public sealed class DecisionJournal : IDisposable
     private readonly string _directory;
     private readonly string _checkpointPath;
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
-    private readonly Utf8JsonWriter _json;
     // The segments' first sequences, oldest first: the journal alone writes this directory, so it is listed once.
     private readonly List<long> _segments;
     private FileStream? _segment;
@@ -35,7 +34,6 @@ public sealed class DecisionJournal : IDisposable
         _directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(_directory);
         _checkpointPath = Path.Combine(_directory, "checkpoints.json");
-        _json = new Utf8JsonWriter(_buffer);
         _segments = ListSegments();
         LastSequence = RepairAndFindLast();
     }
@@ -46,7 +44,7 @@ public sealed class DecisionJournal : IDisposable
     public string Directory => _directory;
 
     /// <summary>Appends a batch whose events carry consecutive sequences; on failure the partial write is cut off and the exception rethrown.</summary>
-    public void Append(IReadOnlyList<DecisionEvent> batch)
+    public void Append(IReadOnlyList<JournaledDecision> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0)
@@ -61,9 +59,7 @@ public sealed class DecisionJournal : IDisposable
             _buffer.GetSpan(HeaderBytes)[..HeaderBytes].Clear();
             _buffer.Advance(HeaderBytes);
             var start = _buffer.WrittenCount;
-            _json.Reset(_buffer);
-            DecisionJson.Write(_json, e);
-            _json.Flush();
+            _buffer.Write(e.Json.Span);
             var header = System.Runtime.InteropServices.MemoryMarshal.AsMemory(_buffer.WrittenMemory).Span[(start - HeaderBytes)..start];
             BinaryPrimitives.WriteInt32BigEndian(header, _buffer.WrittenCount - start);
             BinaryPrimitives.WriteInt64BigEndian(header[4..], e.Sequence);
@@ -86,7 +82,7 @@ public sealed class DecisionJournal : IDisposable
     }
 
     /// <summary>Every journaled event with a sequence above <paramref name="after"/>, in order (recovery).</summary>
-    public IEnumerable<DecisionEvent> ReadAfter(long after)
+    public IEnumerable<JournaledDecision> ReadAfter(long after)
     {
         for (var i = 0; i < _segments.Count; i++)
         {
@@ -134,7 +130,6 @@ public sealed class DecisionJournal : IDisposable
     public void Dispose()
     {
         _segment?.Dispose();
-        _json.Dispose();
     }
 
     private FileStream Segment(long firstSequence)
@@ -212,7 +207,7 @@ public sealed class DecisionJournal : IDisposable
         return Math.Max(last, 0);
     }
 
-    private static IEnumerable<DecisionEvent> ReadSegment(string path)
+    private static IEnumerable<JournaledDecision> ReadSegment(string path)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         var header = new byte[HeaderBytes];
@@ -226,10 +221,10 @@ public sealed class DecisionJournal : IDisposable
 
             var json = new byte[length];
             file.ReadExactly(json);
-            DecisionEvent? e;
+            JournaledDecision? e;
             try
             {
-                e = DecisionJson.Read(json);
+                e = JournaledDecision.Read(json, BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(4)));
             }
             catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
             {
@@ -238,7 +233,6 @@ public sealed class DecisionJournal : IDisposable
 
             if (e is not null)
             {
-                e.Sequence = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(4));
                 yield return e;
             }
         }

@@ -10,7 +10,7 @@ public interface IDecisionExportSink
 {
     string Name { get; }
 
-    Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken);
+    Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken);
 }
 
 /// <summary>The pipeline's settings.</summary>
@@ -40,7 +40,7 @@ public sealed class DecisionPipelineOptions
     /// <summary>Pause between attempts while a sink is failing. Default 1 s.</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Stamped on every event that does not name its node. Default: the machine name.</summary>
+    /// <summary>The node's name on the pipeline's own alerts and on any decision that does not name its node. Default: the machine name.</summary>
     public string Node { get; set; } = Environment.MachineName;
 
     /// <summary>A spool past this size raises a <c>decision_spool_growing</c> alert (again at every doubling). Default 1 MiB.</summary>
@@ -72,7 +72,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
     private readonly DecisionPipelineOptions _options;
     private readonly ILogger<DecisionPipeline> _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly DecisionIdGenerator _ids;
+    private readonly DecisionFactory _factory;
     private long _posted;
     private long _dropped;
     private long _lossReported;
@@ -100,7 +100,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         _options = options;
         _logger = logger;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _ids = new DecisionIdGenerator(_timeProvider);
+        _factory = new DecisionFactory(options.Node, _timeProvider); // the node's name, as the node's own factory stamps it
         _buffer = Channel.CreateBounded<DecisionEvent>(new BoundedChannelOptions(options.BufferCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _lanes = [.. sinks.Select(s => new Lane(s, new DiskSpool(options.SpoolDirectory, s.Name), options, logger, _timeProvider))];
         _journal = new DecisionJournal(Path.Combine(options.SpoolDirectory, "journal"));
@@ -126,7 +126,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         {
             var from = checkpoints.TryGetValue(lane.Name, out var saved) ? saved : checkpoints.Count == 0 ? 0 : _journal.LastSequence;
             var replayed = 0L;
-            var chunk = new List<DecisionEvent>(4096);
+            var chunk = new List<JournaledDecision>(4096);
             foreach (var e in _journal.ReadAfter(from))
             {
                 chunk.Add(e);
@@ -204,7 +204,11 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
     public void Post(DecisionEvent decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
-        decision.Node ??= _options.Node;
+        if (decision.Node is null)
+        {
+            decision = decision with { Node = _options.Node }; // made outside a node's factory (tools, tests): this node's
+        }
+
         bool written;
         lock (_postGate)
         {
@@ -310,7 +314,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
                 return;
             }
 
-            Journal(batch);
+            var journaled = Journal(batch);
             foreach (var e in batch)
             {
                 Counters.Count(e);
@@ -318,7 +322,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
 
             foreach (var lane in _lanes)
             {
-                lane.Accept(batch);
+                lane.Accept(journaled);
             }
 
             RaiseHealthAlerts();
@@ -331,17 +335,14 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         }
     }
 
-    /// <summary>Numbers the batch, appends it to the journal, and releases the requests waiting for it.</summary>
-    private void Journal(List<DecisionEvent> batch)
+    /// <summary>Numbers and serializes the batch (once, for every sink), appends it to the journal, and releases the requests waiting for it.</summary>
+    private JournaledDecision[] Journal(List<DecisionEvent> batch)
     {
-        foreach (var e in batch)
-        {
-            e.Sequence = ++_sequence;
-        }
-
+        var journaled = JournaledDecision.Serialize(batch, _sequence + 1);
+        _sequence += batch.Count;
         try
         {
-            _journal.Append(batch);
+            _journal.Append(journaled);
         }
         catch (IOException ex)
         {
@@ -352,6 +353,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
 
         Interlocked.Add(ref _settled, batch.Count);
         Interlocked.Exchange(ref _settledSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        return journaled;
     }
 
     /// <summary>
@@ -393,18 +395,8 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         }
     }
 
-    private void PostAlert(ReasonCode reason, string what, string detail) => Post(new DecisionEvent
-    {
-        Id = _ids.Next(),
-        Time = _timeProvider.GetUtcNow(),
-        Kind = DecisionEvent.AlertKind,
-        Listener = "pipeline",
-        Subject = _options.Node,
-        Route = "pipeline:" + what,
-        Outcome = DecisionOutcome.Deny,
-        Reason = reason,
-        Detail = detail,
-    });
+    private void PostAlert(ReasonCode reason, string what, string detail)
+        => Post(_factory.Alert(DecisionListener.Pipeline, reason, _options.Node, DecisionOrigin.At("pipeline:" + what), detail));
 
     [LoggerMessage(EventId = MonitoringEventIds.JournalFailed, Level = LogLevel.Critical, Message = "Decision journal cannot be written: {Count} decisions are not crash-safe (the sinks still receive them)")]
     private static partial void LogJournalFailed(ILogger logger, Exception exception, int count);
@@ -444,7 +436,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         private int _retryParts;
         private long _failingSinceTicks;
         private bool _failingAlerted;
-        private readonly Channel<DecisionEvent[]> _queue = Channel.CreateUnbounded<DecisionEvent[]>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly Channel<JournaledDecision[]> _queue = Channel.CreateUnbounded<JournaledDecision[]>(new UnboundedChannelOptions { SingleReader = true });
         private readonly object _mode = new();
         private int _queued;
         private bool _spooling = !spool.IsEmpty; // a spool left by the previous run is replayed first (read with Volatile)
@@ -458,7 +450,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
 
         private const int MaxWrite = 8192;
         private volatile string? _lastError;
-        private DecisionEvent[]? _retry;
+        private JournaledDecision[]? _retry;
 
         public SinkStatus Status => new(sink.Name, Interlocked.Read(ref _written), Interlocked.Read(ref _spooled), spool.PendingBytes, Interlocked.Read(ref _lost), _spooling, _lastError,
             Interlocked.Read(ref _failingSinceTicks) is > 0 and var t ? new DateTimeOffset(t, TimeSpan.Zero) : null);
@@ -476,7 +468,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         }
 
         /// <summary>Recovery: decisions this lane held only in memory when the process died, back into its spool.</summary>
-        public long Restore(List<DecisionEvent> events)
+        public long Restore(List<JournaledDecision> events)
         {
             if (events.Count == 0)
             {
@@ -547,21 +539,21 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
         }
 
         /// <summary>From the dispatcher: queue the batch, or spool it while the sink is behind (order is kept by the lock).</summary>
-        public void Accept(List<DecisionEvent> batch)
+        public void Accept(JournaledDecision[] batch)
         {
-            if (Interlocked.Add(ref _accepted, batch.Count) - batch.Count == Interlocked.Read(ref _written) + Interlocked.Read(ref _lost))
+            if (Interlocked.Add(ref _accepted, batch.Length) - batch.Length == Interlocked.Read(ref _written) + Interlocked.Read(ref _lost))
             {
-                Interlocked.Exchange(ref _firstPendingTicks, batch[0].Time.UtcTicks); // was caught up: lag counts from here
+                Interlocked.Exchange(ref _firstPendingTicks, batch[0].Event.Time.UtcTicks); // was caught up: lag counts from here
             }
 
             lock (_mode)
             {
                 _lastAccepted = batch[^1].Sequence;
-                if (!_spooling && Volatile.Read(ref _queued) + batch.Count <= options.SinkQueueCapacity)
+                if (!_spooling && Volatile.Read(ref _queued) + batch.Length <= options.SinkQueueCapacity)
                 {
-                    Interlocked.Add(ref _queued, batch.Count);
+                    Interlocked.Add(ref _queued, batch.Length);
                     _inMemory.Enqueue(batch[0].Sequence);
-                    _queue.Writer.TryWrite([.. batch]);
+                    _queue.Writer.TryWrite(batch);
                     return;
                 }
 
@@ -586,7 +578,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
                     // that fails is kept and retried as it was before anything newer.
                     if (_retry is null && _queue.Reader.TryPeek(out _))
                     {
-                        var coalesced = new List<DecisionEvent>();
+                        var coalesced = new List<JournaledDecision>();
                         var parts = 0;
                         while (coalesced.Count < MaxWrite && _queue.Reader.TryRead(out var queued))
                         {
@@ -682,7 +674,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
             }
         }
 
-        private IEnumerable<DecisionEvent[]> Drain()
+        private IEnumerable<JournaledDecision[]> Drain()
         {
             while (_queue.Reader.TryRead(out var batch))
             {
@@ -712,10 +704,10 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
             spool.Commit(next);
         }
 
-        private async Task WriteAsync(DecisionEvent[] batch, CancellationToken cancellationToken)
+        private async Task WriteAsync(JournaledDecision[] batch, CancellationToken cancellationToken)
         {
             await sink.WriteBatchAsync(batch, cancellationToken);
-            Interlocked.Exchange(ref _lastWrittenTicks, batch[^1].Time.UtcTicks);
+            Interlocked.Exchange(ref _lastWrittenTicks, batch[^1].Event.Time.UtcTicks);
             Interlocked.Add(ref _written, batch.Length);
             if (Interlocked.Exchange(ref _failingSinceTicks, 0) != 0)
             {
@@ -723,7 +715,7 @@ public sealed partial class DecisionPipeline : BackgroundService, IDecisionSink,
             }
         }
 
-        private void SpoolLocked(IReadOnlyList<DecisionEvent> batch)
+        private void SpoolLocked(IReadOnlyList<JournaledDecision> batch)
         {
             try
             {

@@ -76,17 +76,16 @@ public sealed class DiskSpool
     public bool IsEmpty => PendingBytes == 0;
 
     /// <summary>Appends a batch durably (one write, one flush). Throws IOException when the disk refuses (full).</summary>
-    public void Append(IReadOnlyList<DecisionEvent> batch)
+    public void Append(IReadOnlyList<JournaledDecision> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var buffer = new MemoryStream();
         Span<byte> length = stackalloc byte[4];
         foreach (var e in batch)
         {
-            var json = DecisionJson.ToUtf8(e);
-            BinaryPrimitives.WriteInt32BigEndian(length, json.Length);
+            BinaryPrimitives.WriteInt32BigEndian(length, e.Json.Length);
             buffer.Write(length);
-            buffer.Write(json);
+            buffer.Write(e.Json.Span);
         }
 
         lock (_gate)
@@ -108,11 +107,11 @@ public sealed class DiskSpool
     }
 
     /// <summary>Reads up to <paramref name="max"/> events from the read position, and the position after them.</summary>
-    public (List<DecisionEvent> Events, long Next) Peek(int max)
+    public (List<JournaledDecision> Events, long Next) Peek(int max)
     {
         lock (_gate)
         {
-            var events = new List<DecisionEvent>();
+            var events = new List<JournaledDecision>();
             if (!File.Exists(_dataPath))
             {
                 return (events, _readPosition);
@@ -136,7 +135,7 @@ public sealed class DiskSpool
                     break; // a torn write at the end (crash mid-append): stop before it
                 }
 
-                events.Add(DecisionJson.Read(json));
+                events.Add(JournaledDecision.Read(json, 0)); // the bytes as stored; the spool keeps no journal position
                 position += 4 + size;
             }
 

@@ -1,5 +1,6 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Pipeline;
 using StackExchange.Redis;
 
 namespace KtZeroTrust.Monitoring.Sinks;
@@ -40,13 +41,13 @@ public static class DecisionStreamEntry
     }
 
     /// <summary>The entry's decisions; an unreadable one is skipped (and counted in <paramref name="unreadable"/>), never the rest.</summary>
-    public static List<DecisionEvent> Read(StreamEntry entry, out int unreadable)
+    public static List<JournaledDecision> Read(StreamEntry entry, out int unreadable)
     {
-        var events = new List<DecisionEvent>();
+        var events = new List<JournaledDecision>();
         unreadable = 0;
         foreach (var json in EventJson(entry))
         {
-            if (DecisionLogReader.TryParse(json.Span) is { } e)
+            if (DecisionLogReader.TryRead(json) is { } e)
             {
                 events.Add(e);
             }

@@ -22,20 +22,15 @@ public sealed class JsonLinesFileSink(string path, long maxFileBytes = 256L * 10
 
     public string FilePath => _path;
 
-    public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    public async Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         _buffer.Clear();
-        await using (var json = new Utf8JsonWriter(_buffer))
+        foreach (var e in batch)
         {
-            foreach (var e in batch)
-            {
-                json.Reset(_buffer);
-                DecisionJson.Write(json, e);
-                await json.FlushAsync(cancellationToken);
-                _buffer.Write("\n"u8);
-            }
+            _buffer.Write(e.Json.Span); // the pipeline's one serialization of it
+            _buffer.Write("\n"u8);
         }
 
         try

@@ -48,16 +48,18 @@ public sealed class RedisStreamSink : IDecisionExportSink
 
     public string StreamKey => _streamKey;
 
-    public async Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    public async Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var db = await _redis.DatabaseAsync();
         for (var start = 0; start < batch.Count; start += Chunk)
         {
             var count = Math.Min(Chunk, batch.Count - start);
-            _json.Clear();
-            using (var writer = new Utf8JsonWriter(_json))
+            ReadOnlyMemory<byte> written = default;
+            if (_eventsPerEntry > 1)
             {
+                // Several decisions per entry: their stored JSON joined by line breaks (copied, never serialized again).
+                _json.Clear();
                 for (var i = 0; i < count; i++)
                 {
                     if (i % _eventsPerEntry != 0)
@@ -65,14 +67,13 @@ public sealed class RedisStreamSink : IDecisionExportSink
                         _json.Write("\n"u8);
                     }
 
-                    writer.Reset(_json);
-                    DecisionJson.Write(writer, batch[start + i]);
-                    writer.Flush();
+                    _json.Write(batch[start + i].Json.Span);
                     _ends[i] = _json.WrittenCount;
                 }
+
+                written = _json.WrittenMemory;
             }
 
-            var written = _json.WrittenMemory;
             var entries = (count + _eventsPerEntry - 1) / _eventsPerEntry;
             var transaction = db.CreateTransaction();
             var adds = new Task<RedisValue>[entries];
@@ -80,11 +81,10 @@ public sealed class RedisStreamSink : IDecisionExportSink
             {
                 var first = n * _eventsPerEntry;
                 var last = Math.Min(first + _eventsPerEntry, count) - 1;
-                var from = first == 0 ? 0 : _ends[first - 1];
-                var json = written[from.._ends[last]];
+                var id = batch[start + first].Event.Id;
                 NameValueEntry[] fields = _eventsPerEntry == 1
-                    ? [new("id", batch[start + first].Id), new(DecisionStreamEntry.EventField, json)]
-                    : [new("id", batch[start + first].Id), new("count", last - first + 1), new(DecisionStreamEntry.EventsField, json)];
+                    ? [new("id", id), new(DecisionStreamEntry.EventField, batch[start + first].Json)]
+                    : [new("id", id), new("count", last - first + 1), new(DecisionStreamEntry.EventsField, written[(first == 0 ? 0 : _ends[first - 1]).._ends[last]])];
                 adds[n] = transaction.StreamAddAsync(_streamKey, fields, maxLength: _maxLength, useApproximateMaxLength: true);
             }
 

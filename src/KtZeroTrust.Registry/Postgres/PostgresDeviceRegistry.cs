@@ -98,6 +98,11 @@ internal static class PostgresMigrations
             source_address TEXT NULL, client_sha256 TEXT NULL, token_sha256 TEXT NULL, at BIGINT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT NULL);
         CREATE INDEX ix_attestations_serial_nonce ON attestations(serial, nonce);
         """,
+
+        // 2: the SOC console's alert acknowledgements.
+        """
+        CREATE TABLE alert_acknowledgements (alert_id TEXT PRIMARY KEY, acknowledged_by TEXT NOT NULL, acknowledged_at BIGINT NOT NULL, note TEXT NULL);
+        """,
     ];
 
     public static async Task ApplyAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)

@@ -96,6 +96,16 @@ internal static class SqliteMigrations
         );
         CREATE INDEX ix_attestations_serial_nonce ON attestations(serial, nonce);
         """,
+
+        // 4: the SOC console's alert acknowledgements (shared by every console node; they were a side file before).
+        """
+        CREATE TABLE alert_acknowledgements (
+            alert_id        TEXT PRIMARY KEY NOT NULL,
+            acknowledged_by TEXT NOT NULL,
+            acknowledged_at INTEGER NOT NULL,
+            note            TEXT NULL
+        );
+        """,
     ];
 
     public static int Latest => Steps.Length;

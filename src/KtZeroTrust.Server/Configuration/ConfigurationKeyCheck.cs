@@ -10,7 +10,7 @@ using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Registry;
 using KtZeroTrust.Server.Pki;
-using KtZeroTrust.Server.SocConsole;
+using KtZeroTrust.SocConsole.Authentication;
 using Microsoft.Extensions.Configuration.Json;
 
 namespace KtZeroTrust.Server.Configuration;

@@ -1,4 +1,3 @@
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 
 namespace KtZeroTrust.Server.DemoUpstream;

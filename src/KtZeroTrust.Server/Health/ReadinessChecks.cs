@@ -2,7 +2,6 @@ using System.Text.Json;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Monitoring.Pipeline;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;

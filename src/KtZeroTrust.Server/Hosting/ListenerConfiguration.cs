@@ -1,7 +1,6 @@
 using System.Net;
 using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Gateway.Enforcement;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Server.Pki;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

@@ -1,5 +1,4 @@
 using KtZeroTrust.Gateway.Forwarding;
-using KtZeroTrust.Gateway.Listeners;
 using KtZeroTrust.Hosting.Listeners;
 using Yarp.ReverseProxy.Configuration;
 

@@ -25,7 +25,7 @@ internal sealed partial class RedisAllowListSyncService(
     AllowListCache cache,
     AllowListUpdates updates,
     IDecisionSink decisions,
-    DecisionIdGenerator ids,
+    DecisionFactory decisionFactory,
     IOptions<AllowListOptions> options,
     TimeProvider timeProvider,
     ILogger<RedisAllowListSyncService> logger) : BackgroundService
@@ -303,17 +303,8 @@ internal sealed partial class RedisAllowListSyncService(
         }
     }
 
-    private void PostSystemEvent(DecisionOutcome outcome, ReasonCode reason, string what) => decisions.Post(new DecisionEvent
-    {
-        Id = ids.Next(),
-        Time = timeProvider.GetUtcNow(),
-        Kind = DecisionEvent.SystemKind,
-        Listener = "gateway",
-        Subject = Environment.MachineName,
-        Route = what,
-        Outcome = outcome,
-        Reason = reason,
-    });
+    private void PostSystemEvent(DecisionOutcome outcome, ReasonCode reason, string what)
+        => decisions.Post(decisionFactory.System(DecisionListener.Gateway, outcome, reason, what));
 
     [LoggerMessage(EventId = GatewayEventIds.AllowListRedisConnecting, Level = LogLevel.Information, Message = "Allow list: L1 in front of Redis {Redis}")]
     private static partial void LogConnecting(ILogger logger, string redis);

@@ -1,10 +1,9 @@
 using System.Diagnostics.Metrics;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Hosting.Listeners;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
 
 /// <summary>
 /// Requests Kestrel refuses before the application sees them (a malformed request line or header, headers too large
@@ -12,7 +11,7 @@ namespace KtZeroTrust.Gateway.Listeners;
 /// connection with its <c>error.type</c> on the <c>kestrel.connection.duration</c> instrument; the listener
 /// middleware tags every connection with its listener and peer, so each such refusal becomes a decision here.
 /// </summary>
-public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider, ILogger<ConnectionRefusalRecorder> logger)
+public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDecisionSink decisions, DecisionFactory decisionFactory, ILogger<ConnectionRefusalRecorder> logger)
     : IHostedService, IDisposable
 {
 
@@ -86,28 +85,20 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
             }
         }
 
-        if (recorded || listener is null || listener == ListenerContext.Name(ListenerKind.Internal) || ReasonFor(errorType) is not { } reason)
+        if (recorded || listener is null || ListenerContext.Parse(listener) is not { } kind || kind == ListenerKind.Internal || ReasonFor(errorType) is not { } reason)
         {
             return;
         }
 
-        var address = peer?.Address.ToString();
-        var id = ids.Next();
-        decisions.Post(new DecisionEvent
-        {
-            Id = id,
-            Time = timeProvider.GetUtcNow(),
-            Kind = listener == ListenerContext.Name(ListenerKind.Console) ? DecisionEvent.AdminKind : DecisionEvent.AccessKind,
-            Listener = listener,
-            SourceAddress = address,
-            SourcePort = peer?.Port ?? 0,
-            Outcome = DecisionOutcome.Deny,
-            Reason = reason,
-            Detail = "refused by the HTTP server before the application: " + errorType,
-        });
-        LogRefused(logger, ReasonCodes.Name(reason), errorType!, listener, address, id);
+        var origin = DecisionOrigin.Connection(peer, null);
+        var detail = "refused by the HTTP server before the application: " + errorType;
+        var decision = kind == ListenerKind.Console
+            ? decisionFactory.Admin(DecisionOutcome.Deny, reason, null, origin, detail)
+            : decisionFactory.Access(ListenerContext.ForDecision(kind), reason, null, origin, detail: detail);
+        decisions.Post(decision);
+        LogRefused(logger, ReasonCodes.Name(reason), errorType!, listener, origin.SourceAddress, decision.Id);
     }
 
-    [LoggerMessage(EventId = GatewayEventIds.ConnectionRequestRefused, Level = LogLevel.Information, Message = "Request refused by the HTTP server: {Reason} ({ErrorType}) on the {Listener} listener from {Source}, decision {DecisionId}")]
+    [LoggerMessage(EventId = HostingEventIds.ConnectionRequestRefused, Level = LogLevel.Information, Message = "Request refused by the HTTP server: {Reason} ({ErrorType}) on the {Listener} listener from {Source}, decision {DecisionId}")]
     private static partial void LogRefused(ILogger logger, string reason, string errorType, string listener, string? source, string decisionId);
 }

@@ -1,4 +1,4 @@
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Accounts;
 
 /// <summary>
 /// Throttles password sign-in per account and per source address. After <see cref="FreeFailures"/> failures in a row

@@ -1,12 +1,19 @@
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Enforcement;
-using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Yarp.ReverseProxy.Forwarder;
 
-namespace KtZeroTrust.Gateway.Listeners;
+namespace KtZeroTrust.Hosting.Listeners;
+
+/// <summary>Why a request that was handed on (to the gateway's forwarder, say) still failed; what a role plugs in.</summary>
+public readonly record struct ResponseFailure(ReasonCode Reason, string Detail);
+
+/// <summary>A role's reading of a failed response it produced (the gateway reads its forwarder's error); null: not its failure.</summary>
+public interface IResponseFailureClassifier
+{
+    ResponseFailure? Classify(HttpContext context, int status);
+}
 
 /// <summary>
 /// The outermost step on every listener but the internal one: a request refused anywhere below (no endpoint, a method
@@ -16,9 +23,9 @@ namespace KtZeroTrust.Gateway.Listeners;
 /// </summary>
 public sealed partial class RefusalRecorderMiddleware(
     RequestDelegate next,
-    IDecisionSink decisions,
+    DecisionRecorder recorder,
     IDecisionDurability durability,
-    DecisionIdGenerator ids,
+    IEnumerable<IResponseFailureClassifier> classifiers,
     TimeProvider timeProvider,
     ILogger<RefusalRecorderMiddleware> logger)
 {
@@ -87,12 +94,10 @@ public sealed partial class RefusalRecorderMiddleware(
             return;
         }
 
-        if (context.Features.Get<IForwarderErrorFeature>() is { } forwarding)
+        if (Classify(context, status) is { } failure)
         {
-            // Allowed and forwarded, then failed (the client's body too slow, the upstream down): a second decision says so.
-            var reason = forwarding.Error is ForwarderError.RequestBodyClient or ForwarderError.RequestCanceled ? ProblemResponses.ReasonFor(status)
-                : status >= 500 ? ReasonCode.UpstreamUnavailable : ProblemResponses.ReasonFor(status);
-            Record(context, listener, status, reason, "forwarding failed: " + forwarding.Error, start);
+            // Allowed and handed on, then failed (the gateway's forwarder: the client's body too slow, the upstream down): a second decision says so.
+            Record(context, listener, status, failure.Reason, failure.Detail, start);
         }
         else if (!RecordedDecision.IsRecorded(context))
         {
@@ -127,23 +132,13 @@ public sealed partial class RefusalRecorderMiddleware(
 
     private string Record(HttpContext context, ListenerKind? listener, int status, ReasonCode reason, string? detail, long start)
     {
-        var decisionId = ids.Next();
-        decisions.Post(new DecisionEvent
-        {
-            Id = decisionId,
-            Time = timeProvider.GetUtcNow(),
-            Kind = listener == ListenerKind.Console ? DecisionEvent.AdminKind : DecisionEvent.AccessKind,
-            Listener = ListenerName(listener),
-            SourceAddress = context.Connection.RemoteIpAddress?.ToString(),
-            SourcePort = context.Connection.RemotePort,
-            Method = context.Request.Method,
-            Path = context.Request.Path.Value,
-            Outcome = DecisionOutcome.Deny,
-            Reason = reason,
-            Detail = detail is null ? $"HTTP {status}" : $"HTTP {status}: {detail}",
-            LatencyMicroseconds = timeProvider.GetElapsedTime(start).TotalMicroseconds,
-        });
-        RecordedDecision.Mark(context, decisionId);
+        var origin = recorder.Origin(context, null, start);
+        detail = detail is null ? $"HTTP {status}" : $"HTTP {status}: {detail}";
+        var decision = listener == ListenerKind.Console
+            ? recorder.Make.Admin(DecisionOutcome.Deny, reason, null, origin, detail)
+            : recorder.Make.Access(listener is { } kind ? ListenerContext.ForDecision(kind) : DecisionListener.Unknown, reason, null, origin, detail: detail);
+        recorder.Record(context, decision);
+        var decisionId = decision.Id;
         if (logger.IsEnabled(LogLevel.Information))
         {
             LogRefused(logger, ReasonCodes.Name(reason), status, ListenerName(listener), context.Connection.RemoteIpAddress?.ToString(), decisionId);
@@ -152,11 +147,24 @@ public sealed partial class RefusalRecorderMiddleware(
         return decisionId;
     }
 
+    private ResponseFailure? Classify(HttpContext context, int status)
+    {
+        foreach (var classifier in classifiers)
+        {
+            if (classifier.Classify(context, status) is { } failure)
+            {
+                return failure;
+            }
+        }
+
+        return null;
+    }
+
     private static string ListenerName(ListenerKind? listener) => listener is { } kind ? ListenerContext.Name(kind) : "unknown";
 
-    [LoggerMessage(EventId = GatewayEventIds.RequestRefused, Level = LogLevel.Information, Message = "Request refused: {Reason} ({Status}) on the {Listener} listener from {Source}, decision {DecisionId}")]
+    [LoggerMessage(EventId = HostingEventIds.RequestRefused, Level = LogLevel.Information, Message = "Request refused: {Reason} ({Status}) on the {Listener} listener from {Source}, decision {DecisionId}")]
     private static partial void LogRefused(ILogger logger, string reason, int status, string listener, string? source, string decisionId);
 
-    [LoggerMessage(EventId = GatewayEventIds.RequestFailed, Level = LogLevel.Error, Message = "Request failed on the {Listener} listener at {Path}; answered 500 internal_error")]
+    [LoggerMessage(EventId = HostingEventIds.RequestFailed, Level = LogLevel.Error, Message = "Request failed on the {Listener} listener at {Path}; answered 500 internal_error")]
     private static partial void LogFailed(ILogger logger, Exception exception, string listener, string? path);
 }

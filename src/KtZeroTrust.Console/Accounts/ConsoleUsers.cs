@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Accounts;
 
 /// <summary>The console's roles: analysts read and acknowledge; administrators also act on devices and add users.</summary>
 public static class ConsoleRoles
@@ -132,47 +132,4 @@ public sealed class ConsoleUsers(string path)
 
         File.Move(temporary, path, overwrite: true);
     }
-}
-
-/// <summary>Signed-in console sessions, in memory (a restart signs everyone out). Tokens are stored hashed.</summary>
-public sealed class ConsoleSessions(TimeProvider timeProvider)
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-
-    public sealed record Session(string User, string Role, DateTimeOffset ExpiresAt);
-
-    public TimeSpan Lifetime { get; init; } = TimeSpan.FromHours(8);
-
-    public string Create(string user, string role)
-    {
-        var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        _sessions[Key(token)] = new Session(user, role, timeProvider.GetUtcNow() + Lifetime);
-        return token;
-    }
-
-    public Session? Find(string? token)
-    {
-        if (string.IsNullOrEmpty(token) || !_sessions.TryGetValue(Key(token), out var session))
-        {
-            return null;
-        }
-
-        if (session.ExpiresAt <= timeProvider.GetUtcNow())
-        {
-            _sessions.TryRemove(Key(token), out _);
-            return null;
-        }
-
-        return session;
-    }
-
-    public void End(string? token)
-    {
-        if (!string.IsNullOrEmpty(token))
-        {
-            _sessions.TryRemove(Key(token), out _);
-        }
-    }
-
-    private static string Key(string token) => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
 }

@@ -1,4 +1,4 @@
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Endpoints;
 
 /// <summary>The admin API's OpenAPI 3.0 description, served at <c>/api/openapi.json</c>. Kept next to the endpoints; change both together.</summary>
 internal static class OpenApi
@@ -8,13 +8,14 @@ internal static class OpenApi
       "openapi": "3.0.3",
       "info": { "title": "KtZeroTrust admin API", "version": "1" },
       "components": {
-        "securitySchemes": { "session": { "type": "http", "scheme": "bearer", "description": "Token from POST /api/login (the browser uses the zt_console cookie plus the X-ZT-Console header on writes)" } },
+        "securitySchemes": { "session": { "type": "http", "scheme": "bearer", "description": "Token from POST /api/login (the browser uses the zt_console cookie; its writes carry the anti-forgery token from GET /api/me in the X-ZT-Console header)" } },
         "schemas": {
           "Decision": { "type": "object", "properties": {
             "id": { "type": "string" }, "time": { "type": "string", "format": "date-time" }, "kind": { "type": "string" }, "listener": { "type": "string" },
-            "subject": { "type": "string" }, "sourceAddress": { "type": "string" }, "method": { "type": "string" }, "path": { "type": "string" },
+            "subject": { "type": "string" }, "sourceAddress": { "type": "string" }, "sourcePort": { "type": "integer" }, "method": { "type": "string" }, "path": { "type": "string" },
             "route": { "type": "string" }, "outcome": { "type": "string", "enum": ["allow", "deny"] }, "reason": { "type": "string" },
-            "node": { "type": "string" }, "detail": { "type": "string" }, "latencyUs": { "type": "number" } } },
+            "certificateSha256": { "type": "string" }, "node": { "type": "string" }, "policyVersion": { "type": "string" }, "detail": { "type": "string" }, "latencyUs": { "type": "number" },
+            "acknowledgedBy": { "type": "string", "description": "alerts only" }, "acknowledgedAt": { "type": "string", "format": "date-time", "description": "alerts only" } } },
           "Problem": { "type": "object", "properties": { "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" } } }
         }
       },

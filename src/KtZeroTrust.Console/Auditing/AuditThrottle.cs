@@ -1,6 +1,6 @@
 using KtZeroTrust.Core.Decisions;
 
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Auditing;
 
 /// <summary>
 /// Rate limit for refusals the console audits (no session, bad token, missing anti-forgery header, throttled sign-in):
@@ -16,15 +16,13 @@ public sealed class AuditThrottle : IDisposable
     private readonly object _gate = new();
     private readonly Dictionary<(string Source, ReasonCode Reason), (int Count, string Path)> _window = [];
     private readonly IDecisionSink _decisions;
-    private readonly DecisionIdGenerator _ids;
-    private readonly TimeProvider _timeProvider;
+    private readonly DecisionFactory _factory;
     private readonly ITimer _timer;
 
-    public AuditThrottle(IDecisionSink decisions, DecisionIdGenerator ids, TimeProvider timeProvider)
+    public AuditThrottle(IDecisionSink decisions, DecisionFactory factory, TimeProvider timeProvider)
     {
         _decisions = decisions;
-        _ids = ids;
-        _timeProvider = timeProvider;
+        _factory = factory;
         _timer = timeProvider.CreateTimer(_ => Flush(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
@@ -57,19 +55,8 @@ public sealed class AuditThrottle : IDisposable
 
         foreach (var (key, suppressed, path) in over)
         {
-            _decisions.Post(new DecisionEvent
-            {
-                Id = _ids.Next(),
-                Time = _timeProvider.GetUtcNow(),
-                Kind = DecisionEvent.AdminKind,
-                Listener = "console",
-                SourceAddress = key.Source,
-                Path = path,
-                Route = "console:refusals",
-                Outcome = DecisionOutcome.Deny,
-                Reason = key.Reason,
-                Detail = $"{suppressed} more refusals ({ReasonCodes.Name(key.Reason)}) from {key.Source} in the last minute, beyond the {PerMinute} recorded one by one",
-            });
+            _decisions.Post(_factory.Admin(DecisionOutcome.Deny, key.Reason, null, new DecisionOrigin(key.Source, Path: path, Route: "console:refusals"),
+                $"{suppressed} more refusals ({ReasonCodes.Name(key.Reason)}) from {key.Source} in the last minute, beyond the {PerMinute} recorded one by one"));
         }
     }
 

@@ -1,7 +1,7 @@
 // KtZeroTrust SOC console: plain JavaScript, no external assets. Data is always inserted as text, never as HTML.
 'use strict';
 
-const state = { me: null, paused: false, source: null, feedRows: [] };
+const state = { me: null, antiforgery: null, paused: false, source: null, feedRows: [] };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -19,7 +19,8 @@ async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
     credentials: 'same-origin',
-    headers: { 'X-ZT-Console': '1', ...(options.body ? { 'Content-Type': 'application/json' } : {}), ...(options.headers || {}) },
+    // The anti-forgery token GET /api/me hands out, on every call (the server checks it on writes).
+    headers: { 'X-ZT-Console': state.antiforgery || '', ...(options.body ? { 'Content-Type': 'application/json' } : {}), ...(options.headers || {}) },
   });
   const text = await response.text();
   const body = text ? JSON.parse(text) : null;
@@ -30,8 +31,13 @@ async function api(path, options = {}) {
 const time = (t) => t ? new Date(t).toISOString().replace('T', ' ').slice(0, 19) : '-';
 
 // ---- sign in ----
+// Who is signed in, and the anti-forgery token for this session's writes.
+async function whoAmI() {
+  try { state.me = await api('/api/me'); state.antiforgery = state.me.antiforgeryToken; } catch { state.me = null; state.antiforgery = null; }
+}
+
 async function start() {
-  try { state.me = await api('/api/me'); } catch { state.me = null; }
+  await whoAmI();
   try { $('sso').hidden = !(await api('/api/oidc')).enabled; } catch { $('sso').hidden = true; }
   const error = new URLSearchParams((location.hash.split('?')[1]) || '').get('error');
   if (error) $('login-error').textContent = `Identity provider sign-in refused: ${error}`;
@@ -44,8 +50,8 @@ $('login').addEventListener('submit', async (event) => {
   const body = { user: $('login-user').value, password: $('login-password').value };
   if (!$('login-new-row').hidden) body.newPassword = $('login-new').value;
   try {
-    const result = await api('/api/login', { method: 'POST', body: JSON.stringify(body) });
-    state.me = { user: result.user, role: result.role };
+    await api('/api/login', { method: 'POST', body: JSON.stringify(body) });
+    await whoAmI(); // the session's anti-forgery token is bound to the signed-in user
     if (location.hash === '#/feed') render(); else location.hash = '#/feed'; // hashchange renders
   } catch (e) {
     if (e.status === 403 && e.body && e.body.mustChangePassword) {

@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Decisions;
 
 /// <summary>
 /// The console's lane of the decision pipeline: fans every decision out to the live feeds (server-sent events; a slow
@@ -12,7 +12,7 @@ namespace KtZeroTrust.Server.SocConsole;
 /// </summary>
 public sealed class ConsoleFeed(TimeProvider timeProvider) : IDecisionExportSink
 {
-    private readonly ConcurrentDictionary<Channel<DecisionEvent>, byte> _subscribers = new();
+    private readonly ConcurrentDictionary<Channel<JournaledDecision>, byte> _subscribers = new();
     private readonly ConcurrentDictionary<string, (DateTimeOffset At, string? Address)> _lastSeen = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private readonly Dictionary<long, (long Allow, long Deny)> _perMinute = [];
@@ -20,17 +20,17 @@ public sealed class ConsoleFeed(TimeProvider timeProvider) : IDecisionExportSink
 
     public string Name => "console";
 
-    public Task WriteBatchAsync(IReadOnlyList<DecisionEvent> batch, CancellationToken cancellationToken)
+    public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         lock (_gate)
         {
-            foreach (var e in batch)
+            foreach (var e in batch.Select(j => j.Event))
             {
                 var minute = e.Time.ToUnixTimeSeconds() / 60;
                 var (allow, deny) = _perMinute.GetValueOrDefault(minute);
                 _perMinute[minute] = e.Outcome == DecisionOutcome.Allow ? (allow + 1, deny) : (allow, deny + 1);
-                if (e.Outcome == DecisionOutcome.Deny && e.Kind is DecisionEvent.AccessKind or DecisionEvent.AttestationKind or DecisionEvent.EnrollmentKind)
+                if (e.Outcome == DecisionOutcome.Deny && e.Kind is DecisionKind.Access or DecisionKind.Attestation or DecisionKind.Enrollment)
                 {
                     _denyReasons[e.Reason] = _denyReasons.GetValueOrDefault(e.Reason) + 1;
                 }
@@ -43,9 +43,9 @@ public sealed class ConsoleFeed(TimeProvider timeProvider) : IDecisionExportSink
             }
         }
 
-        foreach (var e in batch)
+        foreach (var e in batch.Select(j => j.Event))
         {
-            if (e.Kind == DecisionEvent.AccessKind && e.Outcome == DecisionOutcome.Allow && e.Listener == "device" && e.Subject is not null)
+            if (e.Kind == DecisionKind.Access && e.Outcome == DecisionOutcome.Allow && e.Listener == DecisionListener.Device && e.Subject is not null)
             {
                 _lastSeen[e.Subject] = (e.Time, e.SourceAddress);
             }
@@ -65,7 +65,7 @@ public sealed class ConsoleFeed(TimeProvider timeProvider) : IDecisionExportSink
     /// <summary>A live feed; dispose the subscription to end it.</summary>
     public Subscription Subscribe()
     {
-        var channel = Channel.CreateBounded<DecisionEvent>(new BoundedChannelOptions(2048) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        var channel = Channel.CreateBounded<JournaledDecision>(new BoundedChannelOptions(2048) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         _subscribers[channel] = 0;
         return new Subscription(channel, () => _subscribers.TryRemove(channel, out _));
     }
@@ -85,9 +85,9 @@ public sealed class ConsoleFeed(TimeProvider timeProvider) : IDecisionExportSink
         }
     }
 
-    public sealed class Subscription(Channel<DecisionEvent> channel, Action end) : IDisposable
+    public sealed class Subscription(Channel<JournaledDecision> channel, Action end) : IDisposable
     {
-        public ChannelReader<DecisionEvent> Reader => channel.Reader;
+        public ChannelReader<JournaledDecision> Reader => channel.Reader;
 
         public void Dispose() => end();
     }

@@ -1,9 +1,11 @@
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.SocConsole.Accounts;
+using KtZeroTrust.SocConsole.Auditing;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 
-namespace KtZeroTrust.Server.SocConsole;
+namespace KtZeroTrust.SocConsole.Authentication;
 
 /// <summary>Console sign-in with the operator's identity provider. Bound from <c>ZeroTrust:Console:Oidc</c>; empty Authority: local accounts only.</summary>
 public sealed class ConsoleOidcOptions
@@ -29,17 +31,14 @@ public sealed class ConsoleOidcOptions
 /// <summary>
 /// Console sign-in through ASP.NET Core's OpenID Connect handler: authorization code flow with PKCE, state and nonce
 /// protected by Data Protection (a callback landing on another console node works once the key ring is shared), the ID
-/// token validated against the provider's keys (issuer, audience, lifetime, nonce, asymmetric algorithms only). The
-/// handler never signs anyone in itself: once the ID token is valid, the console role comes from the roles claim and
-/// the console opens its own session, as it does for a local account.
+/// token validated against the provider's keys (issuer, audience, lifetime, nonce, asymmetric algorithms only). Once the
+/// ID token is valid, the console role comes from the roles claim and the handler signs the user in to the console's
+/// cookie session, as a local account's sign-in does.
 /// </summary>
 internal static class ConsoleOidc
 {
     public const string Scheme = "zt-console-oidc";
 
-    // The handler's sign-in (and sign-out) scheme. Nobody is ever signed in to it (the console opens its own session
-    // instead), so at sign-out it finds no ID token and the provider is asked to end its session without a hint.
-    private const string ExternalScheme = "zt-console-oidc-external";
     public const string CallbackPath = "/api/oidc/callback";
 
     public static void AddConsoleOidc(this IServiceCollection services, ConsoleOidcOptions console)
@@ -49,9 +48,9 @@ internal static class ConsoleOidc
             return;
         }
 
-        services.AddAuthentication().AddCookie(ExternalScheme).AddOpenIdConnect(Scheme, oidc =>
+        services.AddAuthentication().AddOpenIdConnect(Scheme, oidc =>
         {
-            oidc.SignInScheme = ExternalScheme;
+            oidc.SignInScheme = ConsoleAuthentication.CookieScheme; // the handler signs in to the console's own cookie session
             oidc.Authority = console.Authority;
             oidc.ClientId = console.ClientId;
             oidc.ClientSecret = console.ClientSecret;
@@ -70,7 +69,7 @@ internal static class ConsoleOidc
 
             oidc.TokenValidationParameters.NameClaimType = "preferred_username";
             oidc.TokenValidationParameters.RoleClaimType = console.RolesClaim;
-            oidc.TokenValidationParameters.ValidAlgorithms = KtZeroTrust.Gateway.Users.UserGateway.AllowedAlgorithms;
+            oidc.TokenValidationParameters.ValidAlgorithms = KtZeroTrust.Hosting.Tokens.TokenAlgorithms.Asymmetric;
             oidc.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
             oidc.Events = new OpenIdConnectEvents
             {
@@ -85,14 +84,13 @@ internal static class ConsoleOidc
                 },
                 OnTicketReceived = context =>
                 {
+                    // The console's own principal (user and role), signed in to its cookie session like a local account.
                     var user = UserOf(context.Principal!);
                     var role = Role(context.Principal!, console.RolesClaim)!;
-                    var sessions = context.HttpContext.RequestServices.GetRequiredService<ConsoleSessions>();
-                    var token = sessions.Create(user, role);
-                    context.Response.Cookies.Append(ConsoleEndpoints.CookieName, token, new CookieOptions { HttpOnly = true, Secure = true, SameSite = SameSiteMode.Lax, Path = "/", MaxAge = sessions.Lifetime });
+                    context.Principal = ConsoleAuthentication.Principal(user, role);
+                    context.Properties!.IsPersistent = true;
+                    context.ReturnUri = "/#/feed";
                     context.HttpContext.RequestServices.GetRequiredService<Audit>().Post(context.HttpContext, user, DecisionOutcome.Allow, ReasonCode.Allowed, "console:login", $"signed in with the identity provider as {role}");
-                    context.Response.Redirect("/#/feed");
-                    context.HandleResponse(); // the console's own session, not a cookie of the handler's
                     return Task.CompletedTask;
                 },
                 OnRemoteFailure = context =>

@@ -1,0 +1,91 @@
+using KtZeroTrust.Hosting;
+using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Hosting.Node;
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Monitoring.Pipeline;
+using KtZeroTrust.Monitoring.Sinks;
+using KtZeroTrust.SocConsole.Accounts;
+using KtZeroTrust.SocConsole.Auditing;
+using KtZeroTrust.SocConsole.Authentication;
+using KtZeroTrust.SocConsole.Decisions;
+using KtZeroTrust.SocConsole.Endpoints;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class ConsoleServiceCollectionExtensions
+{
+    /// <summary>
+    /// The SOC console and admin API: accounts, sessions (cookie and bearer), authorization policies, antiforgery, the
+    /// identity provider sign-in when configured, the audit, and where decisions are read (the shared stream, or this
+    /// node's log and pipeline). The caller registers the registry (<see cref="KtZeroTrust.Core.Devices.IDeviceRegistry"/>,
+    /// <see cref="KtZeroTrust.Core.Devices.IFleetInventory"/>, <see cref="KtZeroTrust.Core.Decisions.IAlertAcknowledgementStore"/>)
+    /// and an <see cref="KtZeroTrust.Core.Decisions.IDecisionSink"/>.
+    /// </summary>
+    public static IServiceCollection AddSocConsole(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddZeroTrustNode(configuration);
+        var stream = DecisionStreamOptions.Read(configuration);
+        services.TryAddSingleton<ConsoleFeed>();
+        services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
+        services.TryAddSingleton(sp =>
+        {
+            var node = sp.GetRequiredService<IOptions<NodeOptions>>().Value;
+            var log = configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? node.PathOf("decisions.jsonl");
+            // Fleet-wide with a stream: the console reads every node's decisions, this one's included.
+            return stream.Redis is { Length: > 0 } redis
+                ? new ConsoleDecisions(log, sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis), stream.StreamKey)
+                : new ConsoleDecisions(log);
+        });
+        if (stream.Redis is { Length: > 0 })
+        {
+            services.AddHostedService<StreamConsoleFeedService>();
+        }
+        else
+        {
+            services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<ConsoleFeed>()); // a lane of this node's pipeline
+        }
+
+        services.TryAddSingleton(sp => new ConsoleUsers(sp.GetRequiredService<IOptions<NodeOptions>>().Value.PathOf("console-users.json")));
+        services.TryAddSingleton<ConsoleSessions>();
+        services.TryAddSingleton<Audit>();
+        services.TryAddSingleton<AuditThrottle>();
+        services.TryAddSingleton<SignInGuard>();
+        var oidc = configuration.GetSection(ConsoleOidcOptions.SectionName).Get<ConsoleOidcOptions>() ?? new ConsoleOidcOptions();
+        services.TryAddSingleton(oidc);
+        // Sign-in state, cookies and anti-forgery tokens are protected with this key ring; console nodes that share it
+        // (the directory here; a shared key store at scale) accept each other's.
+        services.AddDataProtection().SetApplicationName("KtZeroTrust");
+        services.AddOptions<KeyManagementOptions>().Configure<IOptions<NodeOptions>, ILoggerFactory>((o, node, logs) =>
+            o.XmlRepository = new FileSystemXmlRepository(new DirectoryInfo(node.Value.PathOf("dataprotection-keys")), logs));
+        services.AddConsoleAuthentication();
+        services.AddConsoleOidc(oidc);
+        return services;
+    }
+}
+
+public static class ConsoleEndpointRouteBuilderExtensions
+{
+    /// <summary>The admin API under <c>/api</c> and the web console, on the console listener only.</summary>
+    public static IEndpointRouteBuilder MapSocConsole(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        var api = endpoints.MapGroup("/api").RequireListener(ListenerKind.Console);
+        SessionEndpoints.Map(api);
+        DeviceEndpoints.Map(api);
+        DecisionEndpoints.Map(api);
+        AlertEndpoints.Map(api);
+        UserEndpoints.Map(api);
+        WebConsoleEndpoints.Map(endpoints, api);
+        return endpoints;
+    }
+
+    /// <summary>First start: the one administrator, with a one-time password (null when accounts exist already).</summary>
+    public static string? EnsureConsoleAdministrator(this IServiceProvider services) => services.GetRequiredService<ConsoleUsers>().EnsureAdministrator();
+}

@@ -1,0 +1,8 @@
+namespace KtZeroTrust.Core.Devices;
+
+/// <summary>Reads over the whole fleet at once, for the console's inventory (one query a page, never one a device).</summary>
+public interface IFleetInventory
+{
+    /// <summary>Each device's latest unrevoked certificate expiry, by serial (devices without one are absent).</summary>
+    Task<IReadOnlyDictionary<string, DateTimeOffset>> GetCertificateExpiriesAsync(CancellationToken cancellationToken = default);
+}
