@@ -1,4 +1,5 @@
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;

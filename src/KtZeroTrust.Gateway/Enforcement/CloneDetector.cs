@@ -9,23 +9,6 @@ using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Gateway.Enforcement;
 
-/// <summary>Clone detection. Bound from <c>ZeroTrust:Detectors:Clone</c>.</summary>
-public sealed class CloneDetectionOptions
-{
-    public const string SectionName = "ZeroTrust:Detectors:Clone";
-
-    public bool Enabled { get; set; } = true;
-
-    /// <summary>Two source addresses for one identity within this window is a clone. Default 5 minutes.</summary>
-    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(5);
-
-    /// <summary>Suspend the device in the registry on detection (every node then cuts it off). Default true.</summary>
-    public bool SuspendDevice { get; set; } = true;
-
-    /// <summary>Most identities tracked at once; beyond it the oldest are forgotten. Default 1,000,000.</summary>
-    public int MaxTracked { get; set; } = 1_000_000;
-}
-
 /// <summary>
 /// Attack 2 of the threat model: one device identity used from two places at once. Every allowed device request
 /// records where it came from; a request for the same device from another address within the window is refused
@@ -63,7 +46,7 @@ public sealed partial class CloneDetector(
             return false;
         }
 
-        if (ReferenceEquals(last.Address, source) || SamePlace(last.Address, source) || nowUtcTicks - last.Ticks > _windowTicks)
+        if (!CloneRule.IsClone(last.Address, new DateTimeOffset(last.Ticks, TimeSpan.Zero), source, new DateTimeOffset(nowUtcTicks, TimeSpan.Zero), options.Value.Window))
         {
             last.Address = source;
             last.Ticks = nowUtcTicks;
@@ -74,24 +57,6 @@ public sealed partial class CloneDetector(
         Alert(serial, last.Address, source);
         return true;
     }
-
-    /// <summary>Equal addresses; IPv4-mapped IPv6 equals its IPv4; <c>::1</c> and <c>127.0.0.1</c> are one host ("localhost" resolves to either).</summary>
-    private static bool SamePlace(IPAddress a, IPAddress b)
-    {
-        if (a.IsIPv4MappedToIPv6)
-        {
-            a = a.MapToIPv4();
-        }
-
-        if (b.IsIPv4MappedToIPv6)
-        {
-            b = b.MapToIPv4();
-        }
-
-        return a.Equals(b) || (IsHostLoopback(a) && IsHostLoopback(b));
-    }
-
-    private static bool IsHostLoopback(IPAddress address) => address.Equals(IPAddress.IPv6Loopback) || address.Equals(IPAddress.Loopback);
 
     private void Alert(string serial, IPAddress first, IPAddress second)
     {

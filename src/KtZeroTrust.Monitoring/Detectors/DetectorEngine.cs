@@ -114,7 +114,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
 
     private void Clone(DecisionEvent e, DeviceState device, Action<Finding> found)
     {
-        if (device.LastSeen is not { } last || device.LastAddress is null || SamePlace(device.LastAddress, e.SourceAddress!))
+        if (device.LastSeen is not { } last || device.LastAddress is null || CloneRule.SamePlace(device.LastAddress, e.SourceAddress!))
         {
             return;
         }
@@ -248,22 +248,6 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
     }
 
     /// <summary>Equal addresses; IPv4-mapped IPv6 equals its IPv4; <c>::1</c> and <c>127.0.0.1</c> are one host.</summary>
-    private static bool SamePlace(string a, string b)
-    {
-        if (a == b)
-        {
-            return true;
-        }
-
-        if (!IPAddress.TryParse(a, out var x) || !IPAddress.TryParse(b, out var y))
-        {
-            return false;
-        }
-
-        x = x.IsIPv4MappedToIPv6 ? x.MapToIPv4() : x;
-        y = y.IsIPv4MappedToIPv6 ? y.MapToIPv4() : y;
-        return x.Equals(y) || (IPAddress.IsLoopback(x) && IPAddress.IsLoopback(y));
-    }
 
     private static DateTimeOffset? Max(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
 

@@ -1,3 +1,4 @@
+using KtZeroTrust.Core.Devices;
 namespace KtZeroTrust.Monitoring.Detectors;
 
 /// <summary>The anomaly detectors reading the decision stream. Bound from <c>ZeroTrust:Detectors</c>.</summary>
@@ -7,7 +8,8 @@ public sealed class DetectorOptions
 
     public bool Enabled { get; set; } = true;
 
-    public CloneOptions Clone { get; set; } = new();
+    /// <summary>The one clone rule's settings, shared with the gateway's request-time check (<see cref="CloneRule"/>).</summary>
+    public CloneDetectionOptions Clone { get; set; } = new();
 
     public IdleOptions Idle { get; set; } = new();
 
@@ -28,16 +30,6 @@ public sealed class DetectorOptions
 
     /// <summary>Most devices and source addresses tracked at once; beyond it the stalest are forgotten. Default 1,000,000.</summary>
     public int MaxTracked { get; set; } = 1_000_000;
-
-    /// <summary>One device identity allowed from two source addresses within the window: a clone (threat model attack 2).</summary>
-    public sealed class CloneOptions
-    {
-        public bool Enabled { get; set; } = true;
-
-        public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(5);
-
-        public bool SuspendDevice { get; set; } = true;
-    }
 
     /// <summary>An active unit not seen for longer than <see cref="After"/>: a retired or stolen unit's credential, still valid.</summary>
     public sealed class IdleOptions

@@ -1,3 +1,4 @@
+using KtZeroTrust.Core.Devices;
 using System.Collections;
 using System.Reflection;
 using KtZeroTrust.Attestation;
@@ -30,7 +31,7 @@ internal static class ConfigurationKeyCheck
         (AllowListOptions.SectionName, [typeof(AllowListOptions)], []),
         (UserGatewayOptions.SectionName, [typeof(UserGatewayOptions)], []),
         (DetectorOptions.SectionName, [typeof(DetectorOptions)], []),
-        (CloneDetectionOptions.SectionName, [typeof(DetectorOptions.CloneOptions), typeof(CloneDetectionOptions)], []),
+        (CloneDetectionOptions.SectionName, [typeof(CloneDetectionOptions)], []),
         (DecisionLogOptions.SectionName, [typeof(DecisionLogOptions)], []),
         ("ZeroTrust:DecisionStream", [], ["Redis", "StreamKey", "EventsPerEntry", "Enabled", "Otlp"]),
         (OtlpOptions.SectionName, [typeof(OtlpOptions)], []),
