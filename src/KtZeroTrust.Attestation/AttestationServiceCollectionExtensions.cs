@@ -27,7 +27,6 @@ public static class AttestationServiceCollectionExtensions
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")
             .ValidateOnStart();
         services.AddZeroTrustNode(configuration);
-        services.TryAddSingleton<DecisionIdGenerator>(); // attestation record ids
         if (string.IsNullOrWhiteSpace(redisConfiguration))
         {
             services.TryAddSingleton<INonceStore>(sp => new InMemoryNonceStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<AttestationOptions>>().Value.MaxPendingNonces));

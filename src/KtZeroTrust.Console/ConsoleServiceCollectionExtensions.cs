@@ -37,7 +37,7 @@ public static class ConsoleServiceCollectionExtensions
         services.TryAddSingleton(sp =>
         {
             var node = sp.GetRequiredService<IOptions<NodeOptions>>().Value;
-            var log = configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? node.PathOf("decisions.jsonl");
+            var log = DecisionLogOptions.PathFor(configuration, node.DataPath);
             // Fleet-wide with a stream: the console reads every node's decisions, this one's included.
             return stream.Redis is { Length: > 0 } redis
                 ? new ConsoleDecisions(log, sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis), stream.StreamKey)

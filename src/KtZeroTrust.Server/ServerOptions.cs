@@ -1,12 +1,12 @@
 namespace KtZeroTrust.Server;
 
-/// <summary>The server's own settings. Bound from the <c>ZeroTrust</c> section; every default is the embedded one.</summary>
+/// <summary>
+/// The server's own settings. Bound from the <c>ZeroTrust</c> section; every default is the embedded one. The node's
+/// name and data directory are <see cref="KtZeroTrust.Hosting.Node.NodeOptions"/>, bound from the same section.
+/// </summary>
 public sealed class ServerOptions
 {
     public const string SectionName = "ZeroTrust";
-
-    /// <summary>Registry, decision log and other state. Relative paths resolve against the working directory. Default <c>data</c>.</summary>
-    public string DataDirectory { get; set; } = "data";
 
     public RoleOptions Roles { get; set; } = new();
     public ListenersOptions Listeners { get; set; } = new();

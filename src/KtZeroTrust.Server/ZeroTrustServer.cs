@@ -71,7 +71,10 @@ public static partial class ZeroTrustServer
         var options = section.Get<ServerOptions>() ?? new ServerOptions();
         builder.Services.AddOptions<ServerOptions>().Bind(section);
 
-        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        // The node's name and data directory have one definition (Hosting's NodeOptions), read here for the paths below.
+        var nodeOptions = builder.Configuration.GetSection(KtZeroTrust.Hosting.Node.NodeOptions.SectionName).Get<KtZeroTrust.Hosting.Node.NodeOptions>() ?? new();
+        var dataDirectory = nodeOptions.DataPath;
+        var node = nodeOptions.Name;
         if (options.Transport.InlineSchedulingFor(options.Roles))
         {
             // Read once by the runtime when the first socket is created, which has not happened yet at this point.
@@ -104,10 +107,10 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
 
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
-        var decisionLogPath = builder.Configuration[$"{DecisionLogOptions.SectionName}:Path"] ?? Path.Combine(dataDirectory, "decisions.jsonl");
+        var decisionLogPath = DecisionLogOptions.PathFor(builder.Configuration, dataDirectory);
         builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(decisionLogPath));
-        var streamKey = builder.Configuration["ZeroTrust:DecisionStream:StreamKey"] ?? RedisStreamSink.DefaultStreamKey;
-        var decisionRedis = builder.Configuration["ZeroTrust:DecisionStream:Redis"] is { Length: > 0 } streamRedis ? streamRedis : builder.Configuration["ZeroTrust:AllowList:Redis"];
+        var stream = DecisionStreamOptions.Read(builder.Configuration);
+        var (decisionRedis, streamKey) = (stream.Redis, stream.StreamKey);
         if (options.Roles.Console)
         {
             builder.Services.AddSocConsole(builder.Configuration);
@@ -115,7 +118,7 @@ public static partial class ZeroTrustServer
 
         if (decisionRedis is { Length: > 0 })
         {
-            var eventsPerEntry = builder.Configuration.GetValue("ZeroTrust:DecisionStream:EventsPerEntry", 1);
+            var eventsPerEntry = stream.EventsPerEntry;
             if (eventsPerEntry is < 1 or > 1000)
             {
                 throw new StartupException("ZT-START-006", $"ZeroTrust:DecisionStream:EventsPerEntry must be between 1 and 1000 (was {eventsPerEntry}).");
@@ -126,7 +129,6 @@ public static partial class ZeroTrustServer
                 sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(decisionRedis), streamKey, eventsPerEntry: eventsPerEntry)); // decisions spool while Redis is away
         }
 
-        var node = builder.Configuration["ZeroTrust:Node"] is { Length: > 0 } configuredNode ? configuredNode : Environment.MachineName;
         var otlp = builder.Configuration.GetSection(OtlpOptions.SectionName).Get<OtlpOptions>() ?? new OtlpOptions();
         if (otlp.Endpoint is not null && otlp.Logs)
         {
@@ -140,7 +142,7 @@ public static partial class ZeroTrustServer
             builder.Services.AddDecisionMetricsExport(otlp, node);
         }
 
-        if (builder.Configuration.GetValue("ZeroTrust:DecisionStream:Enabled", true))
+        if (stream.Enabled)
         {
             builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
             builder.Services.AddSingleton<IDecisionDurability>(sp => sp.GetRequiredService<DecisionPipeline>());

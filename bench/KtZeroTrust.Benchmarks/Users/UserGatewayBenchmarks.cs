@@ -42,7 +42,7 @@ public class UserGatewayBenchmarks : IDisposable
         _parameters = new TokenValidationParameters
         {
             ValidIssuer = "https://idp.example", ValidAudience = "https://gateway.example", IssuerSigningKeys = [key],
-            ValidAlgorithms = UserGateway.AllowedAlgorithms, ClockSkew = TimeSpan.FromSeconds(30),
+            ValidAlgorithms = KtZeroTrust.Hosting.Tokens.TokenAlgorithms.Asymmetric, ClockSkew = TimeSpan.FromSeconds(30),
         };
     }
 

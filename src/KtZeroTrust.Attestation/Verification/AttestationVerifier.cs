@@ -28,7 +28,7 @@ public sealed class AttestationVerifier(
     INonceStore nonces,
     VendorTrust vendorTrust,
     IOptions<AttestationOptions> options,
-    DecisionIdGenerator ids,
+    DecisionFactory ids,
     TimeProvider timeProvider)
 {
     /// <summary>
@@ -98,7 +98,7 @@ public sealed class AttestationVerifier(
 
         var record = new AttestationRecord
         {
-            Id = ids.Next(),
+            Id = ids.NextId(), // the same sortable ids as decisions
             Serial = claims.Serial,
             Nonce = claims.Nonce,
             Passed = failures.Count == 0,

@@ -10,9 +10,9 @@ namespace KtZeroTrust.SocConsole.Decisions;
 
 /// <summary>
 /// Where the console reads decisions. Alone, the node's own decision log. With a shared Redis Stream, the stream: the
-/// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic. Reads seek:
-/// a time range starts at that time's entry id in the stream and skips rolled log files that end before it; the newest
-/// decisions are read backwards (XREVRANGE, the newest file first) and stop once enough are found.
+/// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic. Reads seek
+/// and stop early: newest first (XREVRANGE between the range's entry ids; the newest log file first, rolled files that
+/// end before the range skipped) until enough are found.
 /// </summary>
 public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = RedisStreamSink.DefaultStreamKey)
 {
@@ -26,52 +26,6 @@ public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = nu
     internal RedisConnection? Redis => redis;
 
     internal string StreamKey => streamKey;
-
-    /// <summary>Oldest first, the decisions with a time in [<paramref name="since"/>, <paramref name="until"/>].</summary>
-    public async IAsyncEnumerable<JournaledDecision> ReadAsync(DateTimeOffset since, DateTimeOffset until, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        if (redis is null)
-        {
-            foreach (var file in DecisionLogReader.Files(logPath).Where(f => !EndsBefore(f, since)))
-            {
-                await foreach (var e in DecisionLogReader.ReadAsync(file, onlyThisFile: true, cancellationToken))
-                {
-                    if (e.Event.Time >= since && e.Event.Time <= until)
-                    {
-                        yield return e;
-                    }
-                }
-            }
-
-            yield break;
-        }
-
-        var start = StreamId(since, -Slack) ?? "-";
-        var end = StreamId(until, Slack) ?? "+";
-        var db = await redis.DatabaseAsync();
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var page = await db.StreamRangeAsync(streamKey, start, end, Page);
-            foreach (var entry in page)
-            {
-                foreach (var e in DecisionStreamEntry.Read(entry, out _))
-                {
-                    if (e.Event.Time >= since && e.Event.Time <= until)
-                    {
-                        yield return e;
-                    }
-                }
-            }
-
-            if (page.Length < Page)
-            {
-                yield break;
-            }
-
-            start = "(" + page[^1].Id;
-        }
-    }
 
     /// <summary>The newest <paramref name="limit"/> decisions that match, newest first, in [<paramref name="since"/>, <paramref name="until"/>].</summary>
     public async Task<List<JournaledDecision>> LatestAsync(Func<DecisionEvent, bool> match, int limit, CancellationToken cancellationToken,

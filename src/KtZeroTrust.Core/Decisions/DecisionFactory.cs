@@ -40,6 +40,15 @@ public sealed class DecisionFactory(string node, TimeProvider timeProvider)
         string? certificateHash = null, string? policyVersion = null, string? detail = null, string? id = null)
         => Make(DecisionKind.Access, listener, OutcomeOf(reason), reason, subject, origin, certificateHash, policyVersion, detail, id);
 
+    /// <summary>
+    /// A request or connection refused below the application's own checks (the HTTP server, a method or path nothing
+    /// serves): an operator's action on the console listener, an access decision on the others.
+    /// </summary>
+    public DecisionEvent Refusal(DecisionListener listener, ReasonCode reason, in DecisionOrigin origin, string detail)
+        => listener == DecisionListener.Console
+            ? Admin(DecisionOutcome.Deny, reason, null, origin, detail)
+            : Make(DecisionKind.Access, listener, DecisionOutcome.Deny, reason, null, origin, null, null, detail, null);
+
     /// <summary>A device TLS handshake refused, or an open connection cut: always a denial, with the certificate.</summary>
     public DecisionEvent Handshake(ReasonCode reason, string? subject, IPEndPoint? peer, string? certificateHash, string route, double latencyMicroseconds = 0)
         => Make(DecisionKind.Access, DecisionListener.Device, DecisionOutcome.Deny, reason, subject, DecisionOrigin.Connection(peer, route, latencyMicroseconds), certificateHash, null, null, null);

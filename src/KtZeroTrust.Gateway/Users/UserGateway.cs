@@ -7,6 +7,7 @@ using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Hosting.Requests;
+using KtZeroTrust.Hosting.Tokens;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -134,7 +135,7 @@ public sealed partial class UserGateway(
 
         // The algorithm is judged before any key is looked at: "none" and HMAC (the provider's public key used as an
         // HMAC secret) are refused by name, whatever their signature says.
-        if (BearerAlgorithm(context.Request) is { } algorithm && !AllowedAlgorithms.Contains(algorithm))
+        if (BearerAlgorithm(context.Request) is { } algorithm && !TokenAlgorithms.Asymmetric.Contains(algorithm))
         {
             return (ReasonCode.TokenAlgorithmNotAllowed, StatusCodes.Status401Unauthorized, $"alg '{algorithm}'", null);
         }
@@ -190,8 +191,6 @@ public sealed partial class UserGateway(
             : null;
     }
 
-    /// <summary>Asymmetric signatures only (the same list the token validation is given).</summary>
-    public static System.Collections.Frozen.FrozenSet<string> AllowedAlgorithms => KtZeroTrust.Hosting.Tokens.TokenAlgorithms.Asymmetric;
 
     /// <summary>The <c>alg</c> of a bearer JWT's header; null when there is no readable one (validation then says why).</summary>
     private static string? BearerAlgorithm(HttpRequest request)

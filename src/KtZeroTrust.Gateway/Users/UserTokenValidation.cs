@@ -32,7 +32,7 @@ public static class UserTokenValidation
         parameters.RequireSignedTokens = true;
         parameters.ClockSkew = users.ClockSkew;
         // Asymmetric only: "none" and HMAC (key confusion with the provider's public key) never validate.
-        parameters.ValidAlgorithms = UserGateway.AllowedAlgorithms;
+        parameters.ValidAlgorithms = KtZeroTrust.Hosting.Tokens.TokenAlgorithms.Asymmetric; // the same list the gateway checks a token's header against
     }
 
     /// <summary>An HTTP handler for the provider's endpoints that trusts only the CAs in <paramref name="caFile"/>.</summary>

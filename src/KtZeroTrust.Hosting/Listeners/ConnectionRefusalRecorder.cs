@@ -92,9 +92,7 @@ public sealed partial class ConnectionRefusalRecorder(IMeterFactory meters, IDec
 
         var origin = DecisionOrigin.Connection(peer, null);
         var detail = "refused by the HTTP server before the application: " + errorType;
-        var decision = kind == ListenerKind.Console
-            ? decisionFactory.Admin(DecisionOutcome.Deny, reason, null, origin, detail)
-            : decisionFactory.Access(ListenerContext.ForDecision(kind), reason, null, origin, detail: detail);
+        var decision = decisionFactory.Refusal(ListenerContext.ForDecision(kind), reason, origin, detail);
         decisions.Post(decision);
         LogRefused(logger, ReasonCodes.Name(reason), errorType!, listener, origin.SourceAddress, decision.Id);
     }

@@ -71,13 +71,7 @@ public static class ListenerContext
         return null;
     }
 
-    public static string Name(ListenerKind kind) => kind switch
-    {
-        ListenerKind.Device => "device",
-        ListenerKind.Enrollment => "enrollment",
-        ListenerKind.User => "user",
-        ListenerKind.Console => "console",
-        ListenerKind.Internal => "internal",
-        _ => "unknown",
-    };
+    /// <summary>The listener's name on connection tags and in logs: the decisions' name for it ("internal" for the loopback helpers).</summary>
+    public static string Name(ListenerKind kind)
+        => kind == ListenerKind.Internal ? "internal" : KtZeroTrust.Core.Decisions.DecisionNames.Name(ForDecision(kind));
 }

@@ -134,9 +134,7 @@ public sealed partial class RefusalRecorderMiddleware(
     {
         var origin = recorder.Origin(context, null, start);
         detail = detail is null ? $"HTTP {status}" : $"HTTP {status}: {detail}";
-        var decision = listener == ListenerKind.Console
-            ? recorder.Make.Admin(DecisionOutcome.Deny, reason, null, origin, detail)
-            : recorder.Make.Access(listener is { } kind ? ListenerContext.ForDecision(kind) : DecisionListener.Unknown, reason, null, origin, detail: detail);
+        var decision = recorder.Make.Refusal(listener is { } kind ? ListenerContext.ForDecision(kind) : DecisionListener.Unknown, reason, origin, detail);
         recorder.Record(context, decision);
         var decisionId = decision.Id;
         if (logger.IsEnabled(LogLevel.Information))

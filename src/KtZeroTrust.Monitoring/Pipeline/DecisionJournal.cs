@@ -2,8 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
-using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Monitoring.DecisionLog;
 
 namespace KtZeroTrust.Monitoring.Pipeline;
 

@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Monitoring.DecisionLog;
 
 namespace KtZeroTrust.Monitoring.Pipeline;
 

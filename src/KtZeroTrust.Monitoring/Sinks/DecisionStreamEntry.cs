@@ -1,4 +1,3 @@
-using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using StackExchange.Redis;

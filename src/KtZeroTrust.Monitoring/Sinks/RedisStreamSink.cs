@@ -1,7 +1,4 @@
 using System.Buffers;
-using System.Text.Json;
-using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Redis;
 using StackExchange.Redis;

@@ -9,6 +9,7 @@ using KtZeroTrust.Gateway.Users;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;
+using KtZeroTrust.Monitoring.Sinks;
 using KtZeroTrust.Registry;
 using KtZeroTrust.Server.Pki;
 using KtZeroTrust.SocConsole.Authentication;
@@ -26,14 +27,14 @@ internal static class ConfigurationKeyCheck
     // Each section and the options types bound from it; "names" are settings read directly by key.
     private static readonly (string Section, Type[] Types, string[] Names)[] Known =
     [
-        ("ZeroTrust", [typeof(ServerOptions)], ["Node", "Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "Attestation", "Registry", "Console"]),
+        ("ZeroTrust", [typeof(ServerOptions), typeof(KtZeroTrust.Hosting.Node.NodeOptions)], ["Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "Attestation", "Registry", "Console"]),
         (DeviceGatewayOptions.SectionName, [typeof(DeviceGatewayOptions)], []),
         (AllowListOptions.SectionName, [typeof(AllowListOptions)], []),
         (UserGatewayOptions.SectionName, [typeof(UserGatewayOptions)], []),
         (DetectorOptions.SectionName, [typeof(DetectorOptions)], []),
         (CloneDetectionOptions.SectionName, [typeof(CloneDetectionOptions)], []),
         (DecisionLogOptions.SectionName, [typeof(DecisionLogOptions)], []),
-        ("ZeroTrust:DecisionStream", [], ["Redis", "StreamKey", "EventsPerEntry", "Enabled", "Otlp"]),
+        (DecisionStreamOptions.SectionName, [typeof(DecisionStreamOptions)], ["Otlp"]),
         (OtlpOptions.SectionName, [typeof(OtlpOptions)], []),
         (AttestationOptions.SectionName, [typeof(AttestationOptions)], ["Redis"]),
         (RegistryOptions.SectionName, [typeof(RegistryOptions)], []),
