@@ -1,4 +1,4 @@
-using KtZeroTrust.Gateway.Users;
+using KtZeroTrust.Gateway.Identity;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Identity.Web;
@@ -31,7 +31,7 @@ public static class EntraIdServiceCollectionExtensions
                     identity.TokenValidationParameters.ValidAudience = audience;
                 }
             },
-            UserGateway.Scheme);
+            UserAuthenticator.Scheme);
 
         if (users.IdentityProviderCaFile is { Length: > 0 } caFile)
         {

@@ -16,7 +16,7 @@ public static class GatewayEndpointRouteBuilderExtensions
     {
         var builder = endpoints.MapReverseProxy(proxy =>
         {
-            proxy.UseMiddleware<DeviceGatewayMiddleware>();
+            UseEnforcement(proxy);
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
@@ -25,13 +25,22 @@ public static class GatewayEndpointRouteBuilderExtensions
 
         // Requests on the device listener that no route serves still get an identity check and a recorded decision.
         var fallback = endpoints.CreateApplicationBuilder();
-        fallback.UseMiddleware<DeviceGatewayMiddleware>();
+        UseEnforcement(fallback);
         // "{**path}", not MapFallback's default "{*path:nonfile}": a last segment with a dot (/.env, /x.php) must land here too.
         endpoints.MapFallback("{**path}", fallback.Build()).RequireListener(ListenerKind.Device, ListenerKind.User);
 
         // The gateway assertion's public keys, for upstreams to verify X-ZT-Assertion.
-        endpoints.MapGet("/.well-known/jwks.json", (KtZeroTrust.Gateway.Users.GatewayAssertions assertions) => Results.Text(assertions.Jwks, "application/jwk-set+json"))
+        endpoints.MapGet("/.well-known/jwks.json", (GatewayAssertions assertions) => Results.Text(assertions.Jwks, "application/jwk-set+json"))
             .RequireListener(ListenerKind.User, ListenerKind.Console);
         return builder;
     }
+
+    /// <summary>One enforcement middleware per listener: the user listener's checks tokens, every other one's devices.</summary>
+    private static void UseEnforcement(IApplicationBuilder app)
+    {
+        app.UseWhen(IsUser, user => user.UseMiddleware<UserEnforcementMiddleware>());
+        app.UseWhen(context => !IsUser(context), device => device.UseMiddleware<DeviceEnforcementMiddleware>());
+    }
+
+    private static bool IsUser(HttpContext context) => ListenerContext.Get(context) == ListenerKind.User;
 }

@@ -15,14 +15,12 @@ internal static class GatewayEventIds
     public const int AllowListRedisConnecting = 1009;
     public const int ConnectionsAborted = 1015;
     public const int CloneSuspected = 1040;
-    public const int CloneSuspendFailed = 1041;
+    // 1041 (clone suspension failed): retired, the quarantine logs it (Hosting, 1063-1065).
     public const int HandshakeRejected = 1010;
     public const int RequestDenied = 1020;
     public const int ProxyConfigRejected = 1030;
     public const int PoliciesLoaded = 1050;
     public const int PoliciesRejected = 1051;
     public const int UserRequestDenied = 1052;
-    public const int RequestRefused = 1060;
-    public const int RequestFailed = 1061;
-    public const int ConnectionRequestRefused = 1062;
+    // 1060-1069: the refusal recorders', now in Hosting under the same numbers.
 }

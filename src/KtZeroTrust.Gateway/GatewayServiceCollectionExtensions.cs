@@ -3,9 +3,10 @@ using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Gateway.Enforcement;
 using KtZeroTrust.Gateway.Forwarding;
+using KtZeroTrust.Gateway.Policy;
 using KtZeroTrust.Hosting;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
@@ -136,33 +137,34 @@ internal static class UserGatewayServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddUserGateway(this IServiceCollection services, IConfiguration configuration)
     {
-        var section = configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName);
-        services.AddOptions<KtZeroTrust.Gateway.Users.UserGatewayOptions>().Bind(section)
+        var section = configuration.GetSection(UserGatewayOptions.SectionName);
+        services.AddOptions<UserGatewayOptions>().Bind(section)
             .Validate(o => string.IsNullOrEmpty(o.Authority) || !string.IsNullOrEmpty(o.Audience), "ZeroTrust:Users:Audience is required with an Authority.")
             .Validate(o => string.IsNullOrEmpty(o.Authority) || !o.EntraId.Enabled, "ZeroTrust:Users: set either Authority (a generic OIDC provider) or EntraId (TenantId and ClientId), not both.")
             .Validate(o => string.IsNullOrEmpty(o.EntraId.TenantId) == string.IsNullOrEmpty(o.EntraId.ClientId), "ZeroTrust:Users:EntraId needs both TenantId and ClientId.")
             .Validate(o => string.IsNullOrEmpty(o.IdentityProviderCaFile) || File.Exists(o.IdentityProviderCaFile), "ZeroTrust:Users:IdentityProviderCaFile does not exist.")
             .Validate(o => o.AssertionLifetime > TimeSpan.Zero && o.AssertionLifetime <= TimeSpan.FromMinutes(10), "ZeroTrust:Users:AssertionLifetime must be between 0 and 10 minutes.")
             .ValidateOnStart();
-        services.TryAddSingleton<KtZeroTrust.Gateway.Users.PolicyStore>();
-        services.TryAddSingleton<KtZeroTrust.Gateway.Users.GatewayAssertions>();
-        services.TryAddSingleton<KtZeroTrust.Gateway.Users.UserGateway>();
-        var users = section.Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>() ?? new KtZeroTrust.Gateway.Users.UserGatewayOptions();
+        services.TryAddSingleton<PolicyStore>();
+        services.TryAddSingleton<GatewayAssertions>();
+        services.TryAddSingleton<UserAuthenticator>();
+        services.TryAddSingleton<UserRateLimiter>();
+        var users = section.Get<UserGatewayOptions>() ?? new UserGatewayOptions();
         if (!users.EntraId.Enabled)
         {
             // A generic OIDC provider: plain JwtBearer. (Entra ID is registered by KtZeroTrust.Gateway.EntraId.)
-            services.AddAuthentication().AddJwtBearer(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
+            services.AddAuthentication().AddJwtBearer(UserAuthenticator.Scheme, jwt =>
             {
                 jwt.Authority = string.IsNullOrEmpty(users.Authority) ? null : users.Authority;
                 jwt.Audience = users.Audience;
-                KtZeroTrust.Gateway.Users.UserTokenValidation.Configure(jwt, users);
+                UserTokenValidation.Configure(jwt, users);
             });
         }
 
         // After JwtBearer's own post-configuration has created the configuration manager: no "last known good" key set.
         // IdentityModel would otherwise validate a token whose key the provider has removed against the previous key
         // set for up to an hour. A removed key is a refused key (token_key_unknown) as soon as the refreshed set lacks it.
-        services.PostConfigure<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>(KtZeroTrust.Gateway.Users.UserGateway.Scheme, jwt =>
+        services.PostConfigure<Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerOptions>(UserAuthenticator.Scheme, jwt =>
         {
             if (jwt.ConfigurationManager is Microsoft.IdentityModel.Tokens.BaseConfigurationManager manager)
             {

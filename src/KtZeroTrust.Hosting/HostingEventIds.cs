@@ -6,4 +6,7 @@ internal static class HostingEventIds
     public const int RequestRefused = 1060;
     public const int RequestFailed = 1061;
     public const int ConnectionRequestRefused = 1062;
+    public const int QuarantineSkipped = 1063;
+    public const int QuarantineFailed = 1064;
+    public const int QuarantineNoRegistry = 1065;
 }

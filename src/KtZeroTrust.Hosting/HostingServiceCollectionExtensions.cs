@@ -1,5 +1,6 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Hosting.Decisions;
+using KtZeroTrust.Hosting.Devices;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Node;
 using Microsoft.AspNetCore.Routing;
@@ -15,7 +16,7 @@ public static class HostingServiceCollectionExtensions
 {
     /// <summary>
     /// What every role shares: the node's options (validated on start), the one decision factory stamped with the
-    /// node's name, the HTTP decision recorder, the clock, and listener routing.
+    /// node's name, the HTTP decision recorder, the quarantine, the clock, and listener routing.
     /// </summary>
     public static IServiceCollection AddZeroTrustNode(this IServiceCollection services, IConfiguration configuration)
     {
@@ -29,6 +30,7 @@ public static class HostingServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new DecisionFactory(sp.GetRequiredService<IOptions<NodeOptions>>().Value.Name, sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<DecisionRecorder>();
+        services.TryAddSingleton<DeviceQuarantine>();
         services.AddHostedService<ConnectionRefusalRecorder>(); // every listener's refusals below the application
         return services.AddListenerRouting();
     }

@@ -11,7 +11,7 @@ internal static class MonitoringEventIds
     public const int JournalRecovered = 3015;
     public const int CheckpointFailed = 3016;
     public const int DetectorFinding = 3020;
-    public const int DetectorSuspendSkipped = 3021;
+    // 3021 (detector suspension skipped): retired, the quarantine logs it (Hosting, 1063-1065).
     public const int DetectorRestored = 3022;
     public const int DetectorSnapshotUnreadable = 3023;
     public const int DetectorSaveFailed = 3024;

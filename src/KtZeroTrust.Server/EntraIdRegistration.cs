@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using KtZeroTrust.Gateway.EntraId;
-using KtZeroTrust.Gateway.Users;
+using KtZeroTrust.Gateway.Identity;
 
 namespace KtZeroTrust.Server;
 

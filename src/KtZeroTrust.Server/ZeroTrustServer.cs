@@ -8,7 +8,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Hosting;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Monitoring.DecisionLog;
@@ -37,7 +37,7 @@ public static partial class ZeroTrustServer
     /// <summary>Builds the server; <paramref name="args"/> are standard ASP.NET Core command-line configuration.</summary>
     public static WebApplication Build(string[] args)
     {
-        // The user listener's JwtBearer scheme is called by name (UserGateway); it must not become the default scheme
+        // The user listener's JwtBearer scheme is called by name (UserAuthenticator); it must not become the default scheme
         // that the authentication middleware runs for every request on every listener (device requests included).
         AppContext.SetSwitch("Microsoft.AspNetCore.Authentication.SuppressAutoDefaultScheme", true);
 
@@ -105,6 +105,14 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<IFleetInventory>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
         builder.Services.AddSingleton<IAlertAcknowledgementStore>(sp => sp.GetRequiredService<SqlDeviceRegistry>());
         builder.Services.AddSingleton<IDeviceRegistry>(sp => RegistryWithWriteThrough(sp));
+        var allowList = builder.Configuration.GetSection(AllowListOptions.SectionName).Get<AllowListOptions>() ?? new AllowListOptions();
+        if (allowList is { Redis.Length: > 0, SyncRegistryToRedis: true })
+        {
+            // The registry's side of the shared allow list: its writes go to Redis (write-through) on every node that has it.
+            builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
+            builder.Services.AddSingleton(sp => new RegistryRedisSynchronizer(sp.GetRequiredService<SqlDeviceRegistry>(),
+                new RedisAllowListStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(allowList.Redis), allowList.KeyPrefix), sp.GetRequiredService<TimeProvider>()));
+        }
 
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
         var decisionLogPath = DecisionLogOptions.PathFor(builder.Configuration, dataDirectory);
@@ -164,12 +172,16 @@ public static partial class ZeroTrustServer
         builder.Services.AddSingleton<DevelopmentBootstrap>();
 
         builder.Services.AddZeroTrustNode(builder.Configuration);
-        builder.Services.AddZeroTrustGateway(builder.Configuration);
-        var users = builder.Configuration.GetSection(KtZeroTrust.Gateway.Users.UserGatewayOptions.SectionName).Get<KtZeroTrust.Gateway.Users.UserGatewayOptions>();
-        if (users is { EntraId.Enabled: true })
+        if (options.Roles.Gateway)
         {
-            builder.Services.AddEntraIdUsers(users);
+            builder.Services.AddZeroTrustGateway(builder.Configuration);
+            var users = builder.Configuration.GetSection(UserGatewayOptions.SectionName).Get<UserGatewayOptions>();
+            if (users is { EntraId.Enabled: true })
+            {
+                builder.Services.AddEntraIdUsers(users);
+            }
         }
+
         builder.Services.AddSingleton(sp => ServerPki.LoadOperatorCa(options.Pki));
         builder.Services.AddSingleton(sp => new VendorTrust(sp.GetRequiredService<ServerPki>().VendorRoot is { } root ? [root] : []));
         builder.Services.AddAttestation(builder.Configuration,
@@ -179,7 +191,7 @@ public static partial class ZeroTrustServer
         if (builder.Environment.IsDevelopment())
         {
             // Development: the assertion key lives with the development PKI (created on first start), so it survives restarts.
-            builder.Services.PostConfigure<KtZeroTrust.Gateway.Users.UserGatewayOptions>(o => o.AssertionKeyPath ??= Path.Combine(options.Pki.Directory, "gateway-assertion.key.pem"));
+            builder.Services.PostConfigure<UserGatewayOptions>(o => o.AssertionKeyPath ??= Path.Combine(options.Pki.Directory, "gateway-assertion.key.pem"));
         }
 
         builder.Services.AddProblemDetails();
@@ -243,22 +255,25 @@ public static partial class ZeroTrustServer
         }
 
         builder.Services.AddSingleton(sp => new DetectorService(sp.GetRequiredService<DetectorEngine>(), sp.GetRequiredService<IDetectorStateStore>(), sp.GetRequiredService<IDecisionSink>(),
-            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<IDeviceRegistry>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
+            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<KtZeroTrust.Hosting.Devices.DeviceQuarantine>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DetectorService>());
     }
 
-    /// <summary>With Redis, every registry write of this process goes through to Redis and reaches every gateway node at once.</summary>
+    /// <summary>
+    /// With Redis, every registry write of this process goes through to Redis and reaches every gateway node at once,
+    /// whatever roles this node runs (a console-only node's suspensions included).
+    /// </summary>
     private static IDeviceRegistry RegistryWithWriteThrough(IServiceProvider services)
     {
         var registry = services.GetRequiredService<SqlDeviceRegistry>();
-        if (services.GetService<GatewayRedis>() is not { } redis)
+        if (services.GetService<RegistryRedisSynchronizer>() is not { } synchronizer)
         {
             // Embedded: this process's own writes (enrollments) reach its allow list at once, not at the next poll.
             return services.GetService<RegistryAllowListFeed>() is { } feed ? new WriteThroughDeviceRegistry(registry, feed.RefreshAsync) : registry;
         }
 
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Registry");
-        return new WriteThroughDeviceRegistry(registry, () => redis.Synchronizer, ex => LogWriteThroughFailed(logger, ex));
+        return new WriteThroughDeviceRegistry(registry, synchronizer, ex => LogWriteThroughFailed(logger, ex));
     }
 
     /// <summary><c>ZeroTrust:DecisionStream:Enabled=false</c>: decisions are dropped. Exists for measurement; never for production.</summary>

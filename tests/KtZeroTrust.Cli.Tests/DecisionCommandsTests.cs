@@ -1,3 +1,4 @@
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using System.Text.Json;
 using StackExchange.Redis;

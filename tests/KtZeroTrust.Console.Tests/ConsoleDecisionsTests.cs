@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;

@@ -3,7 +3,7 @@ using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KtZeroTrust.Gateway.Tests;

@@ -1,6 +1,7 @@
 using System.Net;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Users;
+using KtZeroTrust.Gateway.Identity;
+using KtZeroTrust.Gateway.Policy;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 

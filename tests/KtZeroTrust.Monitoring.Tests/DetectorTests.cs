@@ -1,3 +1,5 @@
+using KtZeroTrust.Monitoring.DecisionLog;
+using KtZeroTrust.Hosting.Devices;
 using KtZeroTrust.Monitoring.Pipeline;
 using System.Collections.Concurrent;
 using StackExchange.Redis;
@@ -58,7 +60,8 @@ public sealed class DetectorTests : IAsyncLifetime
     private DetectorService Detectors(DetectorOptions? options = null, string state = "detectors.json")
     {
         options ??= new DetectorOptions();
-        return new DetectorService(new DetectorEngine(options, _registry, _clock), new FileDetectorStateStore(_temp.Combine(state)), _posted, new DecisionFactory("test-node", _clock), _registry, options, _clock, NullLogger<DetectorService>.Instance);
+        return new DetectorService(new DetectorEngine(options, _registry, _clock), new FileDetectorStateStore(_temp.Combine(state)), _posted, new DecisionFactory("test-node", _clock),
+            new DeviceQuarantine(_posted, new DecisionFactory("test-node", _clock), NullLogger<DeviceQuarantine>.Instance, _registry), options, _clock, NullLogger<DetectorService>.Instance);
     }
 
     private DecisionEvent Access(string serial, string source, TimeSpan at, DecisionOutcome outcome = DecisionOutcome.Allow, string node = "gw-1") => new()
@@ -227,7 +230,8 @@ public sealed class RedisDetectorTests(RedisServerFixture redis) : IClassFixture
 
         (DetectorService Service, CancellationTokenSource Stop) Node(string name)
         {
-            var service = new DetectorService(new DetectorEngine(options, registry, TimeProvider.System), new RedisDetectorStateStore(client, stateKey), posted, new DecisionFactory(name, TimeProvider.System), registry, options, TimeProvider.System,
+            var service = new DetectorService(new DetectorEngine(options, registry, TimeProvider.System), new RedisDetectorStateStore(client, stateKey), posted, new DecisionFactory(name, TimeProvider.System),
+                new DeviceQuarantine(posted, new DecisionFactory(name, TimeProvider.System), NullLogger<DeviceQuarantine>.Instance, registry), options, TimeProvider.System,
                 NullLogger<DetectorService>.Instance,
                 new RedisStreamDetectorFeed(client, stream, name, options, TimeProvider.System, NullLogger<RedisStreamDetectorFeed>.Instance, lease, TimeSpan.FromSeconds(1)));
             return (service, new CancellationTokenSource());

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;

@@ -1,3 +1,4 @@
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Attestation.Nonces;
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Certificates;
@@ -81,7 +82,7 @@ public sealed class RedisAuthTests(PasswordRedisServerFixture server) : IClassFi
         var nonces = new RedisNonceStore(redis);
         Assert.Equal("FC-ACL", await nonces.ConsumeAsync(await nonces.IssueAsync("FC-ACL", TimeSpan.FromMinutes(1), Ct), Ct));
         var stream = "zt:decisions:acl";
-        await new RedisStreamSink(redis, stream).WriteBatchAsync([Monitoring.Pipeline.JournaledDecision.Of(new Core.Decisions.DecisionEvent
+        await new RedisStreamSink(redis, stream).WriteBatchAsync([Monitoring.DecisionLog.JournaledDecision.Of(new Core.Decisions.DecisionEvent
         {
             Id = "ID-ACL",
             Time = DateTimeOffset.UtcNow,

@@ -222,7 +222,7 @@ public sealed class UserGatewayTests(UserGatewayFixture server) : IClassFixture<
     {
         var schemes = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider>(server.Services);
         Assert.Null(await schemes.GetDefaultAuthenticateSchemeAsync());
-        Assert.NotNull(await schemes.GetSchemeAsync(KtZeroTrust.Gateway.Users.UserGateway.Scheme));
+        Assert.NotNull(await schemes.GetSchemeAsync(KtZeroTrust.Gateway.Identity.UserAuthenticator.Scheme));
     }
 
     [Fact]

@@ -4,8 +4,7 @@ using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
-using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 
 namespace KtZeroTrust.Benchmarks.AllowList;
 

@@ -6,8 +6,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.AllowList.Redis;
-using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Redis;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -35,7 +34,7 @@ public class RedisAllowListBenchmarks
         _redis = RedisProcess.Start();
         var options = Options.Create(new AllowListOptions { Redis = _redis.Configuration });
         _connections = new RedisConnections();
-        _gatewayRedis = new GatewayRedis(options, _connections, TimeProvider.System);
+        _gatewayRedis = new GatewayRedis(options, _connections);
         // The feed is live (as the sync service sets it once its subscription answers): misses go to Redis.
         _gatewayRedis.SetFeedConnected(true);
         var entry = new AllowListEntry
@@ -58,7 +57,6 @@ public class RedisAllowListBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _gatewayRedis.Dispose();
         _connections.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _redis.Dispose();
     }

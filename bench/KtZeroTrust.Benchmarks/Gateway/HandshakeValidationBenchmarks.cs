@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using BenchmarkDotNet.Attributes;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Gateway;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Identity;
 using Microsoft.Extensions.Options;
 
 namespace KtZeroTrust.Benchmarks.Gateway;

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 

@@ -2,7 +2,8 @@ using System.Net;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using BenchmarkDotNet.Attributes;
-using KtZeroTrust.Gateway.Users;
+using KtZeroTrust.Gateway.Identity;
+using KtZeroTrust.Gateway.Policy;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 

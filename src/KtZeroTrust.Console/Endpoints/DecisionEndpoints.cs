@@ -1,4 +1,5 @@
 using System.Text;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.SocConsole.Authentication;
 using KtZeroTrust.SocConsole.Decisions;
@@ -74,6 +75,6 @@ internal sealed record DecisionQuery(string Outcome, string Reason, string Devic
         && (Kind.Length == 0 || DecisionNames.Name(e.Kind) == Kind);
 
     /// <summary>The newest matching decisions (alerts only, for the alert list), newest first.</summary>
-    public Task<List<Monitoring.Pipeline.JournaledDecision>> RunAsync(ConsoleDecisions decisions, bool alertsOnly, CancellationToken cancellationToken)
+    public Task<List<Monitoring.DecisionLog.JournaledDecision>> RunAsync(ConsoleDecisions decisions, bool alertsOnly, CancellationToken cancellationToken)
         => decisions.LatestAsync(e => (!alertsOnly || e.Kind == DecisionKind.Alert) && Matches(e), Limit, cancellationToken, Since, Until);
 }

@@ -1,6 +1,6 @@
 using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 
 namespace KtZeroTrust.Gateway.AllowList;
 

@@ -3,7 +3,7 @@ using System.Net;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Hosting.Listeners;
-using Microsoft.Extensions.DependencyInjection;
+using KtZeroTrust.Hosting.Devices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -20,7 +20,7 @@ public sealed partial class CloneDetector(
     IOptions<CloneDetectionOptions> options,
     IDecisionSink decisions,
     DecisionFactory decisionFactory,
-    IServiceProvider services,
+    DeviceQuarantine quarantine,
     ILogger<CloneDetector> logger)
 {
     private readonly ConcurrentDictionary<string, Sighting> _seen = new(StringComparer.Ordinal);
@@ -70,18 +70,9 @@ public sealed partial class CloneDetector(
     /// </summary>
     public async Task SuspendAsync(string serial, string detail)
     {
-        if (!options.Value.SuspendDevice || services.GetService<IDeviceRegistry>() is not { } registry)
+        if (options.Value.SuspendDevice)
         {
-            return;
-        }
-
-        try
-        {
-            await registry.TransitionAsync(serial, DeviceLifecycleState.Suspended, "detector:clone", ReasonCodes.Name(ReasonCode.CloneSuspected) + ": " + detail);
-        }
-        catch (RegistryException ex)
-        {
-            LogSuspendFailed(logger, ex, serial); // already suspended or revoked: nothing more to do
+            await quarantine.SuspendAsync(DecisionListener.Device, "clone", ReasonCode.CloneSuspected, serial, detail);
         }
     }
 
@@ -110,7 +101,4 @@ public sealed partial class CloneDetector(
 
     [LoggerMessage(EventId = GatewayEventIds.CloneSuspected, Level = LogLevel.Warning, Message = "Clone suspected: device {Serial} from {First} and {Second}")]
     private static partial void LogClone(ILogger logger, string serial, IPAddress first, IPAddress second);
-
-    [LoggerMessage(EventId = GatewayEventIds.CloneSuspendFailed, Level = LogLevel.Information, Message = "Clone detector could not suspend {Serial}")]
-    private static partial void LogSuspendFailed(ILogger logger, Exception exception, string serial);
 }

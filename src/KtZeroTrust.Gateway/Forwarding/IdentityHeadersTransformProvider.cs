@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 using System.Net.Http.Headers;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Transforms;
 using Yarp.ReverseProxy.Transforms.Builder;
@@ -60,28 +60,24 @@ internal sealed class IdentityHeadersTransformProvider(IOptions<DeviceGatewayOpt
                 transform.ProxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Host", forwardedHost);
             }
 
-            var device = transform.HttpContext.Features.Get<DeviceRequestFeature>();
-            if (device is not null)
-            {
-                transform.ProxyRequest.Headers.TryAddWithoutValidation(DeviceIdHeader, device.DeviceSerial);
-                transform.ProxyRequest.Headers.TryAddWithoutValidation(DecisionIdHeader, device.DecisionId);
-            }
-
-            if (transform.HttpContext.Features.Get<KtZeroTrust.Gateway.Users.UserRequestFeature>() is { } user)
+            if (transform.HttpContext.Features.Get<GatewayIdentityFeature>() is { } identity)
             {
                 var headers = transform.ProxyRequest.Headers;
-                headers.TryAddWithoutValidation(UserHeader, user.User.Subject);
-                headers.TryAddWithoutValidation(RolesHeader, string.Join(',', user.User.Roles));
-                headers.TryAddWithoutValidation(AuthenticationMethodsHeader, string.Join(',', user.User.AuthenticationMethods));
-                headers.TryAddWithoutValidation(DecisionIdHeader, user.DecisionId);
-                headers.TryAddWithoutValidation(PolicyVersionHeader, user.PolicyVersion);
-                if (user.DeviceSerial is not null)
+                if (identity.DeviceSerial is not null)
                 {
-                    headers.TryAddWithoutValidation(DeviceIdHeader, user.DeviceSerial);
+                    headers.TryAddWithoutValidation(DeviceIdHeader, identity.DeviceSerial);
                 }
 
-                headers.TryAddWithoutValidation(AssertionHeader, user.Assertion);
-                headers.Authorization = null; // the user's token is for this gateway (its audience), not for the upstream
+                headers.TryAddWithoutValidation(DecisionIdHeader, identity.DecisionId);
+                if (identity.User is { } user)
+                {
+                    headers.TryAddWithoutValidation(UserHeader, user.Subject);
+                    headers.TryAddWithoutValidation(RolesHeader, string.Join(',', user.Roles));
+                    headers.TryAddWithoutValidation(AuthenticationMethodsHeader, string.Join(',', user.AuthenticationMethods));
+                    headers.TryAddWithoutValidation(PolicyVersionHeader, identity.PolicyVersion);
+                    headers.TryAddWithoutValidation(AssertionHeader, identity.Assertion);
+                    headers.Authorization = null; // the user's token is for this gateway (its audience), not for the upstream
+                }
             }
 
             return ValueTask.CompletedTask;

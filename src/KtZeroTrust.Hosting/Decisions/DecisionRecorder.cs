@@ -1,5 +1,4 @@
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Http;
 
 namespace KtZeroTrust.Hosting.Decisions;

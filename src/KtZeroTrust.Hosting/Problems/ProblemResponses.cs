@@ -1,4 +1,5 @@
 using System.Text.Json;
+using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Core.Decisions;
 using Microsoft.AspNetCore.Http;
 
@@ -13,7 +14,7 @@ public static class ProblemResponses
     public static async Task WriteDenialAsync(HttpContext context, int status, ReasonCode reason, string decisionId, string? detail = null, IReadOnlyList<ReasonCode>? reasons = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        KtZeroTrust.Hosting.Listeners.RecordedDecision.Mark(context, decisionId);
+        KtZeroTrust.Hosting.Decisions.RecordedDecision.Mark(context, decisionId);
         context.Response.StatusCode = status;
         context.Response.ContentType = ContentType;
         context.Response.Headers.CacheControl = "no-store";

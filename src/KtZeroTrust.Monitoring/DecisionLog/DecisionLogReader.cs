@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Monitoring.Pipeline;
 
 namespace KtZeroTrust.Monitoring.DecisionLog;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Core.Networks;
 
 namespace KtZeroTrust.Monitoring.Detectors;
 
@@ -21,7 +22,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
     private readonly Dictionary<string, DeviceState> _devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SourceState> _sources = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string? Site, DateTimeOffset Until)> _deviceSites = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (IPNetwork[] Prefixes, DateTimeOffset Until)> _sitePrefixes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (SourcePrefixes Prefixes, DateTimeOffset Until)> _sitePrefixes = new(StringComparer.Ordinal);
     private static readonly TimeSpan LookupCacheTime = TimeSpan.FromMinutes(1);
 
     /// <summary>Where in the stream the state is up to (a Redis Stream entry id), when fed from the stream.</summary>
@@ -168,22 +169,9 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
         }
 
         var prefixes = await PrefixesOfAsync(e.Subject!, cancellationToken);
-        if (prefixes.Length == 0)
+        if (prefixes.Allows(address))
         {
-            return; // the site allows any source
-        }
-
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        foreach (var prefix in prefixes)
-        {
-            if (prefix.Contains(address))
-            {
-                return;
-            }
+            return; // inside the site's prefixes, or the site allows any source
         }
 
         if (device.PrefixAlertedAt is { } alerted && (e.Time - alerted).Duration() < options.SourcePrefix.RepeatAfter)
@@ -193,7 +181,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
 
         device.PrefixAlertedAt = e.Time;
         found(new Finding("source-prefix", ReasonCode.SourceOutsidePrefixes, e.Subject, e.SourceAddress,
-            $"{e.SourceAddress} is outside the site's allowed prefixes ({string.Join(", ", prefixes)})", options.SourcePrefix.SuspendDevice, e.Time));
+            $"{e.SourceAddress} is outside the site's allowed prefixes ({prefixes})", options.SourcePrefix.SuspendDevice, e.Time));
     }
 
     private async Task LocationDriftAsync(DecisionEvent e, Action<Finding> found, CancellationToken cancellationToken)
@@ -222,7 +210,7 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
         }
     }
 
-    private async Task<IPNetwork[]> PrefixesOfAsync(string serial, CancellationToken cancellationToken)
+    private async Task<SourcePrefixes> PrefixesOfAsync(string serial, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         if (!_deviceSites.TryGetValue(serial, out var site) || site.Until < now)
@@ -233,14 +221,13 @@ public sealed class DetectorEngine(DetectorOptions options, IDeviceRegistry regi
 
         if (site.Site is null)
         {
-            return [];
+            return SourcePrefixes.Any;
         }
 
         if (!_sitePrefixes.TryGetValue(site.Site, out var prefixes) || prefixes.Until < now)
         {
             var found = await registry.FindSiteAsync(site.Site, cancellationToken);
-            var parsed = (found?.AllowedPrefixes ?? []).Select(p => IPNetwork.TryParse(p, out var n) ? n : (IPNetwork?)null).OfType<IPNetwork>().ToArray();
-            prefixes = (parsed, now + LookupCacheTime);
+            prefixes = (SourcePrefixes.ParseValid(found?.AllowedPrefixes ?? []), now + LookupCacheTime);
             _sitePrefixes[site.Site] = prefixes;
         }
 

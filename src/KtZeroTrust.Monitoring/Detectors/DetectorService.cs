@@ -1,5 +1,5 @@
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Hosting.Devices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -31,7 +31,7 @@ public sealed partial class DetectorService(
     IDetectorStateStore store,
     IDecisionSink decisions,
     DecisionFactory decisionFactory,
-    IDeviceRegistry registry,
+    DeviceQuarantine quarantine,
     DetectorOptions options,
     TimeProvider timeProvider,
     ILogger<DetectorService> logger,
@@ -216,28 +216,14 @@ public sealed partial class DetectorService(
         decisions.Post(decisionFactory.Alert(DecisionListener.Detector, finding.Reason, finding.Subject,
             new DecisionOrigin(finding.SourceAddress, Route: "detector:" + finding.Detector), finding.Detail));
 
-        if (!finding.Suspend || finding.Subject is null)
+        if (finding.Suspend && finding.Subject is not null)
         {
-            return;
-        }
-
-        try
-        {
-            var record = await registry.TransitionAsync(finding.Subject, DeviceLifecycleState.Suspended, "detector:" + finding.Detector,
-                $"{ReasonCodes.Name(finding.Reason)}: {finding.Detail}", cancellationToken); // the reason code first: denials carry it
-            decisions.Post(decisionFactory.Lifecycle(DecisionListener.Detector, record.Serial, "detector:" + finding.Detector, $"suspended by detector:{finding.Detector}: {finding.Detail}"));
-        }
-        catch (RegistryException ex)
-        {
-            LogSuspendSkipped(logger, finding.Subject, ex.Message); // already suspended, revoked or unknown
+            await quarantine.SuspendAsync(DecisionListener.Detector, finding.Detector, finding.Reason, finding.Subject, finding.Detail, cancellationToken);
         }
     }
 
     [LoggerMessage(EventId = MonitoringEventIds.DetectorFinding, Level = LogLevel.Warning, Message = "Detector {Detector}: {Subject} from {Source}: {Detail}")]
     private static partial void LogFinding(ILogger logger, string detector, string subject, string source, string detail);
-
-    [LoggerMessage(EventId = MonitoringEventIds.DetectorSuspendSkipped, Level = LogLevel.Information, Message = "Detector could not suspend {Serial}: {Why}")]
-    private static partial void LogSuspendSkipped(ILogger logger, string serial, string why);
 
     [LoggerMessage(EventId = MonitoringEventIds.DetectorRestored, Level = LogLevel.Information, Message = "Detector state restored: {Devices} devices, stream position {Position}")]
     private static partial void LogRestored(ILogger logger, int devices, string position);

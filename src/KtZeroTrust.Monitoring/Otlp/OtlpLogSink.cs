@@ -1,4 +1,5 @@
 using System.Globalization;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.Pipeline;
 using Microsoft.Extensions.Logging;

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text.Json;
+using KtZeroTrust.Monitoring.DecisionLog;
 
 namespace KtZeroTrust.Monitoring.Pipeline;
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using KtZeroTrust.Monitoring.DecisionLog;
 
 namespace KtZeroTrust.Monitoring.Pipeline;
 

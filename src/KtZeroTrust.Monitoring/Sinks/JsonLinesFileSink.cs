@@ -1,4 +1,5 @@
 using System.Buffers;
+using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 
 namespace KtZeroTrust.Monitoring.Sinks;

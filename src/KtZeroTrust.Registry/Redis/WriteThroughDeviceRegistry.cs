@@ -17,12 +17,6 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Cance
     {
     }
 
-    /// <summary>The synchronizer is asked for on each write: a server opens Redis only once it starts.</summary>
-    public WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<RegistryRedisSynchronizer?> synchronizer, Action<Exception>? onWriteThroughFailed = null)
-        : this(inner, ct => synchronizer()?.SyncAsync(ct) ?? Task.CompletedTask, onWriteThroughFailed)
-    {
-    }
-
     public async Task<ManifestImportResult> ImportAsync(IReadOnlyList<ManifestDevice> devices, string actor, CancellationToken cancellationToken = default)
     {
         var result = await inner.ImportAsync(devices, actor, cancellationToken);

@@ -5,7 +5,7 @@ using KtZeroTrust.Attestation;
 using KtZeroTrust.Gateway;
 using KtZeroTrust.Gateway.AllowList;
 using KtZeroTrust.Gateway.Enforcement;
-using KtZeroTrust.Gateway.Users;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;

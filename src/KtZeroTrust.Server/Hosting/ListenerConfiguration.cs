@@ -1,6 +1,5 @@
 using System.Net;
-using KtZeroTrust.Gateway.Certificates;
-using KtZeroTrust.Gateway.Enforcement;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Server.Pki;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

@@ -1,5 +1,5 @@
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Tests.Common;
 using Microsoft.Extensions.Options;

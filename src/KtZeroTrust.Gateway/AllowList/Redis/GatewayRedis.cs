@@ -1,4 +1,3 @@
-using KtZeroTrust.Core.AllowList;
 using KtZeroTrust.Redis;
 using KtZeroTrust.Registry.Redis;
 using Microsoft.Extensions.Options;
@@ -7,24 +6,22 @@ namespace KtZeroTrust.Gateway.AllowList.Redis;
 
 /// <summary>
 /// This node's allow list in Redis: the process's shared multiplexer for the configured Redis, the store on it, the
-/// registry synchroniser (on nodes with the registry), and whether the change feed is live. Until the sync service has
+/// registry synchroniser (registered by the composition root on nodes with the registry, whatever their roles), and
+/// whether the change feed is live. Until the sync service has
 /// confirmed the subscription, <see cref="FeedConnected"/> is false and lookups are refused.
 /// </summary>
-public sealed class GatewayRedis : IDisposable
+public sealed class GatewayRedis
 {
     private int _feedConnected;
 
-    public GatewayRedis(IOptions<AllowListOptions> options, RedisConnections connections, TimeProvider timeProvider, IAllowListSource? registry = null)
+    public GatewayRedis(IOptions<AllowListOptions> options, RedisConnections connections, RegistryRedisSynchronizer? synchronizer = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(connections);
         var value = options.Value;
         Connection = connections.Get(value.Redis ?? throw new InvalidOperationException("ZeroTrust:AllowList:Redis is not set."));
         Store = new RedisAllowListStore(Connection, value.KeyPrefix);
-        if (registry is not null && value.SyncRegistryToRedis)
-        {
-            Synchronizer = new RegistryRedisSynchronizer(registry, Store, timeProvider);
-        }
+        Synchronizer = value.SyncRegistryToRedis ? synchronizer : null;
     }
 
     /// <summary>Shared with the other features of this process that use the same configuration.</summary>
@@ -40,6 +37,4 @@ public sealed class GatewayRedis : IDisposable
 
     /// <summary>Sets the feed's state; returns the previous one.</summary>
     internal bool SetFeedConnected(bool connected) => Interlocked.Exchange(ref _feedConnected, connected ? 1 : 0) == 1;
-
-    public void Dispose() => Synchronizer?.Dispose();
 }

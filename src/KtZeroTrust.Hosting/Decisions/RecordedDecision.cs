@@ -1,9 +1,9 @@
 using Microsoft.AspNetCore.Http;
 
-namespace KtZeroTrust.Hosting.Listeners;
+namespace KtZeroTrust.Hosting.Decisions;
 
 /// <summary>
-/// Marks a request whose decision has been posted, so that <see cref="RefusalRecorderMiddleware"/> does not record a
+/// Marks a request whose decision has been posted, so that the refusal recorder (<c>RefusalRecorderMiddleware</c>) does not record a
 /// second one. Every place that posts a decision for a request marks it.
 /// </summary>
 public interface IRecordedDecisionFeature

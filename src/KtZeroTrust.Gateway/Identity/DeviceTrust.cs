@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace KtZeroTrust.Gateway.Certificates;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>The trust anchors for device certificates: the operator device CA(s) only, never the system store.</summary>
 public sealed class DeviceTrust

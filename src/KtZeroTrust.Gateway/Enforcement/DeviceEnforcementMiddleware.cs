@@ -1,6 +1,8 @@
 using System.Net;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.AllowList;
+using KtZeroTrust.Gateway.Identity;
+using KtZeroTrust.Gateway.Policy;
 using KtZeroTrust.Hosting.Listeners;
 using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
@@ -13,27 +15,22 @@ using Yarp.ReverseProxy.Model;
 namespace KtZeroTrust.Gateway.Enforcement;
 
 /// <summary>
-/// Enforcement for proxied device requests, pinned first in the YARP pipeline: every request is checked against the
-/// allow list, every decision is posted, and only an allowed request reaches the forwarder.
+/// Enforcement for proxied device requests (and any other listener's but the user listener's, which are denied),
+/// pinned first in the YARP pipeline: the device from its TLS identity and the allow list, the clone check, an
+/// unambiguous path, a route with a policy naming the device (default deny); every decision is posted, and only an
+/// allowed request reaches the forwarder.
 /// </summary>
-internal sealed partial class DeviceGatewayMiddleware(
+internal sealed partial class DeviceEnforcementMiddleware(
     RequestDelegate next,
     DeviceRequestAuthorizer authorizer,
     CloneDetector cloneDetector,
+    PolicyStore policies,
     DecisionRecorder recorder,
     TimeProvider timeProvider,
-    KtZeroTrust.Gateway.Users.UserGateway userGateway,
-    KtZeroTrust.Gateway.Users.PolicyStore policies,
-    ILogger<DeviceGatewayMiddleware> logger)
+    ILogger<DeviceEnforcementMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        if (ListenerContext.Get(context) == ListenerKind.User)
-        {
-            await userGateway.InvokeAsync(context, next);
-            return;
-        }
-
         var start = timeProvider.GetTimestamp();
         var now = timeProvider.GetUtcNow();
         var listener = ListenerContext.Get(context);
@@ -51,7 +48,7 @@ internal sealed partial class DeviceGatewayMiddleware(
         }
 
         var decisionId = recorder.Make.NextId();
-        var route = context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>()?.Config.RouteId;
+        var route = context.Features.Get<IReverseProxyFeature>()?.Route.Config.RouteId; // null on the fallback: no route serves the path
         var policySet = policies.Current;
         if (reason == ReasonCode.Allowed && RequestPaths.IsAmbiguous(context.Request))
         {
@@ -91,7 +88,7 @@ internal sealed partial class DeviceGatewayMiddleware(
             return;
         }
 
-        var feature = new DeviceRequestFeature(serial!, decisionId);
+        var feature = new GatewayIdentityFeature(decisionId, serial);
         context.Features.Set(feature);
         RecordedDecision.Mark(context, feature);
         await next(context);

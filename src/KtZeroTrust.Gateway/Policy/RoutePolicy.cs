@@ -4,8 +4,10 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Networks;
+using KtZeroTrust.Gateway.Identity;
 
-namespace KtZeroTrust.Gateway.Users;
+namespace KtZeroTrust.Gateway.Policy;
 
 /// <summary>
 /// One route's policy as configured under <c>ZeroTrust:Policies:{routeId}</c>. User routes name users (roles, groups,
@@ -60,9 +62,6 @@ public sealed class RoutePolicyOptions
     public string? AssertionAudience { get; set; }
 }
 
-/// <summary>Who is asking, as the policy sees it (taken from the validated token once per request).</summary>
-public readonly record struct UserSubject(string Subject, string[] Roles, string[] Groups, string[] Scopes, string[] AuthenticationMethods);
-
 /// <summary>A route's policy compiled for evaluation: frozen sets, parsed networks, no allocation per request.</summary>
 public sealed class CompiledRoutePolicy
 {
@@ -71,7 +70,7 @@ public sealed class CompiledRoutePolicy
     private readonly FrozenSet<string> _users;
     private readonly string[] _scopes;
     private readonly FrozenSet<string> _mfa;
-    private readonly IPNetwork[] _prefixes;
+    private readonly SourcePrefixes _prefixes;
     private readonly FrozenSet<string> _methods;
     private readonly bool _anyUser;
     private readonly FrozenSet<string> _models;
@@ -95,7 +94,15 @@ public sealed class CompiledRoutePolicy
         RequireDeviceCertificate = o.RequireDeviceCertificate;
         RateLimitPerMinute = o.RateLimitPerMinute;
         AssertionAudience = o.AssertionAudience;
-        _prefixes = [.. o.SourcePrefixes.Select(p => IPNetwork.TryParse(p, out var n) ? n : throw new PolicyException($"route '{routeId}': SourcePrefixes: '{p}' is not a CIDR prefix."))];
+        try
+        {
+            _prefixes = SourcePrefixes.Parse(o.SourcePrefixes);
+        }
+        catch (FormatException ex)
+        {
+            throw new PolicyException($"route '{routeId}': SourcePrefixes: {ex.Message}");
+        }
+
         if (!_anyUser && _roles.Count == 0 && _groups.Count == 0 && _users.Count == 0 && !_anyDevice && _models.Count == 0 && _sites.Count == 0)
         {
             throw new PolicyException($"route '{routeId}': the policy names nobody; give Roles, Groups or Users (or AnyAuthenticatedUser: true) for users, Models or Sites (or AnyActiveDevice: true) for devices.");
@@ -133,7 +140,7 @@ public sealed class CompiledRoutePolicy
             return ReasonCode.MethodNotAllowed;
         }
 
-        if (_prefixes.Length > 0 && !InPrefixes(source))
+        if (!_prefixes.Allows(source))
         {
             return ReasonCode.SourceNotAllowed;
         }
@@ -172,7 +179,7 @@ public sealed class CompiledRoutePolicy
             return ReasonCode.MethodNotAllowed;
         }
 
-        if (_prefixes.Length > 0 && !InPrefixes(source))
+        if (!_prefixes.Allows(source))
         {
             return ReasonCode.SourceNotAllowed;
         }
@@ -180,29 +187,6 @@ public sealed class CompiledRoutePolicy
         return _anyDevice || (model is not null && _models.Contains(model)) || (site is not null && _sites.Contains(site))
             ? ReasonCode.Allowed
             : ReasonCode.SubjectNotAllowed;
-    }
-
-    private bool InPrefixes(IPAddress? source)
-    {
-        if (source is null)
-        {
-            return false;
-        }
-
-        if (source.IsIPv4MappedToIPv6)
-        {
-            source = source.MapToIPv4();
-        }
-
-        foreach (var prefix in _prefixes)
-        {
-            if (prefix.Contains(source))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static bool AnyIn(string[] values, FrozenSet<string> set)

@@ -2,9 +2,10 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using KtZeroTrust.Gateway.Identity;
 using Microsoft.Extensions.Options;
 
-namespace KtZeroTrust.Gateway.Users;
+namespace KtZeroTrust.Gateway.Forwarding;
 
 /// <summary>
 /// The signed gateway assertion sent to upstreams (<c>X-ZT-Assertion</c>): a JWT, ES256, about 60 s, audience = the

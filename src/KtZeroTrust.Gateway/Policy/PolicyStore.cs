@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 
-namespace KtZeroTrust.Gateway.Users;
+namespace KtZeroTrust.Gateway.Policy;
 
 /// <summary>
 /// The policies in force, from <c>ZeroTrust:Policies</c>. Compiled at start (a bad configuration stops the start with

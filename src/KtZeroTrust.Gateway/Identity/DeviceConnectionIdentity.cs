@@ -1,6 +1,6 @@
 using KtZeroTrust.Core.Certificates;
 
-namespace KtZeroTrust.Gateway.Certificates;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>The device identity established by a connection's TLS handshake; computed once per connection.</summary>
 public sealed class DeviceConnectionIdentity(CertificateHash hash, string serial)

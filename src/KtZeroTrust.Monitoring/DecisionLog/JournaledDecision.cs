@@ -1,9 +1,8 @@
 using System.Buffers;
 using System.Text.Json;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Monitoring.DecisionLog;
 
-namespace KtZeroTrust.Monitoring.Pipeline;
+namespace KtZeroTrust.Monitoring.DecisionLog;
 
 /// <summary>
 /// A decision as the pipeline carries it: the event, its place in this node's journal, and its JSON, written once by

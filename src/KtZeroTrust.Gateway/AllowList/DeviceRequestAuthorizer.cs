@@ -1,9 +1,9 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList;
-using KtZeroTrust.Gateway.Certificates;
+using KtZeroTrust.Gateway.Identity;
 
-namespace KtZeroTrust.Gateway.Enforcement;
+namespace KtZeroTrust.Gateway.AllowList;
 
 /// <summary>The outcome of the per-request device check and the entry it was decided on (default when none).</summary>
 public readonly record struct DeviceAuthorization(ReasonCode Reason, CachedEntry Entry);

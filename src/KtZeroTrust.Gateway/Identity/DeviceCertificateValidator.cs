@@ -6,7 +6,7 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Pki.Certificates;
 using Microsoft.Extensions.Options;
 
-namespace KtZeroTrust.Gateway.Certificates;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>
 /// Checks a device certificate: chain to the operator device CA, clientAuth, ECDSA key, lifetime within policy,

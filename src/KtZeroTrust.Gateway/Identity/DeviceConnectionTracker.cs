@@ -2,14 +2,13 @@ using System.Collections.Concurrent;
 using System.Net;
 using KtZeroTrust.Core.Certificates;
 using KtZeroTrust.Core.Decisions;
-using KtZeroTrust.Gateway.Certificates;
 using KtZeroTrust.Hosting.Listeners;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace KtZeroTrust.Gateway.Enforcement;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>
 /// The device connections open on this node, by certificate. When a device stops being allowed its connections are

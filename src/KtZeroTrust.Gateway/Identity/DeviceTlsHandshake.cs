@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Logging;
 
-namespace KtZeroTrust.Gateway.Certificates;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>
 /// TLS for the device listener. SslStream builds the client chain once, under the operator-CA-only policy; the

@@ -2,7 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.IdentityModel.Tokens;
 
-namespace KtZeroTrust.Gateway.Users;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>
 /// The token rules of the user listener, the same whichever library fetches the provider's keys (JwtBearer for a

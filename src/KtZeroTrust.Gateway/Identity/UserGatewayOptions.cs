@@ -1,4 +1,4 @@
-namespace KtZeroTrust.Gateway.Users;
+namespace KtZeroTrust.Gateway.Identity;
 
 /// <summary>User authentication on the user listener. Bound from <c>ZeroTrust:Users</c>.</summary>
 public sealed class UserGatewayOptions
