@@ -16,12 +16,15 @@ public static class AttestationServiceCollectionExtensions
     /// <summary>
     /// Adds the Verifier and EST enrollment. The caller registers the registry, the operator
     /// <see cref="KtZeroTrust.Pki.Certificates.CertificateAuthority"/>, <see cref="VendorTrust"/> and an <see cref="IDecisionSink"/>;
-    /// nonces go to Redis when a configuration string is given, else stay in process.
+    /// nonces go to Redis (<c>ZeroTrust:Attestation:Redis</c>, else the allow list's Redis) when there is one, else stay
+    /// in process.
     /// </summary>
-    public static IServiceCollection AddAttestation(this IServiceCollection services, IConfiguration configuration, string? redisConfiguration)
+    public static IServiceCollection AddAttestation(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<AttestationOptions>().Bind(configuration.GetSection(AttestationOptions.SectionName))
+        var section = configuration.GetSection(AttestationOptions.SectionName);
+        var redisConfiguration = section[nameof(AttestationOptions.Redis)] is { Length: > 0 } own ? own : configuration["ZeroTrust:AllowList:Redis"];
+        services.AddOptions<AttestationOptions>().Bind(section)
             .Validate(o => o.NonceLifetime > TimeSpan.Zero && o.EnrollmentWindow > TimeSpan.Zero, "ZeroTrust:Attestation: NonceLifetime and EnrollmentWindow must be positive.")
             .Validate(o => o.CertificateLifetime > TimeSpan.Zero && o.CertificateLifetime <= TimeSpan.FromDays(30), "ZeroTrust:Attestation:CertificateLifetime must be positive and at most 30 days.")
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")

@@ -21,4 +21,5 @@ internal static class MonitoringEventIds
     public const int DetectorEntryUnreadable = 3028;
     public const int DetectorRedisFailed = 3029;
     public const int DetectorFeedFailed = 3030;
+    public const int DecisionStreamDisabled = 5021; // kept from the server host, which logged it before the pipeline registered itself
 }

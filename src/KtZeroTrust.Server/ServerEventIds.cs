@@ -11,6 +11,6 @@ internal static class ServerEventIds
     public const int StartupRefused = 5010;
     public const int ConfigurationRefused = 5011;
     public const int WriteThroughFailed = 5020;
-    public const int DecisionStreamDisabled = 5021;
+    // 5021 (decision stream disabled): logged by the pipeline now (Monitoring), under the same number.
     public const int ConsoleAdministratorCreated = 5030;
 }

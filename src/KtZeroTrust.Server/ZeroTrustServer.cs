@@ -71,10 +71,8 @@ public static partial class ZeroTrustServer
         var options = section.Get<ServerOptions>() ?? new ServerOptions();
         builder.Services.AddOptions<ServerOptions>().Bind(section);
 
-        // The node's name and data directory have one definition (Hosting's NodeOptions), read here for the paths below.
-        var nodeOptions = builder.Configuration.GetSection(KtZeroTrust.Hosting.Node.NodeOptions.SectionName).Get<KtZeroTrust.Hosting.Node.NodeOptions>() ?? new();
-        var dataDirectory = nodeOptions.DataPath;
-        var node = nodeOptions.Name;
+        // The data directory has one definition (Hosting's NodeOptions), read here for the registry's default path.
+        var dataDirectory = (builder.Configuration.GetSection(KtZeroTrust.Hosting.Node.NodeOptions.SectionName).Get<KtZeroTrust.Hosting.Node.NodeOptions>() ?? new()).DataPath;
         if (options.Transport.InlineSchedulingFor(options.Roles))
         {
             // Read once by the runtime when the first socket is created, which has not happened yet at this point.
@@ -115,56 +113,19 @@ public static partial class ZeroTrustServer
         }
 
         // The decision stream: every decision to the local JSON-lines log and, with Redis, to a Redis Stream.
-        var decisionLogPath = DecisionLogOptions.PathFor(builder.Configuration, dataDirectory);
-        builder.Services.AddSingleton<IDecisionExportSink>(sp => new JsonLinesFileSink(decisionLogPath));
         var stream = DecisionStreamOptions.Read(builder.Configuration);
-        var (decisionRedis, streamKey) = (stream.Redis, stream.StreamKey);
+        if (stream.Redis is { Length: > 0 } && stream.EventsPerEntry is < 1 or > 1000)
+        {
+            throw new StartupException("ZT-START-006", $"ZeroTrust:DecisionStream:EventsPerEntry must be between 1 and 1000 (was {stream.EventsPerEntry}).");
+        }
+
         if (options.Roles.Console)
         {
-            builder.Services.AddSocConsole(builder.Configuration);
+            builder.Services.AddSocConsole(builder.Configuration); // its live feed is a lane of the pipeline
         }
 
-        if (decisionRedis is { Length: > 0 })
-        {
-            var eventsPerEntry = stream.EventsPerEntry;
-            if (eventsPerEntry is < 1 or > 1000)
-            {
-                throw new StartupException("ZT-START-006", $"ZeroTrust:DecisionStream:EventsPerEntry must be between 1 and 1000 (was {eventsPerEntry}).");
-            }
-
-            builder.Services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
-            builder.Services.AddSingleton<IDecisionExportSink>(sp => new RedisStreamSink(
-                sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(decisionRedis), streamKey, eventsPerEntry: eventsPerEntry)); // decisions spool while Redis is away
-        }
-
-        var otlp = builder.Configuration.GetSection(OtlpOptions.SectionName).Get<OtlpOptions>() ?? new OtlpOptions();
-        if (otlp.Endpoint is not null && otlp.Logs)
-        {
-            builder.Services.AddSingleton<IDecisionExportSink>(_ => new OtlpLogSink(otlp, node));
-        }
-
-        builder.Services.AddSingleton(sp => new DecisionPipeline(sp.GetServices<IDecisionExportSink>(),
-            new DecisionPipelineOptions { SpoolDirectory = Path.Combine(dataDirectory, "spool"), Node = node }, sp.GetRequiredService<ILogger<DecisionPipeline>>(), sp.GetRequiredService<TimeProvider>()));
-        if (otlp.Endpoint is not null && otlp.Metrics)
-        {
-            builder.Services.AddDecisionMetricsExport(otlp, node);
-        }
-
-        if (stream.Enabled)
-        {
-            builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<DecisionPipeline>());
-            builder.Services.AddSingleton<IDecisionDurability>(sp => sp.GetRequiredService<DecisionPipeline>());
-        }
-        else
-        {
-            // Only to measure what recording costs (bench/): decisions are not recorded at all. Said loudly at start.
-            builder.Services.AddSingleton(sp => new UnrecordedDecisions(sp.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server")));
-            builder.Services.AddSingleton<IDecisionSink>(sp => sp.GetRequiredService<UnrecordedDecisions>());
-            builder.Services.AddSingleton<IDecisionDurability>(sp => sp.GetRequiredService<UnrecordedDecisions>());
-        }
-
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
-        AddDetectors(builder, dataDirectory, node, decisionRedis, streamKey); // after the pipeline: they stop first, while it still takes their alerts
+        builder.Services.AddDecisionPipeline(builder.Configuration);
+        builder.Services.AddDetectors(builder.Configuration); // after the pipeline: they stop first, while it still takes their alerts
 
         builder.Services.AddSingleton(sp => ServerPki.Load(options.Pki, sp.GetRequiredService<IHostEnvironment>().IsProduction()));
         builder.Services.AddSingleton(sp => new DeviceTrust(new X509Certificate2Collection(sp.GetRequiredService<ServerPki>().OperatorCa)));
@@ -184,10 +145,13 @@ public static partial class ZeroTrustServer
 
         builder.Services.AddSingleton(sp => ServerPki.LoadOperatorCa(options.Pki));
         builder.Services.AddSingleton(sp => new VendorTrust(sp.GetRequiredService<ServerPki>().VendorRoot is { } root ? [root] : []));
-        builder.Services.AddAttestation(builder.Configuration,
-            builder.Configuration["ZeroTrust:Attestation:Redis"] is { Length: > 0 } attestationRedis ? attestationRedis : builder.Configuration["ZeroTrust:AllowList:Redis"]);
-        builder.Services.PostConfigure<AttestationOptions>(o =>
-            o.CrlUrl ??= $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}{EnrollmentEndpoints.CrlPath}");
+        if (options.Roles.Attestation)
+        {
+            builder.Services.AddAttestation(builder.Configuration);
+            builder.Services.PostConfigure<AttestationOptions>(o =>
+                o.CrlUrl ??= $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}{EnrollmentEndpoints.CrlPath}");
+        }
+
         if (builder.Environment.IsDevelopment())
         {
             // Development: the assertion key lives with the development PKI (created on first start), so it survives restarts.
@@ -209,7 +173,7 @@ public static partial class ZeroTrustServer
 
         if (options.Roles.Attestation)
         {
-            app.MapEnrollment().RequireListener(ListenerKind.Enrollment);
+            app.MapEnrollment();
         }
 
         if (options.Roles.Console)
@@ -217,8 +181,7 @@ public static partial class ZeroTrustServer
             app.MapSocConsole();
         }
 
-        app.MapGet("/metrics", (DecisionPipeline pipeline) => Results.Text(PipelineMetrics.Render(pipeline), PipelineMetrics.ContentType))
-            .RequireListener(ListenerKind.Console);
+        app.MapDecisionMetrics();
         app.MapReadinessChecks();
         if (options.DemoUpstream.Enabled)
         {
@@ -227,36 +190,6 @@ public static partial class ZeroTrustServer
 
         app.Lifetime.ApplicationStarted.Register(() => LogListeners(app, options));
         return app;
-    }
-
-    /// <summary>
-    /// The anomaly detectors. Embedded: one more lane of this node's pipeline, state in data/detectors.json. With Redis:
-    /// the leader among the nodes reads the shared stream, state in Redis.
-    /// </summary>
-    private static void AddDetectors(WebApplicationBuilder builder, string dataDirectory, string node, string? redis, string streamKey)
-    {
-        var options = builder.Configuration.GetSection(DetectorOptions.SectionName).Get<DetectorOptions>() ?? new DetectorOptions();
-        if (!options.Enabled)
-        {
-            return;
-        }
-
-        builder.Services.AddSingleton(sp => new DetectorEngine(options, sp.GetRequiredService<IDeviceRegistry>(), sp.GetRequiredService<TimeProvider>()));
-        if (redis is { Length: > 0 })
-        {
-            builder.Services.AddSingleton<IDetectorStateStore>(sp => new RedisDetectorStateStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis)));
-            builder.Services.AddSingleton<IDetectorFeed>(sp => new RedisStreamDetectorFeed(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis),
-                streamKey, node, options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisStreamDetectorFeed>>()));
-        }
-        else
-        {
-            builder.Services.AddSingleton<IDetectorStateStore>(_ => new FileDetectorStateStore(Path.Combine(dataDirectory, "detectors.json")));
-            builder.Services.AddSingleton<IDecisionExportSink>(sp => new DetectorFeedSink(sp));
-        }
-
-        builder.Services.AddSingleton(sp => new DetectorService(sp.GetRequiredService<DetectorEngine>(), sp.GetRequiredService<IDetectorStateStore>(), sp.GetRequiredService<IDecisionSink>(),
-            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<KtZeroTrust.Hosting.Devices.DeviceQuarantine>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DetectorService>());
     }
 
     /// <summary>
@@ -274,23 +207,6 @@ public static partial class ZeroTrustServer
 
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server.Registry");
         return new WriteThroughDeviceRegistry(registry, synchronizer, ex => LogWriteThroughFailed(logger, ex));
-    }
-
-    /// <summary><c>ZeroTrust:DecisionStream:Enabled=false</c>: decisions are dropped. Exists for measurement; never for production.</summary>
-    private sealed partial class UnrecordedDecisions : IDecisionSink, IDecisionDurability
-    {
-        public UnrecordedDecisions(ILogger logger) => LogDecisionStreamDisabled(logger);
-
-        public long Posted => 0;
-
-        public void Post(DecisionEvent decision)
-        {
-        }
-
-        public ValueTask WaitDurableAsync(long posted) => ValueTask.CompletedTask;
-
-        [LoggerMessage(EventId = ServerEventIds.DecisionStreamDisabled, Level = LogLevel.Critical, Message = "ZeroTrust:DecisionStream:Enabled is false: no decision is recorded, exported or seen by the detectors (measurement only)")]
-        private static partial void LogDecisionStreamDisabled(ILogger logger);
     }
 
     [LoggerMessage(EventId = ServerEventIds.ConfigurationRefused, Level = LogLevel.Error, Message = "Configuration change refused, the last good settings keep serving: {Description}")]

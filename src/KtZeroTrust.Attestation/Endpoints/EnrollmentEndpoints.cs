@@ -32,7 +32,7 @@ public static class EnrollmentEndpoints
 
     public static RouteGroupBuilder MapEnrollment(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("");
+        var group = app.MapGroup("").RequireListener(ListenerKind.Enrollment);
         group.MapPost("/attest/nonce", (HttpContext c, EnrollmentHandlers h) => h.NonceAsync(c));
         group.MapPost("/attest/evidence", (HttpContext c, EnrollmentHandlers h) => h.EvidenceAsync(c));
         group.MapGet(EstPrefix + "/cacerts", (HttpContext c, EnrollmentHandlers h) => h.CaCertsAsync(c));

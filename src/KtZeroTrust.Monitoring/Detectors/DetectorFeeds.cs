@@ -15,6 +15,7 @@ namespace KtZeroTrust.Monitoring.Detectors;
 /// </summary>
 public sealed class DetectorFeedSink(IServiceProvider services) : IDecisionExportSink
 {
+    // Resolved at the first batch, not injected: the detectors post their alerts to the pipeline this sink is a lane of.
     public string Name => "detectors";
 
     public Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
