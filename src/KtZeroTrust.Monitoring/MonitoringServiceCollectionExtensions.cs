@@ -13,6 +13,7 @@ using KtZeroTrust.Redis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -78,22 +79,26 @@ public static class MonitoringServiceCollectionExtensions
     public static IServiceCollection AddDetectors(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var options = configuration.GetSection(DetectorOptions.SectionName).Get<DetectorOptions>() ?? new DetectorOptions();
+        var section = configuration.GetSection(DetectorOptions.SectionName);
+        var options = section.Get<DetectorOptions>() ?? new DetectorOptions();
         if (!options.Enabled)
         {
             return services;
         }
 
+        services.AddOptions<DetectorOptions>().Bind(section).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DetectorOptions>, DetectorOptionsValidator>());
+
         services.AddZeroTrustNode(configuration);
         var node = configuration.GetSection(NodeOptions.SectionName).Get<NodeOptions>() ?? new NodeOptions();
         var stream = DecisionStreamOptions.Read(configuration);
-        services.AddSingleton(sp => new DetectorEngine(options, sp.GetRequiredService<IDeviceRegistry>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new DetectorEngine(Detectors(sp), sp.GetRequiredService<IDeviceRegistry>(), sp.GetRequiredService<TimeProvider>()));
         if (stream.Redis is { Length: > 0 } redis)
         {
             services.TryAddSingleton<RedisConnections>();
             services.AddSingleton<IDetectorStateStore>(sp => new RedisDetectorStateStore(sp.GetRequiredService<RedisConnections>().Get(redis)));
             services.AddSingleton<IDetectorFeed>(sp => new RedisStreamDetectorFeed(sp.GetRequiredService<RedisConnections>().Get(redis),
-                stream.StreamKey, node.Name, options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisStreamDetectorFeed>>()));
+                stream.StreamKey, node.Name, Detectors(sp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<RedisStreamDetectorFeed>>()));
         }
         else
         {
@@ -102,8 +107,16 @@ public static class MonitoringServiceCollectionExtensions
         }
 
         services.AddSingleton(sp => new DetectorService(sp.GetRequiredService<DetectorEngine>(), sp.GetRequiredService<IDetectorStateStore>(), sp.GetRequiredService<IDecisionSink>(),
-            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<DeviceQuarantine>(), options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
+            sp.GetRequiredService<DecisionFactory>(), sp.GetRequiredService<DeviceQuarantine>(), Detectors(sp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DetectorService>>(), sp.GetService<IDetectorFeed>()));
         services.AddHostedService(sp => sp.GetRequiredService<DetectorService>());
         return services;
+
+        static DetectorOptions Detectors(IServiceProvider sp) => sp.GetRequiredService<IOptions<DetectorOptions>>().Value; // validated on start
     }
+}
+
+internal sealed class DetectorOptionsValidator : IValidateOptions<DetectorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DetectorOptions options)
+        => options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
 }

@@ -2,6 +2,7 @@ using System.Reflection;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Hosting.Devices;
+using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Registry.Sqlite;
 using KtZeroTrust.Tests.Common;
 using Microsoft.Extensions.Hosting;
@@ -114,5 +115,23 @@ public sealed class DeviceQuarantineTests : IDisposable
             token.Register(() => never.TrySetCanceled(token));
             return never.Task;
         }
+    }
+}
+
+/// <summary>The detectors' settings are validated on start; each problem names its key.</summary>
+public sealed class DetectorOptionsTests
+{
+    [Fact]
+    public void Defaults_AreUsable_AndEachBadSetting_IsNamed()
+    {
+        Assert.Empty(new DetectorOptions().Problems());
+
+        var bad = new DetectorOptions { DenialBurst = { Threshold = 0 }, LocationDrift = { MaxMeters = double.NaN }, Clone = { Window = TimeSpan.Zero } };
+
+        var problems = bad.Problems().ToList();
+        Assert.Equal(3, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("ZeroTrust:Detectors:DenialBurst", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ZeroTrust:Detectors:LocationDrift:MaxMeters", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("ZeroTrust:Detectors:Clone", StringComparison.Ordinal));
     }
 }

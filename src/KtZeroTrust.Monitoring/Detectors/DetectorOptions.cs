@@ -31,6 +31,40 @@ public sealed class DetectorOptions
     /// <summary>Most devices and source addresses tracked at once; beyond it the stalest are forgotten. Default 1,000,000.</summary>
     public int MaxTracked { get; set; } = 1_000_000;
 
+    /// <summary>What is wrong with these settings, each naming its key; empty when they are usable.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (Clone.Window <= TimeSpan.Zero || Clone.MaxTracked < 1)
+        {
+            yield return "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.";
+        }
+
+        if (Idle.After <= TimeSpan.Zero || Idle.SweepInterval < TimeSpan.FromSeconds(1))
+        {
+            yield return "ZeroTrust:Detectors:Idle: After must be positive and SweepInterval at least 1 s.";
+        }
+
+        if (SourcePrefix.RepeatAfter < TimeSpan.Zero)
+        {
+            yield return "ZeroTrust:Detectors:SourcePrefix:RepeatAfter must not be negative.";
+        }
+
+        if (!(LocationDrift.MaxMeters > 0))
+        {
+            yield return "ZeroTrust:Detectors:LocationDrift:MaxMeters must be positive.";
+        }
+
+        if (DenialBurst.Threshold < 1 || DenialBurst.Window <= TimeSpan.Zero)
+        {
+            yield return "ZeroTrust:Detectors:DenialBurst: Threshold and Window must be positive.";
+        }
+
+        if (SnapshotInterval < TimeSpan.FromMilliseconds(100) || RebuildWindow < TimeSpan.Zero || MaxTracked < 1)
+        {
+            yield return "ZeroTrust:Detectors: SnapshotInterval must be at least 100 ms, RebuildWindow not negative, MaxTracked positive.";
+        }
+    }
+
     /// <summary>An active unit not seen for longer than <see cref="After"/>: a retired or stolen unit's credential, still valid.</summary>
     public sealed class IdleOptions
     {
