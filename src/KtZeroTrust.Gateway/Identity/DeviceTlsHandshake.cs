@@ -36,6 +36,9 @@ public sealed partial class DeviceTlsHandshake(
     public static DeviceConnectionIdentity? GetIdentity(IDictionary<object, object?>? connectionItems)
         => connectionItems is not null && connectionItems.TryGetValue(IdentityKey, out var value) ? value as DeviceConnectionIdentity : null;
 
+    /// <summary>Stores the identity the handshake established on its connection.</summary>
+    internal static void SetIdentity(IDictionary<object, object?> connectionItems, DeviceConnectionIdentity identity) => connectionItems[IdentityKey] = identity;
+
     private SslServerAuthenticationOptions CreateOptions(ConnectionContext connection) => new()
     {
         ServerCertificateContext = serverCertificate,
@@ -57,7 +60,7 @@ public sealed partial class DeviceTlsHandshake(
         var result = validator.ValidateHandshake(certificate, chain, errors);
         if (result.IsValid)
         {
-            connection.Items[IdentityKey] = result.Identity;
+            SetIdentity(connection.Items, result.Identity!);
             return true;
         }
 
