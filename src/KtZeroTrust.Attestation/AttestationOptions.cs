@@ -20,6 +20,9 @@ public sealed class AttestationOptions
     /// <summary>Where the CRL is published (goes into every certificate). Default: the enrollment listener's <c>/crl/operator-ca.crl</c>.</summary>
     public string? CrlUrl { get; set; }
 
+    /// <summary>The OCSP responder's URL (goes into every certificate's AIA). Default: the enrollment listener's <c>/ocsp</c>.</summary>
+    public string? OcspUrl { get; set; }
+
     /// <summary>Redis for nonces (shared by several attestation nodes); default the allow list's Redis, else in process.</summary>
     public string? Redis { get; set; }
 

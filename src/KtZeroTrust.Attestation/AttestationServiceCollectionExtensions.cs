@@ -44,6 +44,8 @@ public static class AttestationServiceCollectionExtensions
         services.TryAddSingleton<AttestationVerifier>();
         services.TryAddSingleton<EnrollmentService>();
         services.TryAddSingleton<CrlPublisher>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspSigner>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspResponder>();
         services.TryAddSingleton<EnrollmentHandlers>();
         return services;
     }

@@ -148,8 +148,12 @@ public static partial class ZeroTrustServer
         if (options.Roles.Attestation)
         {
             builder.Services.AddAttestation(builder.Configuration);
+            var enrollment = $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}";
             builder.Services.PostConfigure<AttestationOptions>(o =>
-                o.CrlUrl ??= $"https://{(options.Listeners.Enrollment.Address is "*" or "+" ? "localhost" : options.Listeners.Enrollment.Address)}:{options.Listeners.Enrollment.Port}{EnrollmentEndpoints.CrlPath}");
+            {
+                o.CrlUrl ??= enrollment + EnrollmentEndpoints.CrlPath;
+                o.OcspUrl ??= enrollment + KtZeroTrust.Attestation.Revocation.OcspResponder.Path;
+            });
         }
 
         if (builder.Environment.IsDevelopment())

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using KtZeroTrust.Attestation.Enrollment;
 using KtZeroTrust.Attestation.Nonces;
+using KtZeroTrust.Attestation.Revocation;
 using KtZeroTrust.Attestation.Verification;
 using KtZeroTrust.Core.Attestation;
 using KtZeroTrust.Core.Certificates;
@@ -40,6 +41,8 @@ public static class EnrollmentEndpoints
         group.MapPost(EstPrefix + "/simpleenroll", (HttpContext c, EnrollmentHandlers h) => h.EnrollAsync(c, reenroll: false));
         group.MapPost(EstPrefix + "/simplereenroll", (HttpContext c, EnrollmentHandlers h) => h.EnrollAsync(c, reenroll: true));
         group.MapGet(CrlPath, (HttpContext c, CrlPublisher crl) => crl.WriteAsync(c));
+        group.MapPost(OcspResponder.Path, (HttpContext c, OcspResponder ocsp) => ocsp.HandleAsync(c));
+        group.MapGet(OcspResponder.Path + "/{**request}", (HttpContext c, OcspResponder ocsp) => ocsp.HandleAsync(c));
         return group;
     }
 }
@@ -297,4 +300,6 @@ internal static class AttestationEventIds
 {
     public const int AttestationFailed = 2000;
     public const int Enrolled = 2001;
+    public const int OcspAnswered = 2010;
+    public const int OcspRegistryFailed = 2011;
 }

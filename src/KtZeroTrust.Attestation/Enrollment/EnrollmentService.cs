@@ -72,7 +72,8 @@ public sealed class EnrollmentService(
         var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
             .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
         var certificate = operatorCa.Issue(DeviceCertificates.Subject(serial, organization), csr.Request.PublicKey, CertificateUsage.ClientAuth,
-            now.AddMinutes(-1), now + lifetime, uri: DeviceCertificates.DeviceUri(serial), crlDistributionPoints: CrlUrls());
+            now.AddMinutes(-1), now + lifetime, uri: DeviceCertificates.DeviceUri(serial), crlDistributionPoints: CrlUrls(),
+            ocspResponders: options.Value.OcspUrl is { Length: > 0 } ocsp ? [ocsp] : null);
         try
         {
             await registry.EnrollAsync(new EnrollmentCommit

@@ -51,7 +51,16 @@ public interface IDeviceRegistry : IAllowListSource
     Task<string?> FindSerialByPublicKeyAsync(string publicKeySha256, CancellationToken cancellationToken = default);
 
     Task<IReadOnlyList<Attestation.RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The certificate with this serial number (hex, as <c>X509Certificate2.SerialNumber</c> spells it) and its device's
+    /// state now, or null: what an OCSP answer is made of, read at the moment it is asked.
+    /// </summary>
+    Task<CertificateStanding?> FindCertificateBySerialNumberAsync(string certificateSerialNumber, CancellationToken cancellationToken = default);
 }
+
+/// <summary>A certificate and the state of the device it was issued to, read together.</summary>
+public sealed record CertificateStanding(DeviceCertificateRecord Certificate, DeviceLifecycleState DeviceState, DateTimeOffset DeviceUpdatedAt);
 
 public sealed record ManifestImportResult(IReadOnlyList<string> Imported, IReadOnlyList<string> AlreadyKnown);
 

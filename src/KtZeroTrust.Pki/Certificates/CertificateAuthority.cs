@@ -8,6 +8,8 @@ public sealed class CertificateAuthority : IDisposable
 {
     private const string ClientAuthOid = "1.3.6.1.5.5.7.3.2";
     private const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
+    private const string OcspSigningOid = "1.3.6.1.5.5.7.3.9";
+    private const string OcspNoCheckOid = "1.3.6.1.5.5.7.48.1.5";
 
     private readonly ECDsa _key;
 
@@ -37,7 +39,8 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Issues an end-entity certificate for <paramref name="publicKey"/>.</summary>
     public X509Certificate2 Issue(X500DistinguishedName subject, PublicKey publicKey, CertificateUsage usage,
         DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<string>? dnsNames = null,
-        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null, IEnumerable<string>? crlDistributionPoints = null)
+        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null, IEnumerable<string>? crlDistributionPoints = null,
+        IEnumerable<string>? ocspResponders = null)
     {
         ArgumentNullException.ThrowIfNull(subject);
         ArgumentNullException.ThrowIfNull(publicKey);
@@ -63,6 +66,14 @@ public sealed class CertificateAuthority : IDisposable
         if (usage.HasFlag(CertificateUsage.ServerAuth))
         {
             eku.Add(new Oid(ServerAuthOid));
+        }
+
+        if (usage.HasFlag(CertificateUsage.OcspSigning))
+        {
+            eku.Add(new Oid(OcspSigningOid));
+            // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): a client does not ask about the responder's own certificate;
+            // it is short-lived instead (the responder issues itself a new one long before this one ends).
+            request.CertificateExtensions.Add(new X509Extension(OcspNoCheckOid, [0x05, 0x00], false));
         }
 
         if (eku.Count > 0)
@@ -103,9 +114,14 @@ public sealed class CertificateAuthority : IDisposable
             request.CertificateExtensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension(crls));
         }
 
+        if (ocspResponders?.ToList() is { Count: > 0 } responders)
+        {
+            request.CertificateExtensions.Add(new X509AuthorityInformationAccessExtension(responders, caIssuersUris: null));
+        }
+
         var serial = new byte[16];
         RandomNumberGenerator.Fill(serial);
-        serial[0] &= 0x7F; // positive INTEGER
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // a positive INTEGER of 16 bytes exactly: no leading zero to trim
         var generator = X509SignatureGenerator.CreateForECDsa(_key);
         return request.Create(Certificate.SubjectName, generator, notBefore, notAfter, serial);
     }
@@ -147,4 +163,7 @@ public enum CertificateUsage
     None = 0,
     ClientAuth = 1,
     ServerAuth = 2,
+
+    /// <summary>A delegated OCSP responder (id-kp-OCSPSigning, with id-pkix-ocsp-nocheck).</summary>
+    OcspSigning = 4,
 }

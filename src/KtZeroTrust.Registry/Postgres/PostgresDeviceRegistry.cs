@@ -103,6 +103,11 @@ internal static class PostgresMigrations
         """
         CREATE TABLE alert_acknowledgements (alert_id TEXT PRIMARY KEY, acknowledged_by TEXT NOT NULL, acknowledged_at BIGINT NOT NULL, note TEXT NULL);
         """,
+
+        // 3: OCSP asks by certificate serial number.
+        """
+        CREATE INDEX ix_device_certificates_cert_serial ON device_certificates(cert_serial);
+        """,
     ];
 
     public static async Task ApplyAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)

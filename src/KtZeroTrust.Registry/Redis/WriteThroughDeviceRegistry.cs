@@ -64,6 +64,8 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Cance
 
     public Task<IReadOnlyList<Core.Attestation.RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default) => inner.GetRevokedCertificatesAsync(cancellationToken);
 
+    public Task<CertificateStanding?> FindCertificateBySerialNumberAsync(string certificateSerialNumber, CancellationToken cancellationToken = default) => inner.FindCertificateBySerialNumberAsync(certificateSerialNumber, cancellationToken);
+
     public Task<DeviceRecord?> FindAsync(string serial, CancellationToken cancellationToken = default) => inner.FindAsync(serial, cancellationToken);
 
     public Task<IReadOnlyList<DeviceRecord>> ListAsync(DeviceLifecycleState? state = null, CancellationToken cancellationToken = default) => inner.ListAsync(state, cancellationToken);

@@ -216,31 +216,51 @@ public abstract partial class SqlDeviceRegistry(TimeProvider timeProvider) : IDe
         }
     }
 
+    private const string CertificateColumns = "c.sha256, c.serial, c.cert_serial, c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.spki_sha256";
+
     public async Task<IReadOnlyList<DeviceCertificateRecord>> GetCertificatesAsync(string serial, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
-        await using var cmd = Command(connection, null, "SELECT sha256, serial, cert_serial, not_before, not_after, issued_at, revoked_at, revocation_reason, spki_sha256 FROM device_certificates WHERE serial = @serial ORDER BY issued_at;");
+        await using var cmd = Command(connection, null, $"SELECT {CertificateColumns} FROM device_certificates c WHERE c.serial = @serial ORDER BY c.issued_at;");
         Add(cmd, "@serial", serial);
         var list = new List<DeviceCertificateRecord>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            list.Add(new DeviceCertificateRecord
-            {
-                Sha256 = reader.GetString(0),
-                DeviceSerial = reader.GetString(1),
-                CertificateSerialNumber = reader.GetString(2),
-                NotBefore = Time(reader.GetInt64(3)),
-                NotAfter = Time(reader.GetInt64(4)),
-                IssuedAt = Time(reader.GetInt64(5)),
-                RevokedAt = reader.IsDBNull(6) ? null : Time(reader.GetInt64(6)),
-                RevocationReason = reader.IsDBNull(7) ? null : reader.GetString(7),
-                PublicKeySha256 = reader.IsDBNull(8) ? "" : reader.GetString(8), // empty: recorded before key hashes were kept, not yet backfilled
-            });
+            list.Add(ReadCertificate(reader));
         }
 
         return list;
     }
+
+    public async Task<CertificateStanding?> FindCertificateBySerialNumberAsync(string certificateSerialNumber, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, $"SELECT {CertificateColumns}, d.state, d.updated_at FROM device_certificates c JOIN devices d ON d.serial = c.serial WHERE c.cert_serial = @certSerial LIMIT 2;");
+        Add(cmd, "@certSerial", certificateSerialNumber);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var standing = new CertificateStanding(ReadCertificate(reader), Enum.Parse<DeviceLifecycleState>(reader.GetString(9), ignoreCase: true), Time(reader.GetInt64(10)));
+        // Serial numbers are random 128-bit values; two rows with one would be a defect of the issuer: answer nothing rather than guess.
+        return await reader.ReadAsync(cancellationToken) ? null : standing;
+    }
+
+    private static DeviceCertificateRecord ReadCertificate(DbDataReader reader) => new()
+    {
+        Sha256 = reader.GetString(0),
+        DeviceSerial = reader.GetString(1),
+        CertificateSerialNumber = reader.GetString(2),
+        NotBefore = Time(reader.GetInt64(3)),
+        NotAfter = Time(reader.GetInt64(4)),
+        IssuedAt = Time(reader.GetInt64(5)),
+        RevokedAt = reader.IsDBNull(6) ? null : Time(reader.GetInt64(6)),
+        RevocationReason = reader.IsDBNull(7) ? null : reader.GetString(7),
+        PublicKeySha256 = reader.IsDBNull(8) ? "" : reader.GetString(8), // empty: recorded before key hashes were kept, not yet backfilled
+    };
 
     /// <summary>
     /// Fills in the public-key hash of certificates recorded without one (issued outside EST before it was kept). The

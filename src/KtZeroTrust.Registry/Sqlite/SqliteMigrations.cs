@@ -106,6 +106,11 @@ internal static class SqliteMigrations
             note            TEXT NULL
         );
         """,
+
+        // 5: OCSP asks by certificate serial number.
+        """
+        CREATE INDEX ix_device_certificates_cert_serial ON device_certificates(cert_serial);
+        """,
     ];
 
     public static int Latest => Steps.Length;

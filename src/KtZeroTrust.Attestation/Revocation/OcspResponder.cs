@@ -1,0 +1,272 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Attestation.Endpoints;
+using KtZeroTrust.Hosting.Decisions;
+using KtZeroTrust.Hosting.Problems;
+using KtZeroTrust.Pki.Certificates;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Ocsp;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Operators;
+using Org.BouncyCastle.Ocsp;
+using Org.BouncyCastle.Security;
+using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+
+namespace KtZeroTrust.Attestation.Revocation;
+
+/// <summary>
+/// The OCSP responder (RFC 6960) for the operator CA's device certificates, at <see cref="Path"/> (POST, and GET with
+/// the request in the path). Each answer is read from the registry at the moment it is asked, so a revocation or a
+/// suspension shows in the very next response: good for an active device's current certificate; revoked for a
+/// revoked or superseded certificate, a revoked or decommissioned device, and (certificateHold, lifted on resume) a
+/// suspended or not yet enrolled one; unknown for anything the operator CA did not issue. No nextUpdate is sent (newer
+/// information is always available) and nothing is cached. Responses are signed by a delegated responder certificate
+/// (<see cref="OcspSigner"/>). Every request is a decision with the asking client (the SeGW) as subject.
+/// </summary>
+public sealed partial class OcspResponder(
+    IDeviceRegistry registry,
+    CertificateAuthority operatorCa,
+    OcspSigner signer,
+    DecisionRecorder recorder,
+    IOptions<AttestationOptions> options,
+    TimeProvider timeProvider,
+    ILogger<OcspResponder> logger)
+{
+    public const string Path = "/ocsp";
+    private const string RequestMediaType = "application/ocsp-request";
+    private const string ResponseMediaType = "application/ocsp-response";
+    private const int MaxCertificatesPerRequest = 16;
+
+    private readonly BcCertificate _issuer = new(operatorCa.Certificate.RawData);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var start = timeProvider.GetTimestamp();
+        byte[]? der;
+        if (HttpMethods.IsPost(context.Request.Method))
+        {
+            if (!string.Equals(context.Request.ContentType?.Split(';')[0].Trim(), RequestMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                await RefuseAsync(context, start, ReasonCode.UnsupportedMediaType, StatusCodes.Status415UnsupportedMediaType, $"An OCSP request is sent as {RequestMediaType}.");
+                return;
+            }
+
+            der = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes, context.RequestAborted);
+            if (der is null)
+            {
+                await RefuseAsync(context, start, ReasonCode.PayloadTooLarge, StatusCodes.Status413PayloadTooLarge, $"An OCSP request is at most {options.Value.MaxBodyBytes} bytes.");
+                return;
+            }
+        }
+        else
+        {
+            der = FromGetPath(context);
+        }
+
+        var (status, reason, detail, response) = await AnswerAsync(der, context.RequestAborted);
+        recorder.Record(context, recorder.Make.Access(DecisionListener.Enrollment, reason, context.Connection.RemoteIpAddress?.ToString(),
+            recorder.Origin(context, "ocsp", start), detail: detail));
+        if (reason != ReasonCode.Allowed)
+        {
+            LogAnswered(logger, ReasonCodes.Name(reason), context.Connection.RemoteIpAddress?.ToString(), detail);
+        }
+
+        context.Response.StatusCode = StatusCodes.Status200OK; // an OCSP error is an OCSP response, not an HTTP error
+        context.Response.ContentType = ResponseMediaType;
+        context.Response.Headers.CacheControl = "no-store"; // the next request must see the next revocation
+        await context.Response.Body.WriteAsync(new OCSPRespGenerator().Generate(status, response).GetEncoded(), context.RequestAborted);
+    }
+
+    /// <summary>The OCSP response status, the decision's reason and detail, and the signed basic response (when successful).</summary>
+    private async Task<(int Status, ReasonCode Reason, string Detail, BasicOcspResp? Response)> AnswerAsync(byte[]? der, CancellationToken cancellationToken)
+    {
+        OcspReq request;
+        Req[] items;
+        try
+        {
+            request = new OcspReq(der ?? throw new FormatException("no request in the path"));
+            items = request.GetRequestList();
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception)
+        {
+            return (OCSPRespGenerator.MalformedRequest, ReasonCode.RequestMalformed, $"ocsp: malformed request ({ex.GetType().Name})", null);
+        }
+
+        if (items.Length is 0 or > MaxCertificatesPerRequest)
+        {
+            return (OCSPRespGenerator.MalformedRequest, ReasonCode.RequestMalformed, $"ocsp: {items.Length} certificates asked about (1 to {MaxCertificatesPerRequest})", null);
+        }
+
+        var now = timeProvider.GetUtcNow();
+        var (signerCertificate, signerKey) = signer.Current(now);
+        var generator = new BasicOcspRespGenerator(new RespID(signerCertificate.GetPublicKey()));
+        var first = ReasonCode.Allowed;
+        var details = new List<string>(items.Length);
+        foreach (var item in items)
+        {
+            var id = item.GetCertID();
+            (CertificateStatus? status, ReasonCode reason, string what) answer;
+            try
+            {
+                answer = await StatusOfAsync(id, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // The registry is away: say "try later", never "good" (fail closed).
+                LogRegistryFailed(logger, ex);
+                return (OCSPRespGenerator.TryLater, ReasonCode.AllowListUnavailable, "ocsp: the registry did not answer", null);
+            }
+
+            generator.AddResponse(id, answer.status, now.UtcDateTime, null, null);
+            first = first == ReasonCode.Allowed ? answer.reason : first;
+            details.Add(answer.what);
+        }
+
+        if (request.GetExtension(OcspObjectIdentifiers.PkixOcspNonce) is { } nonce)
+        {
+            var extensions = new X509ExtensionsGenerator();
+            extensions.AddExtension(OcspObjectIdentifiers.PkixOcspNonce, false, nonce.Value.GetOctets());
+            generator.SetResponseExtensions(extensions.Generate());
+        }
+
+        var basic = generator.Generate(new Asn1SignatureFactory("SHA256WITHECDSA", signerKey), [signerCertificate], now.UtcDateTime);
+        return (OCSPRespGenerator.Successful, first, "ocsp: " + string.Join("; ", details), basic);
+    }
+
+    private async Task<(CertificateStatus? Status, ReasonCode Reason, string What)> StatusOfAsync(CertificateID id, CancellationToken cancellationToken)
+    {
+        var serialHex = Convert.ToHexString(id.SerialNumber.ToByteArray());
+        if (!id.MatchesIssuer(_issuer))
+        {
+            return (new UnknownStatus(), ReasonCode.DeviceUnknown, $"serial {serialHex}: another issuer, unknown");
+        }
+
+        if (await registry.FindCertificateBySerialNumberAsync(serialHex, cancellationToken) is not { } standing)
+        {
+            return (new UnknownStatus(), ReasonCode.DeviceUnknown, $"serial {serialHex}: not issued here, unknown");
+        }
+
+        var (certificate, state) = (standing.Certificate, standing.DeviceState);
+        var device = $"{certificate.DeviceSerial} (serial {serialHex})";
+        if (certificate.RevokedAt is { } revokedAt)
+        {
+            var superseded = certificate.RevocationReason == "superseded";
+            return (Revoked(revokedAt, superseded ? CrlReason.Superseded : state == DeviceLifecycleState.Decommissioned ? CrlReason.CessationOfOperation : null),
+                ReasonCode.CertificateRevoked, $"{device}: revoked ({certificate.RevocationReason ?? "revoked"})");
+        }
+
+        return state switch
+        {
+            DeviceLifecycleState.Active => (CertificateStatus.Good, ReasonCode.Allowed, $"{device}: good"),
+            DeviceLifecycleState.Suspended => (Revoked(standing.DeviceUpdatedAt, CrlReason.CertificateHold), ReasonCode.DeviceSuspended, $"{device}: on hold (suspended)"),
+            DeviceLifecycleState.Provisioned => (Revoked(standing.DeviceUpdatedAt, CrlReason.CertificateHold), ReasonCode.DeviceNotEnrolled, $"{device}: on hold (not enrolled)"),
+            DeviceLifecycleState.Decommissioned => (Revoked(standing.DeviceUpdatedAt, CrlReason.CessationOfOperation), ReasonCode.DeviceDecommissioned, $"{device}: revoked (decommissioned)"),
+            _ => (Revoked(standing.DeviceUpdatedAt, null), ReasonCode.DeviceRevoked, $"{device}: revoked"),
+        };
+    }
+
+    /// <summary>A revoked status; without a reason when there is none to give (RFC 5280: absent rather than unspecified).</summary>
+    private static RevokedStatus Revoked(DateTimeOffset at, int? reason)
+        => new(new RevokedInfo(new Asn1GeneralizedTime(at.UtcDateTime), reason is { } r ? new CrlReason(r) : null));
+
+    /// <summary>RFC 6960 A.1: GET {url}/{url-encoded base64 of the DER request}. Read from the raw target: base64 has '/' and '+'.</summary>
+    private static byte[]? FromGetPath(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var query = raw.IndexOf('?', StringComparison.Ordinal);
+        raw = query >= 0 ? raw[..query] : raw;
+        var at = raw.IndexOf(Path + "/", StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Convert.FromBase64String(Uri.UnescapeDataString(raw[(at + Path.Length + 1)..]));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private async Task RefuseAsync(HttpContext context, long start, ReasonCode reason, int status, string detail)
+    {
+        var decision = recorder.Make.Access(DecisionListener.Enrollment, reason, context.Connection.RemoteIpAddress?.ToString(), recorder.Origin(context, "ocsp", start), detail: "ocsp: " + detail);
+        recorder.Record(context, decision);
+        await ProblemResponses.WriteDenialAsync(context, status, reason, decision.Id, detail);
+    }
+
+    [LoggerMessage(EventId = AttestationEventIds.OcspAnswered, Level = LogLevel.Information, Message = "OCSP {Reason} for {Client}: {Detail}")]
+    private static partial void LogAnswered(ILogger logger, string reason, string? client, string detail);
+
+    [LoggerMessage(EventId = AttestationEventIds.OcspRegistryFailed, Level = LogLevel.Error, Message = "OCSP: the registry did not answer; tryLater sent")]
+    private static partial void LogRegistryFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>
+/// The responder's delegated signing certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck), issued by the operator CA
+/// to a key that lives only in this process's memory and renewed when half its day is over: no responder key on disk,
+/// and a stolen response signer is worthless within a day.
+/// </summary>
+public sealed class OcspSigner(CertificateAuthority operatorCa) : IDisposable
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromDays(1);
+    private readonly Lock _gate = new();
+    private (BcCertificate Certificate, AsymmetricKeyParameter Key, DateTimeOffset RenewAt)? _current;
+
+    public (BcCertificate Certificate, AsymmetricKeyParameter Key) Current(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            if (_current is not { } current || now >= current.RenewAt)
+            {
+                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
+                    .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
+                var notAfter = now + Lifetime < operatorCa.Certificate.NotAfter.ToUniversalTime() ? now + Lifetime : new DateTimeOffset(operatorCa.Certificate.NotAfter.ToUniversalTime());
+                using var issued = operatorCa.Issue(new X500DistinguishedName($"CN=OCSP responder, O={organization}"), new PublicKey(key), CertificateUsage.OcspSigning, now.AddMinutes(-5), notAfter);
+                current = (new BcCertificate(issued.RawData), PrivateKeyFactory.CreateKey(key.ExportPkcs8PrivateKey()), now + (notAfter - now) / 2);
+                _current = current;
+            }
+
+            return (current.Certificate, current.Key);
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+}
