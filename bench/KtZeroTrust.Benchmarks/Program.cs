@@ -10,6 +10,7 @@ return args.FirstOrDefault() switch
     "propagation" => await Propagation.RunAsync(args[1..]),
     "stream-throughput" => await StreamThroughput.RunAsync(args[1..]),
     "pipeline-latency" => await PipelineLatency.RunAsync(args[1..]),
+    "ocsp-rate" => await OcspRate.RunAsync(args[1..]),
     _ => Run(args),
 };
 
