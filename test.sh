@@ -14,6 +14,12 @@ command -v pki >/dev/null 2>&1 || need+=(strongswan-pki)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # strongSwan's EST client fetches over HTTP through its curl plugin, packaged separately.
 ls /usr/lib/ipsec/plugins/libstrongswan-curl.so >/dev/null 2>&1 || need+=(libstrongswan-extra-plugins)
+command -v swanctl >/dev/null 2>&1 || need+=(strongswan-swanctl)
+[ -x /usr/lib/ipsec/charon ] || need+=(strongswan-charon)
+# The SeGW lab: userspace ESP (kernel-libipsec) and the openssl plugin (ECDSA, ECDH).
+ls /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so >/dev/null 2>&1 || need+=(libcharon-extra-plugins)
+ls /usr/lib/ipsec/plugins/libstrongswan-openssl.so >/dev/null 2>&1 || need+=(libstrongswan-standard-plugins)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)

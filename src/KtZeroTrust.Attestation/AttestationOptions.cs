@@ -23,6 +23,12 @@ public sealed class AttestationOptions
     /// <summary>The OCSP responder's URL (goes into every certificate's AIA). Default: the enrollment listener's <c>/ocsp</c>.</summary>
     public string? OcspUrl { get; set; }
 
+    /// <summary>
+    /// How long a client may keep an OCSP answer (its nextUpdate). Default 2 s: a client that caches (strongSwan does,
+    /// for 30 s when there is no nextUpdate) asks again within 2 s of a revocation. Zero: no nextUpdate at all.
+    /// </summary>
+    public TimeSpan OcspValidity { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Redis for nonces (shared by several attestation nodes); default the allow list's Redis, else in process.</summary>
     public string? Redis { get; set; }
 

@@ -28,6 +28,7 @@ public static class AttestationServiceCollectionExtensions
             .Validate(o => o.NonceLifetime > TimeSpan.Zero && o.EnrollmentWindow > TimeSpan.Zero, "ZeroTrust:Attestation: NonceLifetime and EnrollmentWindow must be positive.")
             .Validate(o => o.CertificateLifetime > TimeSpan.Zero && o.CertificateLifetime <= TimeSpan.FromDays(30), "ZeroTrust:Attestation:CertificateLifetime must be positive and at most 30 days.")
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")
+            .Validate(o => o.OcspValidity >= TimeSpan.Zero && o.OcspValidity <= TimeSpan.FromHours(1), "ZeroTrust:Attestation:OcspValidity must be between 0 and 1 hour.")
             .ValidateOnStart();
         services.AddZeroTrustNode(configuration);
         if (string.IsNullOrWhiteSpace(redisConfiguration))

@@ -59,21 +59,7 @@ public class ServerFixture : IAsyncLifetime
     public virtual async ValueTask InitializeAsync()
     {
         var pkiDir = _pkiDirectory ?? _temp.Combine("pki");
-        Directory.CreateDirectory(pkiDir);
-        Layout = new DevPkiLayout(pkiDir);
-        if (!File.Exists(Layout.ReferenceValues))
-        {
-            await File.WriteAllTextAsync(Layout.ReferenceValues, JsonSerializer.Serialize(TestReference.Values, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
-        }
-
-        if (!File.Exists(Layout.Manifest))
-        {
-            await File.WriteAllTextAsync(Layout.Manifest, JsonSerializer.Serialize(new
-            {
-                vendor = "Test vendor",
-                devices = Serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "test-site", idevidCertificate = $"idevid/{s}.pem" }),
-            }));
-        }
+        Layout = await WriteSampleFleetAsync(pkiDir);
 
         var ports = Ports ?? FreePorts.Next(5);
         DevicePort = ports[0];
@@ -85,6 +71,28 @@ public class ServerFixture : IAsyncLifetime
         await ZeroTrustServer.PrepareAsync(_app);
         await _app.StartAsync();
         TlsRoot = PemFiles.ReadCertificate(Layout.TlsRootCertificate);
+    }
+
+    /// <summary>The sample fleet's manifest and reference values in <paramref name="pkiDir"/> (kept when already there).</summary>
+    protected static async Task<DevPkiLayout> WriteSampleFleetAsync(string pkiDir)
+    {
+        Directory.CreateDirectory(pkiDir);
+        var layout = new DevPkiLayout(pkiDir);
+        if (!File.Exists(layout.ReferenceValues))
+        {
+            await File.WriteAllTextAsync(layout.ReferenceValues, JsonSerializer.Serialize(TestReference.Values, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+        }
+
+        if (!File.Exists(layout.Manifest))
+        {
+            await File.WriteAllTextAsync(layout.Manifest, JsonSerializer.Serialize(new
+            {
+                vendor = "Test vendor",
+                devices = Serials.Select(s => new { serial = s, model = "KTF-HNB-5G", site = "test-site", idevidCertificate = $"idevid/{s}.pem" }),
+            }));
+        }
+
+        return layout;
     }
 
     public static string[] Arguments(string pkiDir, string dataDir, int[] ports, string environment) =>

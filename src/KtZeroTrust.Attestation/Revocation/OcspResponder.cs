@@ -26,8 +26,8 @@ namespace KtZeroTrust.Attestation.Revocation;
 /// the request in the path). Each answer is read from the registry at the moment it is asked, so a revocation or a
 /// suspension shows in the very next response: good for an active device's current certificate; revoked for a
 /// revoked or superseded certificate, a revoked or decommissioned device, and (certificateHold, lifted on resume) a
-/// suspended or not yet enrolled one; unknown for anything the operator CA did not issue. No nextUpdate is sent (newer
-/// information is always available) and nothing is cached. Responses are signed by a delegated responder certificate
+/// suspended or not yet enrolled one; unknown for anything the operator CA did not issue. Nothing is cached here, and
+/// nextUpdate is a couple of seconds ahead (<see cref="AttestationOptions.OcspValidity"/>) so that caching clients ask again. Responses are signed by a delegated responder certificate
 /// (<see cref="OcspSigner"/>). Every request is a decision with the asking client (the SeGW) as subject.
 /// </summary>
 public sealed partial class OcspResponder(
@@ -106,6 +106,7 @@ public sealed partial class OcspResponder(
         }
 
         var now = timeProvider.GetUtcNow();
+        DateTime? nextUpdate = options.Value.OcspValidity > TimeSpan.Zero ? (now + options.Value.OcspValidity).UtcDateTime : null;
         var (signerCertificate, signerKey) = signer.Current(now);
         var generator = new BasicOcspRespGenerator(new RespID(signerCertificate.GetPublicKey()));
         var first = ReasonCode.Allowed;
@@ -125,7 +126,7 @@ public sealed partial class OcspResponder(
                 return (OCSPRespGenerator.TryLater, ReasonCode.AllowListUnavailable, "ocsp: the registry did not answer", null);
             }
 
-            generator.AddResponse(id, answer.status, now.UtcDateTime, null, null);
+            generator.AddResponse(id, answer.status, now.UtcDateTime, nextUpdate, null);
             first = first == ReasonCode.Allowed ? answer.reason : first;
             details.Add(answer.what);
         }
