@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
-using KtZeroTrust.Attestation.Endpoints;
 using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Pki.Certificates;

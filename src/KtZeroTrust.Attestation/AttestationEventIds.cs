@@ -1,0 +1,10 @@
+namespace KtZeroTrust.Attestation;
+
+/// <summary>Log event ids of attestation and enrollment (2000-2999). Never reuse a number.</summary>
+internal static class AttestationEventIds
+{
+    public const int AttestationFailed = 2000;
+    public const int Enrolled = 2001;
+    public const int OcspAnswered = 2010;
+    public const int OcspRegistryFailed = 2011;
+}
