@@ -7,4 +7,5 @@ internal static class AttestationEventIds
     public const int Enrolled = 2001;
     public const int OcspAnswered = 2010;
     public const int OcspRegistryFailed = 2011;
+    public const int CmpRefused = 2020;
 }

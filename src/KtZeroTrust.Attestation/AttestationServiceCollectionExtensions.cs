@@ -45,7 +45,9 @@ public static class AttestationServiceCollectionExtensions
         services.TryAddSingleton<AttestationVerifier>();
         services.TryAddSingleton<EnrollmentService>();
         services.TryAddSingleton<CrlPublisher>();
-        services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspSigner>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Signing.OcspSigner>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Signing.CmpSigner>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.CmpServer>();
         services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspResponder>();
         services.TryAddSingleton<EnrollmentHandlers>();
         return services;

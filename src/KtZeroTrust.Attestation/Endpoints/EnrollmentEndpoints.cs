@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using KtZeroTrust.Attestation.Enrollment;
+using KtZeroTrust.Attestation.Cmp;
 using KtZeroTrust.Attestation.Nonces;
 using KtZeroTrust.Attestation.Revocation;
 using KtZeroTrust.Attestation.Verification;
@@ -42,6 +43,8 @@ public static class EnrollmentEndpoints
         group.MapPost(EstPrefix + "/simplereenroll", (HttpContext c, EnrollmentHandlers h) => h.EnrollAsync(c, reenroll: true));
         group.MapGet(CrlPath, (HttpContext c, CrlPublisher crl) => crl.WriteAsync(c));
         group.MapPost(OcspResponder.Path, (HttpContext c, OcspResponder ocsp) => ocsp.HandleAsync(c));
+        group.MapPost(CmpServer.Path, (HttpContext c, CmpServer cmp) => cmp.HandleAsync(c));
+        group.MapPost(CmpServer.Path + "/p/{label}", (HttpContext c, CmpServer cmp) => cmp.HandleAsync(c)); // RFC 9480 3.3: the profile label names nothing else yet
         group.MapGet(OcspResponder.Path + "/{**request}", (HttpContext c, OcspResponder ocsp) => ocsp.HandleAsync(c));
         return group;
     }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Attestation.Signing;
 using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Pki.Certificates;
@@ -234,39 +235,4 @@ public sealed partial class OcspResponder(
 
     [LoggerMessage(EventId = AttestationEventIds.OcspRegistryFailed, Level = LogLevel.Error, Message = "OCSP: the registry did not answer; tryLater sent")]
     private static partial void LogRegistryFailed(ILogger logger, Exception exception);
-}
-
-/// <summary>
-/// The responder's delegated signing certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck), issued by the operator CA
-/// to a key that lives only in this process's memory and renewed when half its day is over: no responder key on disk,
-/// and a stolen response signer is worthless within a day.
-/// </summary>
-public sealed class OcspSigner(CertificateAuthority operatorCa) : IDisposable
-{
-    private static readonly TimeSpan Lifetime = TimeSpan.FromDays(1);
-    private readonly Lock _gate = new();
-    private (BcCertificate Certificate, AsymmetricKeyParameter Key, DateTimeOffset RenewAt)? _current;
-
-    public (BcCertificate Certificate, AsymmetricKeyParameter Key) Current(DateTimeOffset now)
-    {
-        lock (_gate)
-        {
-            if (_current is not { } current || now >= current.RenewAt)
-            {
-                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
-                    .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
-                var notAfter = now + Lifetime < operatorCa.Certificate.NotAfter.ToUniversalTime() ? now + Lifetime : new DateTimeOffset(operatorCa.Certificate.NotAfter.ToUniversalTime());
-                using var issued = operatorCa.Issue(new X500DistinguishedName($"CN=OCSP responder, O={organization}"), new PublicKey(key), CertificateUsage.OcspSigning, now.AddMinutes(-5), notAfter);
-                current = (new BcCertificate(issued.RawData), PrivateKeyFactory.CreateKey(key.ExportPkcs8PrivateKey()), now + (notAfter - now) / 2);
-                _current = current;
-            }
-
-            return (current.Certificate, current.Key);
-        }
-    }
-
-    public void Dispose()
-    {
-    }
 }

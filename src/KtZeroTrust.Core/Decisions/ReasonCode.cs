@@ -89,6 +89,9 @@ public enum ReasonCode
     UpstreamUnavailable,
     TlsHandshakeFailed,
     TokenPermissionsMissing,
+    CmpProtectionInvalid,
+    CmpAlgorithmNotAllowed,
+    CmpRequestUnsupported,
 }
 
 public enum DecisionOutcome
@@ -162,6 +165,9 @@ public static class ReasonCodes
         ReasonCode.TokenSignatureInvalid => "token_signature_invalid",
         ReasonCode.TokenKeyUnknown => "token_key_unknown",
         ReasonCode.TokenPermissionsMissing => "token_permissions_missing",
+        ReasonCode.CmpProtectionInvalid => "cmp_protection_invalid",
+        ReasonCode.CmpAlgorithmNotAllowed => "cmp_algorithm_not_allowed",
+        ReasonCode.CmpRequestUnsupported => "cmp_request_unsupported",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -252,6 +258,9 @@ public static class ReasonCodes
         ReasonCode.TokenSignatureInvalid => "The token signature does not verify",
         ReasonCode.TokenKeyUnknown => "The token is signed with a key the identity provider does not publish",
         ReasonCode.TokenPermissionsMissing => "The token carries neither delegated scopes (scp) nor application roles (Entra ID)",
+        ReasonCode.CmpProtectionInvalid => "The CMP message's protection is missing, not verifiable, or by a certificate we do not trust",
+        ReasonCode.CmpAlgorithmNotAllowed => "The CMP message is protected with an algorithm we refuse (MD5, SHA-1, or a shared-secret MAC)",
+        ReasonCode.CmpRequestUnsupported => "This CMP request type is not served here",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",

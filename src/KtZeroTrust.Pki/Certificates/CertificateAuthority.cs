@@ -10,6 +10,7 @@ public sealed class CertificateAuthority : IDisposable
     private const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
     private const string OcspSigningOid = "1.3.6.1.5.5.7.3.9";
     private const string OcspNoCheckOid = "1.3.6.1.5.5.7.48.1.5";
+    private const string CmcRaOid = "1.3.6.1.5.5.7.3.28";
 
     private readonly ECDsa _key;
 
@@ -74,6 +75,11 @@ public sealed class CertificateAuthority : IDisposable
             // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): a client does not ask about the responder's own certificate;
             // it is short-lived instead (the responder issues itself a new one long before this one ends).
             request.CertificateExtensions.Add(new X509Extension(OcspNoCheckOid, [0x05, 0x00], false));
+        }
+
+        if (usage.HasFlag(CertificateUsage.CmpRa))
+        {
+            eku.Add(new Oid(CmcRaOid));
         }
 
         if (eku.Count > 0)
@@ -166,4 +172,7 @@ public enum CertificateUsage
 
     /// <summary>A delegated OCSP responder (id-kp-OCSPSigning, with id-pkix-ocsp-nocheck).</summary>
     OcspSigning = 4,
+
+    /// <summary>The CMP registration authority that protects our CMP responses (id-kp-cmcRA, RFC 6402).</summary>
+    CmpRa = 8,
 }

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using KtZeroTrust.Tests.Common;
+
+namespace KtZeroTrust.Server.Tests;
+
+/// <summary>CMPv2 at /.well-known/cmp with the client base stations' vendors test against: <c>openssl cmp</c>.</summary>
+public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Genm_SignedWithTheIDevId_GetsTheOperatorCaInAResponseProtectedByTheOperatorsRa()
+    {
+        var (exit, output) = await CmpAsync("-cmd", "genm", "-cert", server.Layout.IDevIdCertificate("FC-0002"), "-key", server.Layout.IDevIdKey("FC-0002"));
+
+        Assert.True(exit == 0, output); // openssl verified the response's protection against -trusted (the operator CA)
+        Assert.Contains("genp contains ITAV of type: id-it-caCerts", output, StringComparison.Ordinal);
+        var decision = (await server.DecisionsAsync()).Last(d => d.TryGetProperty("route", out var r) && r.GetString() == "cmp:genm");
+        Assert.Equal(("allowed", "FC-0002"), (decision.GetProperty("reason").GetString(), decision.GetProperty("subject").GetString()));
+    }
+
+    [Fact]
+    public async Task Refusals_AreCmpErrorsWithOurReasonCode_AndDecisions()
+    {
+        // A shared-secret MAC (TS 33.310 wants the vendor certificate), and a look-alike key no vendor signed.
+        var (macExit, mac) = await CmpAsync("-cmd", "genm", "-ref", "FC-0002", "-secret", "pass:guessable");
+        Assert.NotEqual(0, macExit);
+        Assert.Contains("cmp_algorithm_not_allowed", mac, StringComparison.Ordinal);
+
+        var key = Path.Combine(server.Scratch, "lookalike-" + Guid.NewGuid().ToString("N"));
+        await RunAsync("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key + ".key", "-out", key + ".pem", "-subj", "/CN=FC-0002", "-days", "1");
+        var (forgedExit, forged) = await CmpAsync("-cmd", "genm", "-cert", key + ".pem", "-key", key + ".key");
+        Assert.NotEqual(0, forgedExit);
+        Assert.Contains("cmp_protection_invalid", forged, StringComparison.Ordinal);
+
+        // A certificate request is refused for what it is until it is served, never half-served.
+        var (irExit, ir) = await CmpAsync("-cmd", "ir", "-cert", server.Layout.IDevIdCertificate("FC-0002"), "-key", server.Layout.IDevIdKey("FC-0002"),
+            "-newkey", server.Layout.IDevIdKey("FC-0002"), "-subject", "/CN=FC-0002", "-certout", key + ".issued.pem");
+        Assert.NotEqual(0, irExit);
+        Assert.Contains("cmp_request_unsupported", ir, StringComparison.Ordinal);
+        Assert.False(File.Exists(key + ".issued.pem"));
+
+        // Not a PKIMessage at all: still a signed CMP error (HTTP 200, RFC 6712), and the wrong media type is HTTP 415.
+        using var http = server.ConsoleClient();
+        using var garbage = new ByteArrayContent("hello"u8.ToArray());
+        garbage.Headers.ContentType = new MediaTypeHeaderValue("application/pkixcmp");
+        var malformed = await http.PostAsync(server.EnrollmentUri("/.well-known/cmp"), garbage, Ct);
+        Assert.Equal(HttpStatusCode.OK, malformed.StatusCode);
+        Assert.Equal("application/pkixcmp", malformed.Content.Headers.ContentType?.MediaType);
+        var error = Org.BouncyCastle.Asn1.Cmp.PkiMessage.GetInstance(await malformed.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(Org.BouncyCastle.Asn1.Cmp.PkiBody.TYPE_ERROR, error.Body.Type);
+        using var text = new StringContent("hello");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await http.PostAsync(server.EnrollmentUri("/.well-known/cmp"), text, Ct)).StatusCode);
+
+        var reasons = (await server.DecisionsAsync()).Where(d => d.TryGetProperty("route", out var r) && r.GetString()!.StartsWith("cmp", StringComparison.Ordinal))
+            .Select(d => d.GetProperty("reason").GetString()).ToList();
+        Assert.Contains("cmp_algorithm_not_allowed", reasons);
+        Assert.Contains("cmp_protection_invalid", reasons);
+        Assert.Contains("cmp_request_unsupported", reasons);
+        Assert.Contains("request_malformed", reasons);
+        Assert.Contains("unsupported_media_type", reasons);
+    }
+
+    private Task<(int Exit, string Output)> CmpAsync(params string[] args)
+        => RunAsync("openssl", ["cmp", "-server", $"https://127.0.0.1:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",
+            "-tls_trusted", server.Layout.TlsRootCertificate, "-trusted", server.Layout.OperatorCaCertificate, .. args]);
+
+    private static async Task<(int Exit, string Output)> RunAsync(string file, params string[] args)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync(Ct);
+        var error = process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        return (process.ExitCode, await output + await error);
+    }
+}
