@@ -64,7 +64,7 @@ connect() {
   cp "$pki/ldevid/$serial.pem" "$fetc/swanctl/x509/ldevid.pem"; cp "$pki/ldevid/$serial.key.pem" "$fetc/swanctl/private/ldevid.key.pem"
   sed -e "s|@IDENTITY@|$id|" "$here/femtocell.conf" > "$fetc/swanctl/swanctl.conf"
   local vici=unix://$work/femto.vici
-  ip netns exec "$femto" swanctl --load-all --clear --uri "$vici" > /dev/null
+  ip netns exec "$femto" swanctl --load-all --clear --uri "$vici" >> "$work/femto.log" 2>&1
   # A fresh IKE_SA every time: the SeGW authenticates (and asks OCSP) anew.
   if out=$(ip netns exec "$femto" swanctl --initiate --child core --timeout 15 --uri "$vici" 2>&1); then
     echo established

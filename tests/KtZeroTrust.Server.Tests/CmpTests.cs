@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using KtZeroTrust.Tests.Common;
@@ -67,18 +66,5 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         => RunAsync("openssl", ["cmp", "-server", $"https://127.0.0.1:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",
             "-tls_trusted", server.Layout.TlsRootCertificate, "-trusted", server.Layout.OperatorCaCertificate, .. args]);
 
-    private static async Task<(int Exit, string Output)> RunAsync(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync(Ct);
-        var error = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
-        return (process.ExitCode, await output + await error);
-    }
+    private static Task<(int Exit, string Output)> RunAsync(string file, params string[] args) => Tools.RunAsync(file, args, Ct);
 }

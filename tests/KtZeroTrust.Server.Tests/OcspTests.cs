@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using KtZeroTrust.Core.Devices;
@@ -83,20 +82,5 @@ public sealed class OcspTests(ServerFixture server) : IClassFixture<ServerFixtur
             "-url", server.EnrollmentUri("/ocsp").ToString(), "-CAfile", trust, "-resp_text"]);
     }
 
-    /// <summary>Runs a tool; stdout and stderr together (openssl says "Response verify OK" on stderr).</summary>
-    private static async Task<string> RunAsync(string file, string[] args)
-    {
-        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync(Ct);
-        var error = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
-        var all = await output + await error;
-        return process.ExitCode == 0 ? all : throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {process.ExitCode}: {all}");
-    }
+    private static Task<string> RunAsync(string file, string[] args) => Tools.RunCheckedAsync(file, args, Ct);
 }

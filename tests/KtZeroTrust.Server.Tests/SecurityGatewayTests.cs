@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Attestation;
@@ -72,22 +71,7 @@ public sealed class SecurityGatewayFixture : ServerFixture
         _pki.Dispose();
     }
 
-    private static async Task<string> RunAsync(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(file);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
-        var stdout = (await output).Trim();
-        return process.ExitCode == 0 ? stdout : throw new InvalidOperationException($"segw-lab.sh {string.Join(' ', args)} exited {process.ExitCode}: {stdout} {await error}");
-    }
+    private static async Task<string> RunAsync(string script, params string[] args) => (await Tools.RunCheckedAsync("bash", [script, .. args])).Trim();
 }
 
 public sealed class SecurityGatewayTests(SecurityGatewayFixture lab) : IClassFixture<SecurityGatewayFixture>

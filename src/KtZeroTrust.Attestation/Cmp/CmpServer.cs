@@ -60,7 +60,7 @@ public sealed partial class CmpServer(
             return;
         }
 
-        var der = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes, context.RequestAborted);
+        var der = await RequestBodies.ReadAsync(context.Request, options.Value.MaxBodyBytes, context.RequestAborted);
         if (der is null)
         {
             await RefuseHttpAsync(context, start, ReasonCode.PayloadTooLarge, StatusCodes.Status413PayloadTooLarge, $"A CMP message is at most {options.Value.MaxBodyBytes} bytes.");
@@ -216,29 +216,6 @@ public sealed partial class CmpServer(
         PkiBody.TYPE_ERROR => "error",
         _ => $"body {type}",
     };
-
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
 
     private async Task RefuseHttpAsync(HttpContext context, long start, ReasonCode reason, int status, string detail)
     {

@@ -217,24 +217,8 @@ public sealed partial class EnrollmentHandlers(
         }
 
         var max = options.Value.MaxBodyBytes;
-        if (context.Request.ContentLength > max)
-        {
-            throw new EnrollmentException(ReasonCode.PayloadTooLarge, $"The body is larger than {max} bytes.", StatusCodes.Status413PayloadTooLarge);
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > max)
-            {
-                throw new EnrollmentException(ReasonCode.PayloadTooLarge, $"The body is larger than {max} bytes.", StatusCodes.Status413PayloadTooLarge);
-            }
-        }
-
-        var body = buffer.ToArray();
+        var body = await RequestBodies.ReadAsync(context.Request, max, context.RequestAborted)
+            ?? throw new EnrollmentException(ReasonCode.PayloadTooLarge, $"The body is larger than {max} bytes.", StatusCodes.Status413PayloadTooLarge);
         if (match.Encoding == BodyEncoding.Der)
         {
             return body;

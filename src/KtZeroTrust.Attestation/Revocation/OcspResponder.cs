@@ -59,7 +59,7 @@ public sealed partial class OcspResponder(
                 return;
             }
 
-            der = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes, context.RequestAborted);
+            der = await RequestBodies.ReadAsync(context.Request, options.Value.MaxBodyBytes, context.RequestAborted);
             if (der is null)
             {
                 await RefuseAsync(context, start, ReasonCode.PayloadTooLarge, StatusCodes.Status413PayloadTooLarge, $"An OCSP request is at most {options.Value.MaxBodyBytes} bytes.");
@@ -198,29 +198,6 @@ public sealed partial class OcspResponder(
         {
             return null;
         }
-    }
-
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private async Task RefuseAsync(HttpContext context, long start, ReasonCode reason, int status, string detail)
