@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Tests.Common;
 
 namespace KtZeroTrust.Server.Tests;
@@ -34,11 +36,11 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.NotEqual(0, forgedExit);
         Assert.Contains("cmp_protection_invalid", forged, StringComparison.Ordinal);
 
-        // A certificate request is refused for what it is until it is served, never half-served.
-        var (irExit, ir) = await CmpAsync("-cmd", "ir", "-cert", server.Layout.IDevIdCertificate("FC-0002"), "-key", server.Layout.IDevIdKey("FC-0002"),
-            "-newkey", server.Layout.IDevIdKey("FC-0002"), "-subject", "/CN=FC-0002", "-certout", key + ".issued.pem");
-        Assert.NotEqual(0, irExit);
-        Assert.Contains("cmp_request_unsupported", ir, StringComparison.Ordinal);
+        // A request type not served yet is refused for what it is, never half-served.
+        var (kurExit, kur) = await CmpAsync("-cmd", "kur", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
+            "-newkey", server.Layout.LDevIdKey("FC-0002"), "-certout", key + ".issued.pem");
+        Assert.NotEqual(0, kurExit);
+        Assert.Contains("cmp_request_unsupported", kur, StringComparison.Ordinal);
         Assert.False(File.Exists(key + ".issued.pem"));
 
         // Not a PKIMessage at all: still a signed CMP error (HTTP 200, RFC 6712), and the wrong media type is HTTP 415.
@@ -61,6 +63,70 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.Contains("request_malformed", reasons);
         Assert.Contains("unsupported_media_type", reasons);
     }
+
+    [Fact]
+    public async Task Ir_SignedWithTheIDevIdAfterAttestation_IsRecordedOnCertConf_TheGatewayAdmitsIt_AndTheAttestationServesOnce()
+    {
+        const string serial = "FC-0003";
+        await AttestAsync(serial);
+        var (key, certificate) = (Scratch("ir.key"), Scratch("ir.pem"));
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key);
+
+        var (exit, output) = await IrAsync(serial, key, certificate);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("sending CERTCONF", output, StringComparison.Ordinal);
+        Assert.Contains("received PKICONF", output, StringComparison.Ordinal);
+        using var issued = X509Certificate2.CreateFromPemFile(certificate, key);
+        Assert.Equal(serial, KtZeroTrust.Pki.Certificates.DeviceCertificates.SerialOf(issued));
+        Assert.Equal(PemFiles.ReadCertificate(server.Layout.OperatorCaCertificate).Subject, issued.Issuer);
+        using var device = server.DeviceClient(issued);
+        var reached = await Eventually.Until(() => device.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.OK, "the CMP-enrolled unit to be admitted");
+        Assert.Contains(serial, await reached.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        // The same attestation again (a replay of the enrollment, or a cloned IDevID): refused, nothing issued.
+        var (again, refused) = await IrAsync(serial, key, Scratch("again.pem"));
+        Assert.NotEqual(0, again);
+        Assert.Contains("attestation_required", refused, StringComparison.Ordinal);
+        var decisions = (await server.DecisionsAsync()).Where(d => d.TryGetProperty("route", out var r) && r.GetString() is "cmp:ir" or "cmp:certConf").Select(d => d.GetProperty("reason").GetString()).ToList();
+        Assert.Equal(["allowed", "allowed", "attestation_required"], decisions.TakeLast(3));
+    }
+
+    [Fact]
+    public async Task Ir_WithImplicitConfirm_IsRecordedAtOnce_WithoutAttestation_OrSignedByAnLdevId_IsRefused()
+    {
+        const string serial = "FC-0005";
+        var key = Scratch("implicit.key");
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key);
+        var (unattested, noAttestation) = await IrAsync(serial, key, Scratch("none.pem"));
+        Assert.NotEqual(0, unattested);
+        Assert.Contains("attestation_required", noAttestation, StringComparison.Ordinal);
+
+        var (ldevid, byLdevid) = await CmpAsync("-cmd", "ir", "-cert", server.Layout.LDevIdCertificate("FC-0006"), "-key", server.Layout.LDevIdKey("FC-0006"),
+            "-newkey", key, "-subject", "/CN=FC-0006", "-certout", Scratch("ldevid.pem"));
+        Assert.NotEqual(0, ldevid);
+        Assert.Contains("cmp_protection_invalid", byLdevid, StringComparison.Ordinal);
+
+        await AttestAsync(serial);
+        var certificate = Scratch("implicit.pem");
+        var (exit, output) = await IrAsync(serial, key, certificate, "-implicit_confirm");
+        Assert.True(exit == 0, output);
+        Assert.DoesNotContain("CERTCONF", output, StringComparison.Ordinal);
+        Assert.Contains(await server.OpenRegistry().GetCertificatesAsync(serial, Ct), c => c.RevokedAt is null && c.Sha256 == KtZeroTrust.Core.Certificates.CertificateHash.Of(PemFiles.ReadCertificate(certificate)).ToString());
+    }
+
+    private string Scratch(string name) => Path.Combine(server.Scratch, Guid.NewGuid().ToString("N") + "-" + name);
+
+    private async Task AttestAsync(string serial)
+    {
+        using var factory = server.FactoryCertificate(serial);
+        using var unit = new EnrollmentClient(server, factory);
+        await unit.AttestAsync(serial, factory, Ct);
+    }
+
+    private Task<(int Exit, string Output)> IrAsync(string serial, string key, string certificate, params string[] extra)
+        => CmpAsync(["-cmd", "ir", "-cert", server.Layout.IDevIdCertificate(serial), "-key", server.Layout.IDevIdKey(serial), "-newkey", key,
+            "-subject", "/CN=" + serial, "-certout", certificate, .. extra]);
 
     private Task<(int Exit, string Output)> CmpAsync(params string[] args)
         => RunAsync("openssl", ["cmp", "-server", $"https://127.0.0.1:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",

@@ -1,8 +1,11 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Attestation.Enrollment;
 using KtZeroTrust.Attestation.Signing;
 using KtZeroTrust.Attestation.Verification;
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Hosting.Decisions;
 using KtZeroTrust.Hosting.Problems;
 using KtZeroTrust.Pki.Certificates;
@@ -11,10 +14,12 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Cmp;
+using Org.BouncyCastle.Asn1.Crmf;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.Cmp;
 using Org.BouncyCastle.Crypto.Operators;
 using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+using BigInteger = Org.BouncyCastle.Math.BigInteger;
 
 namespace KtZeroTrust.Attestation.Cmp;
 
@@ -26,19 +31,23 @@ namespace KtZeroTrust.Attestation.Cmp;
 /// message may come unprotected. Every answer is signed by the operator's CMP RA certificate (<see cref="CmpSigner"/>,
 /// chained to the operator CA) with the request's transaction id and nonce; every refusal is a CMP error message whose
 /// status text starts with our reason code; every message is a decision.
-/// Served so far: <c>genm</c> (the operator CA certificates, id-it-caCerts). Certificate requests (ir, cr, p10cr, kur,
-/// rr) are refused with <c>cmp_request_unsupported</c> until they are: units enroll over EST meanwhile.
+/// Served: <c>genm</c> (the operator CA certificates, id-it-caCerts); <c>ir</c> signed with the IDevID after a passing
+/// attestation, confirmed by <c>certConf</c> (or implicitly). Not yet: cr, p10cr, kur, rr (<c>cmp_request_unsupported</c>).
 /// </summary>
 public sealed partial class CmpServer(
     CertificateAuthority operatorCa,
     CmpSigner signer,
     VendorTrust vendors,
+    IDeviceRegistry registry,
+    EnrollmentService enrollment,
     DecisionRecorder recorder,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<CmpServer> logger)
 {
     public const string Path = "/.well-known/cmp";
+    public const string Actor = "cmp";
+    private static readonly TimeSpan PendingLifetime = TimeSpan.FromMinutes(5);
     private const string MediaType = "application/pkixcmp";
 
     /// <summary>Signature algorithms a request may be protected with (ECDSA and RSA, SHA-256 or stronger).</summary>
@@ -49,6 +58,11 @@ public sealed partial class CmpServer(
     ];
 
     private readonly BcCertificate _operatorCa = new(operatorCa.Certificate.RawData);
+
+    // Issued, not yet confirmed: the certificate joins the allow list only on certConf (RFC 4210 5.3.18), by transaction.
+    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
+
+    private sealed record Pending(string Serial, string SignerHash, string AttestationId, X509Certificate2 Certificate, string PublicKeySha256, BigInteger CertReqId, DateTimeOffset Expires);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -72,7 +86,7 @@ public sealed partial class CmpServer(
         try
         {
             request = PkiMessage.GetInstance(Asn1Object.FromByteArray(der));
-            answer = Decide(request);
+            answer = await DecideAsync(request, context.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception)
         {
@@ -92,7 +106,7 @@ public sealed partial class CmpServer(
         await context.Response.Body.WriteAsync(Respond(request, answer), context.RequestAborted);
     }
 
-    private CmpAnswer Decide(PkiMessage request)
+    private async Task<CmpAnswer> DecideAsync(PkiMessage request, CancellationToken cancellationToken)
     {
         var header = request.Header;
         var kind = KindOf(request.Body.Type);
@@ -103,6 +117,7 @@ public sealed partial class CmpServer(
 
         string? subject = null;
         string? hash = null;
+        var factoryIdentity = false;
         if (header.ProtectionAlg is null || request.Protection is null)
         {
             if (request.Body.Type != PkiBody.TYPE_GEN_MSG)
@@ -136,7 +151,8 @@ public sealed partial class CmpServer(
             }
 
             var intermediates = new X509Certificate2Collection(certificates.Skip(1).Select(c => X509CertificateLoader.LoadCertificate(c.GetEncoded())).ToArray());
-            if (!vendors.IsFactoryIdentity(dotnet, intermediates) && !IssuedByOperatorCa(signerCertificate))
+            factoryIdentity = vendors.IsFactoryIdentity(dotnet, intermediates);
+            if (!factoryIdentity && !IssuedByOperatorCa(signerCertificate))
             {
                 return CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.SignerNotTrusted, "the signer is neither a unit's factory identity nor an operator certificate", kind, subject, hash);
             }
@@ -145,6 +161,10 @@ public sealed partial class CmpServer(
         return request.Body.Type switch
         {
             PkiBody.TYPE_GEN_MSG => General(GenMsgContent.GetInstance(request.Body.Content), subject, hash),
+            PkiBody.TYPE_INIT_REQ when !factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+                "an ir is signed with the unit's factory identity (IDevID, TS 33.310 9.5.3)", kind, subject, hash),
+            PkiBody.TYPE_INIT_REQ => await InitialAsync(request, subject, hash!, cancellationToken),
+            PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
             _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST ({EndpointsInfo.Est})", kind, subject, hash),
         };
     }
@@ -162,6 +182,142 @@ public sealed partial class CmpServer(
 
         var caCerts = new InfoTypeAndValue(CmpObjectIdentifiers.id_it_caCerts, new DerSequence(new CmpCertificate(_operatorCa.CertificateStructure)));
         return new CmpAnswer(ReasonCode.Allowed, "genm", subject, hash, "the operator CA certificate", new PkiBody(PkiBody.TYPE_GEN_REP, new GenRepContent(caCerts)));
+    }
+
+    /// <summary>
+    /// ir: an enrollable unit with a passing, unused attestation posted with this same IDevID, one certificate request
+    /// with a valid signature proof of possession, the device key policy; the certificate is issued now and recorded on
+    /// certConf (or at once when the unit asks for implicit confirmation).
+    /// </summary>
+    private async Task<CmpAnswer> InitialAsync(PkiMessage request, string serial, string signerHash, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var messages = CertReqMessages.GetInstance(request.Body.Content).ToCertReqMsgArray();
+        if (messages.Length != 1)
+        {
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest, $"{messages.Length} certificate requests: one per ir", "ir", serial, signerHash);
+        }
+
+        if (await registry.FindUsableAttestationByClientAsync(serial, signerHash, now, cancellationToken) is not { } attestation)
+        {
+            return CmpAnswer.Refused(ReasonCode.AttestationRequired, PkiFailureInfo.NotAuthorized,
+                $"no passing, unused attestation of '{serial}' posted with this IDevID within the enrollment window: attest over /attest/* first", "ir", serial, signerHash);
+        }
+
+        var message = new Org.BouncyCastle.Crmf.CertificateRequestMessage(messages[0]);
+        var template = message.GetCertTemplate();
+        if (template.PublicKey is null)
+        {
+            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the certificate template carries no public key", "ir", serial, signerHash);
+        }
+
+        PublicKey key;
+        try
+        {
+            key = PublicKey.CreateFromSubjectPublicKeyInfo(template.PublicKey.GetEncoded(), out _);
+            Pki.Est.CsrParser.CheckKey(key);
+        }
+        catch (CryptographicException)
+        {
+            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's public key is not readable", "ir", serial, signerHash);
+        }
+        catch (Core.Attestation.EnrollmentException ex)
+        {
+            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.BadCertTemplate, ex.Message, "ir", serial, signerHash);
+        }
+
+        if (!message.IsValidSigningKeyPop(new Asn1VerifierFactoryProvider(Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(template.PublicKey))))
+        {
+            return CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", "ir", serial, signerHash);
+        }
+
+        var spki = Core.Certificates.PublicKeyHash.Hex(key);
+        if (await registry.FindSerialByPublicKeyAsync(spki, cancellationToken) is { } holder && holder != serial)
+        {
+            recorder.Post(recorder.Make.Alert(DecisionListener.Enrollment, ReasonCode.KeyShared, serial, DecisionOrigin.At("detector:shared-key"), $"CMP ir with the key of '{holder}'"));
+            return CmpAnswer.Refused(ReasonCode.KeyShared, PkiFailureInfo.BadCertTemplate, $"this public key is already bound to device '{holder}': one key, one device", "ir", serial, signerHash);
+        }
+
+        var certificate = enrollment.Issue(serial, key, now);
+        var certReqId = message.GetCertReqID().Value;
+        var implicitConfirm = request.Header.GetGeneralInfo()?.Any(i => i.InfoType.Equals(CmpObjectIdentifiers.it_implicitConfirm)) == true;
+        if (implicitConfirm)
+        {
+            var refused = await CommitAsync(serial, attestation.Id, certificate, spki, signerHash, "ir", now, cancellationToken);
+            if (refused is not null)
+            {
+                return refused;
+            }
+        }
+        else
+        {
+            Forget(now);
+            _pending[Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? [])] = new Pending(serial, signerHash, attestation.Id, certificate, spki, certReqId, now + PendingLifetime);
+        }
+
+        var body = new PkiBody(PkiBody.TYPE_INIT_REP, new CertRepMessage(null,
+            [new CertResponse(new DerInteger(certReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
+        return new CmpAnswer(ReasonCode.Allowed, "ir", serial, signerHash,
+            $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
+        { ImplicitConfirm = implicitConfirm };
+    }
+
+    /// <summary>certConf: the unit accepts (the hash of) the certificate it was issued; then, and only then, it is recorded.</summary>
+    private async Task<CmpAnswer> ConfirmAsync(PkiMessage request, string? subject, string? hash, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var transaction = Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? []);
+        if (!_pending.TryRemove(transaction, out var pending) || pending.Expires < now || pending.SignerHash != hash)
+        {
+            return CmpAnswer.Refused(ReasonCode.AttestationRequired, PkiFailureInfo.BadRequest, "no certificate of this transaction is waiting for this unit's confirmation", "certConf", subject, hash);
+        }
+
+        var status = CertConfirmContent.GetInstance(request.Body.Content).ToCertStatusArray().FirstOrDefault();
+        if (status is null || !status.CertReqID.Value.Equals(pending.CertReqId))
+        {
+            pending.Certificate.Dispose();
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, "certConf names no certificate of this transaction", "certConf", subject, hash);
+        }
+
+        if (status.StatusInfo is { } info && info.Status.IntValueExact != 0)
+        {
+            pending.Certificate.Dispose(); // the unit refused it: never recorded, never valid
+            return new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, "the unit rejected its certificate: not recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(status.CertHash.GetOctets(), SHA256.HashData(pending.Certificate.RawData)))
+        {
+            pending.Certificate.Dispose();
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, "certHash is not the SHA-256 of the certificate issued", "certConf", subject, hash);
+        }
+
+        return await CommitAsync(pending.Serial, pending.AttestationId, pending.Certificate, pending.PublicKeySha256, hash!, "certConf", now, cancellationToken)
+            ?? new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, $"certificate {pending.Certificate.SerialNumber} confirmed and recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
+    }
+
+    /// <summary>Records the certificate (null), or the refusal the registry gave.</summary>
+    private async Task<CmpAnswer?> CommitAsync(string serial, string attestationId, X509Certificate2 certificate, string spki, string signerHash, string kind, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await enrollment.CommitAsync(serial, attestationId, certificate, spki, Actor, now, cancellationToken);
+            return null;
+        }
+        catch (Core.Attestation.EnrollmentException ex)
+        {
+            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, kind, serial, signerHash);
+        }
+    }
+
+    private void Forget(DateTimeOffset now)
+    {
+        foreach (var (key, value) in _pending)
+        {
+            if (value.Expires < now && _pending.TryRemove(key, out var gone))
+            {
+                gone.Certificate.Dispose();
+            }
+        }
     }
 
     private bool IssuedByOperatorCa(BcCertificate certificate)
@@ -191,6 +347,11 @@ public sealed partial class CmpServer(
             .SetBody(body)
             .AddCmpCertificate(certificate)
             .AddCmpCertificate(_operatorCa);
+        if (answer.ImplicitConfirm)
+        {
+            builder.AddGeneralInfo(new InfoTypeAndValue(CmpObjectIdentifiers.it_implicitConfirm, DerNull.Instance));
+        }
+
         if (request?.Header.TransactionID is { } transaction)
         {
             builder.SetTransactionId(transaction.GetOctets());
@@ -231,6 +392,8 @@ public sealed partial class CmpServer(
 /// <summary>What a CMP request came to: its reason, and the body to answer with (null: an error message).</summary>
 internal sealed record CmpAnswer(ReasonCode Reason, string Kind, string? Subject, string? CertificateHash, string Detail, PkiBody? Body, int FailInfo = 0)
 {
+    public bool ImplicitConfirm { get; init; }
+
     public static CmpAnswer Refused(ReasonCode reason, int failInfo, string detail, string kind = "message", string? subject = null, string? hash = null)
         => new(reason, kind, subject, hash, detail, null, failInfo);
 }

@@ -63,6 +63,14 @@ public sealed class EnrollmentService(
             throw new EnrollmentException(ReasonCode.KeyShared, $"This public key is already bound to device '{holder}': one key, one device.", 403);
         }
 
+        var certificate = Issue(serial, csr.Request.PublicKey, now);
+        await CommitAsync(serial, attestation.Id, certificate, csr.PublicKeySha256, Actor, now, cancellationToken);
+        return (certificate, serial);
+    }
+
+    /// <summary>A certificate for <paramref name="serial"/>'s key: subject and SAN from the serial, the CRL and OCSP named, short-lived. Not yet recorded.</summary>
+    public X509Certificate2 Issue(string serial, PublicKey publicKey, DateTimeOffset now)
+    {
         var lifetime = options.Value.CertificateLifetime;
         if (lifetime <= TimeSpan.Zero || lifetime > DeviceCertificates.AbsoluteMaxLifetime)
         {
@@ -71,17 +79,27 @@ public sealed class EnrollmentService(
 
         var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
             .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
-        var certificate = operatorCa.Issue(DeviceCertificates.Subject(serial, organization), csr.Request.PublicKey, CertificateUsage.ClientAuth,
+        return operatorCa.Issue(DeviceCertificates.Subject(serial, organization), publicKey, CertificateUsage.ClientAuth,
             now.AddMinutes(-1), now + lifetime, uri: DeviceCertificates.DeviceUri(serial), crlDistributionPoints: CrlUrls(),
             ocspResponders: options.Value.OcspUrl is { Length: > 0 } ocsp ? [ocsp] : null);
+    }
+
+    /// <summary>
+    /// Records an issued certificate in one transaction (the attestation consumed, the key bound to this device only,
+    /// previous certificates superseded, a Provisioned device made Active): from here on the allow list admits it.
+    /// Disposes the certificate and throws <see cref="EnrollmentException"/> when the registry refuses.
+    /// </summary>
+    public async Task CommitAsync(string serial, string attestationId, X509Certificate2 certificate, string publicKeySha256, string actor, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
         try
         {
             await registry.EnrollAsync(new EnrollmentCommit
             {
-                AttestationId = attestation.Id,
+                AttestationId = attestationId,
                 Certificate = new DeviceCertificateRecord
                 {
-                    PublicKeySha256 = csr.PublicKeySha256,
+                    PublicKeySha256 = publicKeySha256,
                     Sha256 = CertificateHash.Of(certificate).ToString(),
                     DeviceSerial = serial,
                     CertificateSerialNumber = certificate.SerialNumber,
@@ -89,7 +107,7 @@ public sealed class EnrollmentService(
                     NotAfter = certificate.NotAfter.ToUniversalTime(),
                     IssuedAt = now,
                 },
-            }, Actor, now, cancellationToken);
+            }, actor, now, cancellationToken);
         }
         catch (RegistryException ex)
         {
@@ -103,8 +121,6 @@ public sealed class EnrollmentService(
                 _ => ex,
             };
         }
-
-        return (certificate, serial);
     }
 
     private string[] CrlUrls() => options.Value.CrlUrl is { Length: > 0 } url ? [url] : [];

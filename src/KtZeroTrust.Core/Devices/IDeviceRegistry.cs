@@ -37,6 +37,12 @@ public interface IDeviceRegistry : IAllowListSource
     /// <summary>The device's appraisals, newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<Attestation.AttestationRecord>> GetAttestationsAsync(string serial, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The newest passing, unused, unexpired attestation of <paramref name="serial"/> posted with this client
+    /// certificate (SHA-256 hex): for protocols with no place for the nonce (CMP), the factory identity binds the two.
+    /// </summary>
+    Task<Attestation.AttestationRecord?> FindUsableAttestationByClientAsync(string serial, string clientCertificateSha256, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>The passing attestation of <paramref name="serial"/> with this nonce, if still unused and unexpired.</summary>
     Task<Attestation.AttestationRecord?> FindUsableAttestationAsync(string serial, string nonce, DateTimeOffset now, CancellationToken cancellationToken = default);
 

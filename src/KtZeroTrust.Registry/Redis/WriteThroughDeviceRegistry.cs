@@ -64,6 +64,9 @@ public sealed class WriteThroughDeviceRegistry(IDeviceRegistry inner, Func<Cance
 
     public Task<IReadOnlyList<Core.Attestation.RevokedCertificate>> GetRevokedCertificatesAsync(CancellationToken cancellationToken = default) => inner.GetRevokedCertificatesAsync(cancellationToken);
 
+    public Task<Core.Attestation.AttestationRecord?> FindUsableAttestationByClientAsync(string serial, string clientCertificateSha256, DateTimeOffset now, CancellationToken cancellationToken = default)
+        => inner.FindUsableAttestationByClientAsync(serial, clientCertificateSha256, now, cancellationToken);
+
     public Task<CertificateStanding?> FindCertificateBySerialNumberAsync(string certificateSerialNumber, CancellationToken cancellationToken = default) => inner.FindCertificateBySerialNumberAsync(certificateSerialNumber, cancellationToken);
 
     public Task<DeviceRecord?> FindAsync(string serial, CancellationToken cancellationToken = default) => inner.FindAsync(serial, cancellationToken);

@@ -172,6 +172,21 @@ public abstract partial class SqlDeviceRegistry
         return await reader.ReadAsync(cancellationToken) ? ReadAttestation(reader) : null;
     }
 
+    public async Task<AttestationRecord?> FindUsableAttestationByClientAsync(string serial, string clientCertificateSha256, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var cmd = Command(connection, null, """
+            SELECT id, serial, nonce, passed, reasons, firmware_version, boot_counter, latitude, longitude, source_address, client_sha256, token_sha256, at, expires_at, used_at
+            FROM attestations WHERE serial = @serial AND client_sha256 = @client AND passed = 1 AND used_at IS NULL AND expires_at > @now
+            ORDER BY at DESC, id DESC LIMIT 1;
+            """);
+        Add(cmd, "@serial", serial);
+        Add(cmd, "@client", clientCertificateSha256);
+        Add(cmd, "@now", now.UtcTicks);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadAttestation(reader) : null;
+    }
+
     public async Task<IReadOnlyList<AttestationRecord>> GetAttestationsAsync(string serial, int limit, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken);
