@@ -255,7 +255,8 @@ public sealed partial class CmpServer(
             _pending[Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? [])] = new Pending(serial, signerHash, attestation.Id, certificate, spki, certReqId, now + PendingLifetime);
         }
 
-        var body = new PkiBody(PkiBody.TYPE_INIT_REP, new CertRepMessage(null,
+        // caPubs: the operator root the unit installs as its trust anchor for the SeGW (TS 33.310 9.5.4).
+        var body = new PkiBody(PkiBody.TYPE_INIT_REP, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
             [new CertResponse(new DerInteger(certReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
         return new CmpAnswer(ReasonCode.Allowed, "ir", serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
