@@ -37,11 +37,10 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.Contains("cmp_protection_invalid", forged, StringComparison.Ordinal);
 
         // A request type not served yet is refused for what it is, never half-served.
-        var (kurExit, kur) = await CmpAsync("-cmd", "kur", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
-            "-newkey", server.Layout.LDevIdKey("FC-0002"), "-certout", key + ".issued.pem");
-        Assert.NotEqual(0, kurExit);
-        Assert.Contains("cmp_request_unsupported", kur, StringComparison.Ordinal);
-        Assert.False(File.Exists(key + ".issued.pem"));
+        var (rrExit, rr) = await CmpAsync("-cmd", "rr", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
+            "-oldcert", server.Layout.LDevIdCertificate("FC-0002"));
+        Assert.NotEqual(0, rrExit);
+        Assert.Contains("cmp_request_unsupported", rr, StringComparison.Ordinal);
 
         // Not a PKIMessage at all: still a signed CMP error (HTTP 200, RFC 6712), and the wrong media type is HTTP 415.
         using var http = server.ConsoleClient();
@@ -113,6 +112,45 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.True(exit == 0, output);
         Assert.DoesNotContain("CERTCONF", output, StringComparison.Ordinal);
         Assert.Contains(await server.OpenRegistry().GetCertificatesAsync(serial, Ct), c => c.RevokedAt is null && c.Sha256 == KtZeroTrust.Core.Certificates.CertificateHash.Of(PemFiles.ReadCertificate(certificate)).ToString());
+    }
+
+    [Fact]
+    public async Task Kur_SignedWithTheCurrentLdevIdAfterAFreshAttestation_RenewsAndSupersedesIt()
+    {
+        const string serial = "FC-0004";
+        await AttestAsync(serial);
+        var (firstKey, first) = (Scratch("first.key"), Scratch("first.pem"));
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", firstKey);
+        var (irExit, ir) = await IrAsync(serial, firstKey, first);
+        Assert.True(irExit == 0, ir);
+
+        // The renewal's attestation is posted with the certificate being renewed (as EST's simplereenroll wants).
+        using (var factory = server.FactoryCertificate(serial))
+        using (var current = X509Certificate2.CreateFromPemFile(first, firstKey))
+        using (var unit = new EnrollmentClient(server, current))
+        {
+            await unit.AttestAsync(serial, factory, Ct);
+        }
+
+        var (secondKey, second) = (Scratch("second.key"), Scratch("second.pem"));
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", secondKey);
+        var (kurExit, kur) = await CmpAsync("-cmd", "kur", "-cert", first, "-key", firstKey, "-newkey", secondKey, "-certout", second);
+
+        Assert.True(kurExit == 0, kur);
+        Assert.Contains("received KUP", kur, StringComparison.Ordinal);
+        var certificates = await server.OpenRegistry().GetCertificatesAsync(serial, Ct);
+        string HashOf(string pem) => KtZeroTrust.Core.Certificates.CertificateHash.Of(PemFiles.ReadCertificate(pem)).ToString();
+        Assert.Equal("superseded", certificates.Single(c => c.Sha256 == HashOf(first)).RevocationReason);
+        Assert.Null(certificates.Single(c => c.Sha256 == HashOf(second)).RevokedAt);
+
+        // The IDevID cannot renew, and the superseded certificate cannot renew again.
+        var (byFactory, factoryOutput) = await CmpAsync("-cmd", "kur", "-cert", server.Layout.IDevIdCertificate(serial), "-key", server.Layout.IDevIdKey(serial),
+            "-oldcert", second, "-newkey", secondKey, "-certout", Scratch("x.pem"));
+        Assert.NotEqual(0, byFactory);
+        Assert.Contains("cmp_protection_invalid", factoryOutput, StringComparison.Ordinal);
+        var (byOld, oldOutput) = await CmpAsync("-cmd", "kur", "-cert", first, "-key", firstKey, "-newkey", secondKey, "-certout", Scratch("y.pem"));
+        Assert.NotEqual(0, byOld);
+        Assert.Contains("certificate_revoked", oldOutput, StringComparison.Ordinal);
     }
 
     private string Scratch(string name) => Path.Combine(server.Scratch, Guid.NewGuid().ToString("N") + "-" + name);

@@ -32,7 +32,8 @@ namespace KtZeroTrust.Attestation.Cmp;
 /// chained to the operator CA) with the request's transaction id and nonce; every refusal is a CMP error message whose
 /// status text starts with our reason code; every message is a decision.
 /// Served: <c>genm</c> (the operator CA certificates, id-it-caCerts); <c>ir</c> signed with the IDevID after a passing
-/// attestation, confirmed by <c>certConf</c> (or implicitly). Not yet: cr, p10cr, kur, rr (<c>cmp_request_unsupported</c>).
+/// attestation, and <c>kur</c> signed with the current LDevID after a fresh one, both confirmed by <c>certConf</c> (or
+/// implicitly). Not yet: cr, p10cr, rr (<c>cmp_request_unsupported</c>).
 /// </summary>
 public sealed partial class CmpServer(
     CertificateAuthority operatorCa,
@@ -163,7 +164,10 @@ public sealed partial class CmpServer(
             PkiBody.TYPE_GEN_MSG => General(GenMsgContent.GetInstance(request.Body.Content), subject, hash),
             PkiBody.TYPE_INIT_REQ when !factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "an ir is signed with the unit's factory identity (IDevID, TS 33.310 9.5.3)", kind, subject, hash),
-            PkiBody.TYPE_INIT_REQ => await InitialAsync(request, subject, hash!, cancellationToken),
+            PkiBody.TYPE_INIT_REQ => await RequestAsync(request, subject, hash!, renewal: false, cancellationToken),
+            PkiBody.TYPE_KEY_UPDATE_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+                "a kur is signed with the unit's current operator certificate (LDevID), not its factory identity", kind, subject, hash),
+            PkiBody.TYPE_KEY_UPDATE_REQ => await RequestAsync(request, subject, hash!, renewal: true, cancellationToken),
             PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
             _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST ({EndpointsInfo.Est})", kind, subject, hash),
         };
@@ -185,30 +189,45 @@ public sealed partial class CmpServer(
     }
 
     /// <summary>
-    /// ir: an enrollable unit with a passing, unused attestation posted with this same IDevID, one certificate request
-    /// with a valid signature proof of possession, the device key policy; the certificate is issued now and recorded on
-    /// certConf (or at once when the unit asks for implicit confirmation).
+    /// ir (signed with the IDevID) and kur (signed with the current LDevID, which must still be on the allow list): a
+    /// passing, unused attestation posted with that same certificate, one certificate request with a valid signature
+    /// proof of possession, the device key policy; the certificate is issued now and recorded on certConf (or at once
+    /// when the unit asks for implicit confirmation), superseding the unit's previous ones.
     /// </summary>
-    private async Task<CmpAnswer> InitialAsync(PkiMessage request, string serial, string signerHash, CancellationToken cancellationToken)
+    private async Task<CmpAnswer> RequestAsync(PkiMessage request, string serial, string signerHash, bool renewal, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
+        var kind = renewal ? "kur" : "ir";
+        if (renewal)
+        {
+            try
+            {
+                using var current = X509CertificateLoader.LoadCertificate(new ProtectedPkiMessage(request).GetCertificates()[0].GetEncoded());
+                (serial, _) = await enrollment.AuthenticateCurrentAsync(current, now, cancellationToken);
+            }
+            catch (Core.Attestation.EnrollmentException ex)
+            {
+                return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, kind, serial, signerHash);
+            }
+        }
+
         var messages = CertReqMessages.GetInstance(request.Body.Content).ToCertReqMsgArray();
         if (messages.Length != 1)
         {
-            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest, $"{messages.Length} certificate requests: one per ir", "ir", serial, signerHash);
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest, $"{messages.Length} certificate requests: one per request", kind, serial, signerHash);
         }
 
         if (await registry.FindUsableAttestationByClientAsync(serial, signerHash, now, cancellationToken) is not { } attestation)
         {
             return CmpAnswer.Refused(ReasonCode.AttestationRequired, PkiFailureInfo.NotAuthorized,
-                $"no passing, unused attestation of '{serial}' posted with this IDevID within the enrollment window: attest over /attest/* first", "ir", serial, signerHash);
+                $"no passing, unused attestation of '{serial}' posted with this {(renewal ? "operator certificate" : "IDevID")} within the enrollment window: attest over /attest/* first", kind, serial, signerHash);
         }
 
         var message = new Org.BouncyCastle.Crmf.CertificateRequestMessage(messages[0]);
         var template = message.GetCertTemplate();
         if (template.PublicKey is null)
         {
-            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the certificate template carries no public key", "ir", serial, signerHash);
+            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the certificate template carries no public key", kind, serial, signerHash);
         }
 
         PublicKey key;
@@ -219,23 +238,23 @@ public sealed partial class CmpServer(
         }
         catch (CryptographicException)
         {
-            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's public key is not readable", "ir", serial, signerHash);
+            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's public key is not readable", kind, serial, signerHash);
         }
         catch (Core.Attestation.EnrollmentException ex)
         {
-            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.BadCertTemplate, ex.Message, "ir", serial, signerHash);
+            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.BadCertTemplate, ex.Message, kind, serial, signerHash);
         }
 
         if (!message.IsValidSigningKeyPop(new Asn1VerifierFactoryProvider(Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(template.PublicKey))))
         {
-            return CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", "ir", serial, signerHash);
+            return CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", kind, serial, signerHash);
         }
 
         var spki = Core.Certificates.PublicKeyHash.Hex(key);
         if (await registry.FindSerialByPublicKeyAsync(spki, cancellationToken) is { } holder && holder != serial)
         {
             recorder.Post(recorder.Make.Alert(DecisionListener.Enrollment, ReasonCode.KeyShared, serial, DecisionOrigin.At("detector:shared-key"), $"CMP ir with the key of '{holder}'"));
-            return CmpAnswer.Refused(ReasonCode.KeyShared, PkiFailureInfo.BadCertTemplate, $"this public key is already bound to device '{holder}': one key, one device", "ir", serial, signerHash);
+            return CmpAnswer.Refused(ReasonCode.KeyShared, PkiFailureInfo.BadCertTemplate, $"this public key is already bound to device '{holder}': one key, one device", kind, serial, signerHash);
         }
 
         var certificate = enrollment.Issue(serial, key, now);
@@ -243,7 +262,7 @@ public sealed partial class CmpServer(
         var implicitConfirm = request.Header.GetGeneralInfo()?.Any(i => i.InfoType.Equals(CmpObjectIdentifiers.it_implicitConfirm)) == true;
         if (implicitConfirm)
         {
-            var refused = await CommitAsync(serial, attestation.Id, certificate, spki, signerHash, "ir", now, cancellationToken);
+            var refused = await CommitAsync(serial, attestation.Id, certificate, spki, signerHash, kind, now, cancellationToken);
             if (refused is not null)
             {
                 return refused;
@@ -256,9 +275,9 @@ public sealed partial class CmpServer(
         }
 
         // caPubs: the operator root the unit installs as its trust anchor for the SeGW (TS 33.310 9.5.4).
-        var body = new PkiBody(PkiBody.TYPE_INIT_REP, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
+        var body = new PkiBody(renewal ? PkiBody.TYPE_KEY_UPDATE_REP : PkiBody.TYPE_INIT_REP, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
             [new CertResponse(new DerInteger(certReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
-        return new CmpAnswer(ReasonCode.Allowed, "ir", serial, signerHash,
+        return new CmpAnswer(ReasonCode.Allowed, kind, serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
         { ImplicitConfirm = implicitConfirm };
     }

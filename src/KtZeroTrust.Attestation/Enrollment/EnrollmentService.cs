@@ -152,11 +152,18 @@ public sealed class EnrollmentService(
     }
 
     /// <summary>simplereenroll: the current operational certificate as TLS client certificate, still on the allow list.</summary>
-    private async Task<(string Serial, string? ClientHash)> AuthenticateRenewalAsync(EnrollmentCredentials credentials, DateTimeOffset now, CancellationToken cancellationToken)
+    private Task<(string Serial, string? ClientHash)> AuthenticateRenewalAsync(EnrollmentCredentials credentials, DateTimeOffset now, CancellationToken cancellationToken)
+        => credentials.ClientCertificate is { } client
+            ? AuthenticateCurrentAsync(client, now, cancellationToken)
+            : throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Renewal needs the current operational certificate as TLS client certificate.", 401);
+
+    /// <summary>Renewal (EST simplereenroll, CMP kur): the unit's current operational certificate, still on the allow list; its serial and hash.</summary>
+    public async Task<(string Serial, string? ClientHash)> AuthenticateCurrentAsync(X509Certificate2 client, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (credentials.ClientCertificate is not { } client || !TrustPolicies.ChainsTo(client, operatorCa.Certificate))
+        ArgumentNullException.ThrowIfNull(client);
+        if (!TrustPolicies.ChainsTo(client, operatorCa.Certificate))
         {
-            throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Renewal needs the current operational certificate as TLS client certificate.", 401);
+            throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Renewal needs the current operational certificate (issued by the operator CA).", 401);
         }
 
         var hash = CertificateHash.Of(client);
