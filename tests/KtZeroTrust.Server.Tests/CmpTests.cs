@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
+using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Tests.Common;
 
@@ -37,10 +38,11 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.Contains("cmp_protection_invalid", forged, StringComparison.Ordinal);
 
         // A request type not served yet is refused for what it is, never half-served.
-        var (rrExit, rr) = await CmpAsync("-cmd", "rr", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
-            "-oldcert", server.Layout.LDevIdCertificate("FC-0002"));
-        Assert.NotEqual(0, rrExit);
-        Assert.Contains("cmp_request_unsupported", rr, StringComparison.Ordinal);
+        var (crExit, cr) = await CmpAsync("-cmd", "cr", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
+            "-newkey", server.Layout.LDevIdKey("FC-0002"), "-subject", "/CN=FC-0002", "-certout", key + ".issued.pem");
+        Assert.NotEqual(0, crExit);
+        Assert.Contains("cmp_request_unsupported", cr, StringComparison.Ordinal);
+        Assert.False(File.Exists(key + ".issued.pem"));
 
         // Not a PKIMessage at all: still a signed CMP error (HTTP 200, RFC 6712), and the wrong media type is HTTP 415.
         using var http = server.ConsoleClient();
@@ -151,6 +153,26 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         var (byOld, oldOutput) = await CmpAsync("-cmd", "kur", "-cert", first, "-key", firstKey, "-newkey", secondKey, "-certout", Scratch("y.pem"));
         Assert.NotEqual(0, byOld);
         Assert.Contains("certificate_revoked", oldOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rr_AUnitRevokesItsOwnCertificate_NeverAnotherUnits()
+    {
+        string[] signedByFc6 = ["-cert", server.Layout.LDevIdCertificate("FC-0006"), "-key", server.Layout.LDevIdKey("FC-0006")];
+        var (otherExit, other) = await CmpAsync(["-cmd", "rr", .. signedByFc6, "-oldcert", server.Layout.LDevIdCertificate("FC-0001")]);
+        Assert.NotEqual(0, otherExit);
+        Assert.Contains("the signer's own", other, StringComparison.Ordinal);
+        Assert.Equal(DeviceLifecycleState.Active, (await server.OpenRegistry().FindAsync("FC-0001", Ct))!.State);
+
+        var (exit, output) = await CmpAsync(["-cmd", "rr", .. signedByFc6, "-oldcert", server.Layout.LDevIdCertificate("FC-0006")]);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("received RP", output, StringComparison.Ordinal);
+        Assert.Equal(DeviceLifecycleState.Revoked, (await server.OpenRegistry().FindAsync("FC-0006", Ct))!.State);
+        Assert.Equal("cmp:rr", (await server.OpenRegistry().GetHistoryAsync("FC-0006", Ct))[^1].Actor);
+        var (again, againOutput) = await CmpAsync(["-cmd", "rr", .. signedByFc6, "-oldcert", server.Layout.LDevIdCertificate("FC-0006")]);
+        Assert.NotEqual(0, again);
+        Assert.Contains("certificate_revoked", againOutput, StringComparison.Ordinal);
     }
 
     private string Scratch(string name) => Path.Combine(server.Scratch, Guid.NewGuid().ToString("N") + "-" + name);

@@ -33,7 +33,7 @@ namespace KtZeroTrust.Attestation.Cmp;
 /// status text starts with our reason code; every message is a decision.
 /// Served: <c>genm</c> (the operator CA certificates, id-it-caCerts); <c>ir</c> signed with the IDevID after a passing
 /// attestation, and <c>kur</c> signed with the current LDevID after a fresh one, both confirmed by <c>certConf</c> (or
-/// implicitly). Not yet: cr, p10cr, rr (<c>cmp_request_unsupported</c>).
+/// implicitly); <c>rr</c>, a unit revoking its own certificate. Not yet: cr, p10cr (<c>cmp_request_unsupported</c>).
 /// </summary>
 public sealed partial class CmpServer(
     CertificateAuthority operatorCa,
@@ -168,6 +168,9 @@ public sealed partial class CmpServer(
             PkiBody.TYPE_KEY_UPDATE_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "a kur is signed with the unit's current operator certificate (LDevID), not its factory identity", kind, subject, hash),
             PkiBody.TYPE_KEY_UPDATE_REQ => await RequestAsync(request, subject, hash!, renewal: true, cancellationToken),
+            PkiBody.TYPE_REVOCATION_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+                "an rr is signed with the unit's current operator certificate: a unit revokes its own certificate", kind, subject, hash),
+            PkiBody.TYPE_REVOCATION_REQ => await RevokeAsync(request, hash!, cancellationToken),
             PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
             _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST ({EndpointsInfo.Est})", kind, subject, hash),
         };
@@ -280,6 +283,47 @@ public sealed partial class CmpServer(
         return new CmpAnswer(ReasonCode.Allowed, kind, serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
         { ImplicitConfirm = implicitConfirm };
+    }
+
+    /// <summary>
+    /// rr: a unit revokes its own current certificate (tamper switch, decommissioning in the field). The device is
+    /// revoked in the registry, so every gateway and the OCSP responder refuse it at once; only an administrator can
+    /// bring it back (a new attestation and enrollment).
+    /// </summary>
+    private async Task<CmpAnswer> RevokeAsync(PkiMessage request, string signerHash, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        using var current = X509CertificateLoader.LoadCertificate(new ProtectedPkiMessage(request).GetCertificates()[0].GetEncoded());
+        string serial;
+        try
+        {
+            (serial, _) = await enrollment.AuthenticateCurrentAsync(current, now, cancellationToken);
+        }
+        catch (Core.Attestation.EnrollmentException ex)
+        {
+            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, "rr", DeviceCertificates.SerialOf(current), signerHash);
+        }
+
+        var details = RevReqContent.GetInstance(request.Body.Content).ToRevDetailsArray();
+        var asked = details.Length == 1 ? details[0].CertDetails.SerialNumber?.Value : null;
+        if (asked is null || !asked.Equals(new BigInteger(1, Convert.FromHexString(current.SerialNumber))))
+        {
+            return CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadCertId, "an rr names exactly one certificate: the signer's own", "rr", serial, signerHash);
+        }
+
+        try
+        {
+            await registry.TransitionAsync(serial, DeviceLifecycleState.Revoked, "cmp:rr", $"the unit asked for the revocation of its certificate {current.SerialNumber}", cancellationToken);
+        }
+        catch (RegistryException ex)
+        {
+            return CmpAnswer.Refused(ReasonCode.LifecycleTransitionInvalid, PkiFailureInfo.NotAuthorized, ex.Message, "rr", serial, signerHash);
+        }
+
+        recorder.Post(recorder.Make.Lifecycle(DecisionListener.Enrollment, serial, "cmp:rr", $"revoked at the unit's own request (certificate {current.SerialNumber})"));
+        var revocation = new RevRepContentBuilder().Add(new PkiStatusInfo(0 /* accepted */),
+            new CertId(new GeneralName(X509Name.GetInstance(_operatorCa.SubjectDN.ToAsn1Object())), new DerInteger(asked))).Build();
+        return new CmpAnswer(ReasonCode.Allowed, "rr", serial, signerHash, $"certificate {current.SerialNumber} and its device revoked", new PkiBody(PkiBody.TYPE_REVOCATION_REP, revocation));
     }
 
     /// <summary>certConf: the unit accepts (the hash of) the certificate it was issued; then, and only then, it is recorded.</summary>
