@@ -35,7 +35,7 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<DeviceTlsHandshake>();
         services.TryAddSingleton<DeviceConnectionTracker>();
         services.AddOptions<CloneDetectionOptions>().Bind(configuration.GetSection(CloneDetectionOptions.SectionName))
-            .Validate(o => o.Window > TimeSpan.Zero && o.MaxTracked > 0, "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.")
+            .Validate(o => o.IsValid, CloneDetectionOptions.Requirement)
             .ValidateOnStart();
         services.TryAddSingleton<CloneDetector>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<KtZeroTrust.Hosting.Listeners.IResponseFailureClassifier, ForwarderFailureClassifier>());

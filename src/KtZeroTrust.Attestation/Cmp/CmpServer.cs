@@ -116,6 +116,8 @@ public sealed partial class CmpServer(
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.UnsupportedVersion, $"pvno {header.Pvno} (2 or 3)", kind);
         }
 
+        // The signer's certificate (the first in extraCerts), read once: the checks below and the request handlers use it.
+        using var signer = request.GetExtraCerts() is { Length: > 0 } extra ? X509CertificateLoader.LoadCertificate(extra[0].GetEncoded()) : null;
         string? subject = null;
         string? hash = null;
         var factoryIdentity = false;
@@ -137,22 +139,21 @@ public sealed partial class CmpServer(
 
             var protectedMessage = new ProtectedPkiMessage(request);
             var certificates = protectedMessage.GetCertificates();
-            if (certificates.Length == 0)
+            if (signer is null)
             {
                 return CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.SignerNotTrusted, "signed, but the signer's certificate is not in extraCerts", kind);
             }
 
             var signerCertificate = certificates[0];
-            using var dotnet = X509CertificateLoader.LoadCertificate(signerCertificate.GetEncoded());
-            subject = DeviceCertificates.SerialOf(dotnet);
-            hash = Core.Certificates.CertificateHash.Of(dotnet).ToString();
+            subject = DeviceCertificates.SerialOf(signer);
+            hash = Core.Certificates.CertificateHash.Of(signer).ToString();
             if (!protectedMessage.Verify(new Asn1VerifierFactory(header.ProtectionAlg, signerCertificate.GetPublicKey())))
             {
                 return CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.BadMessageCheck, "the signature does not verify", kind, subject, hash);
             }
 
             var intermediates = new X509Certificate2Collection(certificates.Skip(1).Select(c => X509CertificateLoader.LoadCertificate(c.GetEncoded())).ToArray());
-            factoryIdentity = vendors.IsFactoryIdentity(dotnet, intermediates);
+            factoryIdentity = vendors.IsFactoryIdentity(signer, intermediates);
             if (!factoryIdentity && !IssuedByOperatorCa(signerCertificate))
             {
                 return CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.SignerNotTrusted, "the signer is neither a unit's factory identity nor an operator certificate", kind, subject, hash);
@@ -164,15 +165,15 @@ public sealed partial class CmpServer(
             PkiBody.TYPE_GEN_MSG => General(GenMsgContent.GetInstance(request.Body.Content), subject, hash),
             PkiBody.TYPE_INIT_REQ when !factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "an ir is signed with the unit's factory identity (IDevID, TS 33.310 9.5.3)", kind, subject, hash),
-            PkiBody.TYPE_INIT_REQ => await RequestAsync(request, subject, hash!, renewal: false, cancellationToken),
+            PkiBody.TYPE_INIT_REQ => await RequestAsync(request, signer!, subject, hash!, renewal: false, cancellationToken),
             PkiBody.TYPE_KEY_UPDATE_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "a kur is signed with the unit's current operator certificate (LDevID), not its factory identity", kind, subject, hash),
-            PkiBody.TYPE_KEY_UPDATE_REQ => await RequestAsync(request, subject, hash!, renewal: true, cancellationToken),
+            PkiBody.TYPE_KEY_UPDATE_REQ => await RequestAsync(request, signer!, subject, hash!, renewal: true, cancellationToken),
             PkiBody.TYPE_REVOCATION_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "an rr is signed with the unit's current operator certificate: a unit revokes its own certificate", kind, subject, hash),
-            PkiBody.TYPE_REVOCATION_REQ => await RevokeAsync(request, hash!, cancellationToken),
+            PkiBody.TYPE_REVOCATION_REQ => await RevokeAsync(request, signer!, hash!, cancellationToken),
             PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
-            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST ({EndpointsInfo.Est})", kind, subject, hash),
+            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST (/.well-known/est/simpleenroll)", kind, subject, hash),
         };
     }
 
@@ -197,7 +198,7 @@ public sealed partial class CmpServer(
     /// proof of possession, the device key policy; the certificate is issued now and recorded on certConf (or at once
     /// when the unit asks for implicit confirmation), superseding the unit's previous ones.
     /// </summary>
-    private async Task<CmpAnswer> RequestAsync(PkiMessage request, string serial, string signerHash, bool renewal, CancellationToken cancellationToken)
+    private async Task<CmpAnswer> RequestAsync(PkiMessage request, X509Certificate2 signer, string serial, string signerHash, bool renewal, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         var kind = renewal ? "kur" : "ir";
@@ -205,8 +206,7 @@ public sealed partial class CmpServer(
         {
             try
             {
-                using var current = X509CertificateLoader.LoadCertificate(new ProtectedPkiMessage(request).GetCertificates()[0].GetEncoded());
-                (serial, _) = await enrollment.AuthenticateCurrentAsync(current, now, cancellationToken);
+                (serial, _) = await enrollment.AuthenticateCurrentAsync(signer, now, cancellationToken);
             }
             catch (Core.Attestation.EnrollmentException ex)
             {
@@ -290,10 +290,9 @@ public sealed partial class CmpServer(
     /// revoked in the registry, so every gateway and the OCSP responder refuse it at once; only an administrator can
     /// bring it back (a new attestation and enrollment).
     /// </summary>
-    private async Task<CmpAnswer> RevokeAsync(PkiMessage request, string signerHash, CancellationToken cancellationToken)
+    private async Task<CmpAnswer> RevokeAsync(PkiMessage request, X509Certificate2 current, string signerHash, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        using var current = X509CertificateLoader.LoadCertificate(new ProtectedPkiMessage(request).GetCertificates()[0].GetEncoded());
         string serial;
         try
         {
@@ -331,7 +330,8 @@ public sealed partial class CmpServer(
     {
         var now = timeProvider.GetUtcNow();
         var transaction = Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? []);
-        if (!_pending.TryRemove(transaction, out var pending) || pending.Expires < now || pending.SignerHash != hash)
+        // Only the unit that made the request can confirm (or spend) it: another signer leaves it waiting.
+        if (!_pending.TryGetValue(transaction, out var pending) || pending.SignerHash != hash || !_pending.TryRemove(transaction, out _) || pending.Expires < now)
         {
             return CmpAnswer.Refused(ReasonCode.AttestationRequired, PkiFailureInfo.BadRequest, "no certificate of this transaction is waiting for this unit's confirmation", "certConf", subject, hash);
         }
@@ -460,9 +460,4 @@ internal sealed record CmpAnswer(ReasonCode Reason, string Kind, string? Subject
 
     public static CmpAnswer Refused(ReasonCode reason, int failInfo, string detail, string kind = "message", string? subject = null, string? hash = null)
         => new(reason, kind, subject, hash, detail, null, failInfo);
-}
-
-internal static class EndpointsInfo
-{
-    public const string Est = "/.well-known/est/simpleenroll";
 }

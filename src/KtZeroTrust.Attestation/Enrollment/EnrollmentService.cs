@@ -77,8 +77,7 @@ public sealed class EnrollmentService(
             lifetime = DeviceCertificates.AbsoluteMaxLifetime;
         }
 
-        var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
-            .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
+        var organization = DeviceCertificates.OrganizationOf(operatorCa.Certificate);
         return operatorCa.Issue(DeviceCertificates.Subject(serial, organization), publicKey, CertificateUsage.ClientAuth,
             now.AddMinutes(-1), now + lifetime, uri: DeviceCertificates.DeviceUri(serial), crlDistributionPoints: CrlUrls(),
             ocspResponders: options.Value.OcspUrl is { Length: > 0 } ocsp ? [ocsp] : null);

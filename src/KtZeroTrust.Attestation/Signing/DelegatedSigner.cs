@@ -25,8 +25,7 @@ public abstract class DelegatedSigner(CertificateAuthority operatorCa, Certifica
             if (_current is not { } current || now >= current.RenewAt)
             {
                 using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                var organization = operatorCa.Certificate.SubjectName.EnumerateRelativeDistinguishedNames()
-                    .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
+                var organization = DeviceCertificates.OrganizationOf(operatorCa.Certificate);
                 var caEnds = new DateTimeOffset(operatorCa.Certificate.NotAfter.ToUniversalTime());
                 var notAfter = now + Lifetime < caEnds ? now + Lifetime : caEnds;
                 using var issued = operatorCa.Issue(new X500DistinguishedName($"CN={commonName}, O={organization}"), new PublicKey(key), usage, now.AddMinutes(-5), notAfter);

@@ -17,6 +17,11 @@ public sealed class CloneDetectionOptions
 
     /// <summary>Most identities the request-time check tracks at once; beyond it the oldest are forgotten. Default 1,000,000.</summary>
     public int MaxTracked { get; set; } = 1_000_000;
+
+    /// <summary>What usable settings are: one check for the gateway's and the detectors' validation.</summary>
+    public const string Requirement = SectionName + ": Window and MaxTracked must be positive.";
+
+    public bool IsValid => Window > TimeSpan.Zero && MaxTracked > 0;
 }
 
 /// <summary>

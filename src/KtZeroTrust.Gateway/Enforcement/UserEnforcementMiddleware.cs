@@ -39,7 +39,7 @@ internal sealed partial class UserEnforcementMiddleware(
         var policySet = policies.Current;
         var proxy = context.Features.Get<IReverseProxyFeature>(); // null on the fallback: no route serves the path
         var route = proxy?.Route.Config.RouteId;
-        var identity = UserAuthentication.Refused(ReasonCode.Allowed, StatusCodes.Status200OK);
+        UserAuthentication identity;
         string? deviceSerial = null;
         CompiledRoutePolicy? policy = null;
 

@@ -34,9 +34,9 @@ public sealed class DetectorOptions
     /// <summary>What is wrong with these settings, each naming its key; empty when they are usable.</summary>
     public IEnumerable<string> Problems()
     {
-        if (Clone.Window <= TimeSpan.Zero || Clone.MaxTracked < 1)
+        if (!Clone.IsValid)
         {
-            yield return "ZeroTrust:Detectors:Clone: Window and MaxTracked must be positive.";
+            yield return CloneDetectionOptions.Requirement;
         }
 
         if (Idle.After <= TimeSpan.Zero || Idle.SweepInterval < TimeSpan.FromSeconds(1))

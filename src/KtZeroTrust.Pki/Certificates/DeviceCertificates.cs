@@ -85,7 +85,8 @@ public static class DeviceCertificates
         return result;
     }
 
-    private static string OrganizationOf(X509Certificate2 ca)
+    /// <summary>The organisation (O) a CA names, which the certificates it issues carry too.</summary>
+    public static string OrganizationOf(X509Certificate2 ca)
         => ca.SubjectName.EnumerateRelativeDistinguishedNames()
             .FirstOrDefault(r => r.GetSingleElementType().Value == "2.5.4.10")?.GetSingleElementValue() ?? "KtZeroTrust Operator";
 }
