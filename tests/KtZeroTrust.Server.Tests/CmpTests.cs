@@ -10,6 +10,8 @@ namespace KtZeroTrust.Server.Tests;
 /// <summary>CMPv2 at /.well-known/cmp with the client base stations' vendors test against: <c>openssl cmp</c>.</summary>
 public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
+    private readonly CmpClient cmp = new(server);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -37,12 +39,11 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.NotEqual(0, forgedExit);
         Assert.Contains("cmp_protection_invalid", forged, StringComparison.Ordinal);
 
-        // A request type not served yet is refused for what it is, never half-served.
-        var (crExit, cr) = await CmpAsync("-cmd", "cr", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
-            "-newkey", server.Layout.LDevIdKey("FC-0002"), "-subject", "/CN=FC-0002", "-certout", key + ".issued.pem");
-        Assert.NotEqual(0, crExit);
-        Assert.Contains("cmp_request_unsupported", cr, StringComparison.Ordinal);
-        Assert.False(File.Exists(key + ".issued.pem"));
+        // A general message asking for what this CA does not answer is refused for what it is.
+        var (infoExit, info) = await CmpAsync("-cmd", "genm", "-cert", server.Layout.IDevIdCertificate("FC-0002"), "-key", server.Layout.IDevIdKey("FC-0002"),
+            "-infotype", "signKeyPairTypes");
+        Assert.NotEqual(0, infoExit);
+        Assert.Contains("cmp_request_unsupported", info, StringComparison.Ordinal);
 
         // Not a PKIMessage at all: still a signed CMP error (HTTP 200, RFC 6712), and the wrong media type is HTTP 415.
         using var http = server.ConsoleClient();
@@ -156,6 +157,59 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
     }
 
     [Fact]
+    public async Task Cr_SignedWithTheCurrentLdevId_AndP10cr_SignedWithTheIDevId_AreServedUnderTheRulesOfIrAndKur()
+    {
+        // cr: FC-0002 asks for a certificate with its current LDevID, after an attestation posted with that LDevID.
+        using (var factory = server.FactoryCertificate("FC-0002"))
+        using (var current = server.SampleCertificate("FC-0002"))
+        using (var unit = new EnrollmentClient(server, current))
+        {
+            await unit.AttestAsync("FC-0002", factory, Ct);
+        }
+
+        var (crKey, crCertificate) = (Scratch("cr.key"), Scratch("cr.pem"));
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", crKey);
+        var (crExit, cr) = await CmpAsync("-cmd", "cr", "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-key", server.Layout.LDevIdKey("FC-0002"),
+            "-newkey", crKey, "-subject", "/CN=FC-0002", "-certout", crCertificate);
+        Assert.True(crExit == 0, cr);
+        Assert.Contains("received CP", cr, StringComparison.Ordinal);
+        Assert.Contains("received PKICONF", cr, StringComparison.Ordinal);
+        Assert.Equal("FC-0002", DeviceCertificates.SerialOf(PemFiles.ReadCertificate(crCertificate)));
+
+        // p10cr: FC-0001 sends a PKCS#10 request signed with its IDevID after attesting with it.
+        await AttestAsync("FC-0001");
+        string[] byIdevid = ["-cert", server.Layout.IDevIdCertificate("FC-0001"), "-key", server.Layout.IDevIdKey("FC-0001")];
+        var key = Scratch("p10.key");
+        await RunAsync("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key);
+        async Task<string> CsrAsync(string subject, string withKey)
+        {
+            var csr = Scratch("p10.csr");
+            await Tools.RunCheckedAsync("openssl", ["req", "-new", "-key", withKey, "-subj", subject, "-out", csr], Ct);
+            return csr;
+        }
+
+        // Refusals first, to show they spend nothing: a CSR for another unit's name, an RSA key (the device key policy).
+        var (otherExit, other) = await CmpAsync(["-cmd", "p10cr", .. byIdevid, "-csr", await CsrAsync("/CN=FC-0006", key), "-certout", Scratch("other.pem")]);
+        Assert.NotEqual(0, otherExit);
+        Assert.Contains("csr_identity_mismatch", other, StringComparison.Ordinal);
+        var rsa = Scratch("rsa.key");
+        await RunAsync("openssl", "genrsa", "-out", rsa, "2048");
+        var (rsaExit, rsaOutput) = await CmpAsync(["-cmd", "p10cr", .. byIdevid, "-csr", await CsrAsync("/CN=FC-0001", rsa), "-certout", Scratch("rsa.pem")]);
+        Assert.NotEqual(0, rsaExit);
+        Assert.Contains("key_policy_violation", rsaOutput, StringComparison.Ordinal);
+
+        var certificate = Scratch("p10.pem");
+        var (exit, output) = await CmpAsync(["-cmd", "p10cr", .. byIdevid, "-csr", await CsrAsync("/CN=FC-0001", key), "-certout", certificate]);
+        Assert.True(exit == 0, output);
+        Assert.Contains("received CP", output, StringComparison.Ordinal);
+        using var issued = X509Certificate2.CreateFromPemFile(certificate, key);
+        using var device = server.DeviceClient(issued);
+        await Eventually.Until(() => device.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.OK, "the p10cr-enrolled unit to be admitted");
+        var reasons = (await server.DecisionsAsync()).Where(d => d.Text("route") is "cmp:p10cr" or "cmp:cr").Select(d => d.Text("reason")).ToList();
+        Assert.Equal(["allowed", "csr_identity_mismatch", "key_policy_violation", "allowed"], reasons);
+    }
+
+    [Fact]
     public async Task Rr_AUnitRevokesItsOwnCertificate_NeverAnotherUnits()
     {
         string[] signedByFc6 = ["-cert", server.Layout.LDevIdCertificate("FC-0006"), "-key", server.Layout.LDevIdKey("FC-0006")];
@@ -175,22 +229,13 @@ public sealed class CmpTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.Contains("certificate_revoked", againOutput, StringComparison.Ordinal);
     }
 
-    private string Scratch(string name) => Path.Combine(server.Scratch, Guid.NewGuid().ToString("N") + "-" + name);
+    private string Scratch(string name) => cmp.Scratch(name);
 
-    private async Task AttestAsync(string serial)
-    {
-        using var factory = server.FactoryCertificate(serial);
-        using var unit = new EnrollmentClient(server, factory);
-        await unit.AttestAsync(serial, factory, Ct);
-    }
+    private Task AttestAsync(string serial) => cmp.AttestAsync(serial, Ct);
 
-    private Task<(int Exit, string Output)> IrAsync(string serial, string key, string certificate, params string[] extra)
-        => CmpAsync(["-cmd", "ir", "-cert", server.Layout.IDevIdCertificate(serial), "-key", server.Layout.IDevIdKey(serial), "-newkey", key,
-            "-subject", "/CN=" + serial, "-certout", certificate, .. extra]);
+    private Task<(int Exit, string Output)> IrAsync(string serial, string key, string certificate, params string[] extra) => cmp.IrAsync(serial, key, certificate, extra);
 
-    private Task<(int Exit, string Output)> CmpAsync(params string[] args)
-        => RunAsync("openssl", ["cmp", "-server", $"https://127.0.0.1:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",
-            "-tls_trusted", server.Layout.TlsRootCertificate, "-trusted", server.Layout.OperatorCaCertificate, .. args]);
+    private Task<(int Exit, string Output)> CmpAsync(params string[] args) => cmp.RunAsync(args);
 
     private static Task<(int Exit, string Output)> RunAsync(string file, params string[] args) => Tools.RunAsync(file, args, Ct);
 }

@@ -33,7 +33,8 @@ namespace KtZeroTrust.Attestation.Cmp;
 /// status text starts with our reason code; every message is a decision.
 /// Served: <c>genm</c> (the operator CA certificates, id-it-caCerts); <c>ir</c> signed with the IDevID after a passing
 /// attestation, and <c>kur</c> signed with the current LDevID after a fresh one, both confirmed by <c>certConf</c> (or
-/// implicitly); <c>rr</c>, a unit revoking its own certificate. Not yet: cr, p10cr (<c>cmp_request_unsupported</c>).
+/// implicitly); <c>cr</c> and <c>p10cr</c> (a CRMF or PKCS#10 request) signed with either, under the same rules;
+/// <c>rr</c>, a unit revoking its own certificate.
 /// </summary>
 public sealed partial class CmpServer(
     CertificateAuthority operatorCa,
@@ -163,17 +164,20 @@ public sealed partial class CmpServer(
         return request.Body.Type switch
         {
             PkiBody.TYPE_GEN_MSG => General(GenMsgContent.GetInstance(request.Body.Content), subject, hash),
-            PkiBody.TYPE_INIT_REQ when !factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+            _ when subject is null && request.Body.Type is not PkiBody.TYPE_CERT_CONFIRM => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+                $"a {kind} is signed by a unit: its IDevID or its operator certificate", kind),
+            PkiBody.TYPE_INIT_REQ when !factoryIdentity => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "an ir is signed with the unit's factory identity (IDevID, TS 33.310 9.5.3)", kind, subject, hash),
-            PkiBody.TYPE_INIT_REQ => await RequestAsync(request, signer!, subject, hash!, renewal: false, cancellationToken),
-            PkiBody.TYPE_KEY_UPDATE_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+            PkiBody.TYPE_KEY_UPDATE_REQ when factoryIdentity => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "a kur is signed with the unit's current operator certificate (LDevID), not its factory identity", kind, subject, hash),
-            PkiBody.TYPE_KEY_UPDATE_REQ => await RequestAsync(request, signer!, subject, hash!, renewal: true, cancellationToken),
-            PkiBody.TYPE_REVOCATION_REQ when factoryIdentity || subject is null => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
+            PkiBody.TYPE_REVOCATION_REQ when factoryIdentity => CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.NotAuthorized,
                 "an rr is signed with the unit's current operator certificate: a unit revokes its own certificate", kind, subject, hash),
+            // cr and p10cr may come either way (RFC 9483 4.1.2, 4.1.4): signed by the IDevID they enroll, by the LDevID they renew.
+            PkiBody.TYPE_INIT_REQ or PkiBody.TYPE_CERT_REQ or PkiBody.TYPE_KEY_UPDATE_REQ or PkiBody.TYPE_P10_CERT_REQ
+                => await RequestAsync(request, signer!, subject!, hash!, kind, renewal: !factoryIdentity, cancellationToken),
             PkiBody.TYPE_REVOCATION_REQ => await RevokeAsync(request, signer!, hash!, cancellationToken),
             PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
-            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not served yet: enroll over EST (/.well-known/est/simpleenroll)", kind, subject, hash),
+            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not a request this CA serves (ir, cr, p10cr, kur, rr, certConf, genm)", kind, subject, hash),
         };
     }
 
@@ -193,31 +197,41 @@ public sealed partial class CmpServer(
     }
 
     /// <summary>
-    /// ir (signed with the IDevID) and kur (signed with the current LDevID, which must still be on the allow list): a
-    /// passing, unused attestation posted with that same certificate, one certificate request with a valid signature
-    /// proof of possession, the device key policy; the certificate is issued now and recorded on certConf (or at once
-    /// when the unit asks for implicit confirmation), superseding the unit's previous ones.
+    /// ir, cr, p10cr signed with the IDevID (a registered, enrollable unit whose manifest names that IDevID) and kur,
+    /// cr, p10cr signed with the current LDevID (still on the allow list): a passing, unused attestation posted with
+    /// that same certificate, one certificate request with a valid proof of possession (CRMF signature POP, or the
+    /// PKCS#10 signature), the device key policy, no other unit's key or name; the certificate is issued now and
+    /// recorded on certConf (or at once when the unit asks for implicit confirmation), superseding the unit's previous ones.
     /// </summary>
-    private async Task<CmpAnswer> RequestAsync(PkiMessage request, X509Certificate2 signer, string serial, string signerHash, bool renewal, CancellationToken cancellationToken)
+    private async Task<CmpAnswer> RequestAsync(PkiMessage request, X509Certificate2 signer, string serial, string signerHash, string kind, bool renewal, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        var kind = renewal ? "kur" : "ir";
-        if (renewal)
+        try
         {
-            try
+            if (renewal)
             {
                 (serial, _) = await enrollment.AuthenticateCurrentAsync(signer, now, cancellationToken);
             }
-            catch (Core.Attestation.EnrollmentException ex)
+            else
             {
-                return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, kind, serial, signerHash);
+                await CheckFactoryIdentityAsync(serial, signerHash, cancellationToken);
             }
         }
-
-        var messages = CertReqMessages.GetInstance(request.Body.Content).ToCertReqMsgArray();
-        if (messages.Length != 1)
+        catch (Core.Attestation.EnrollmentException ex)
         {
-            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest, $"{messages.Length} certificate requests: one per request", kind, serial, signerHash);
+            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, kind, serial, signerHash);
+        }
+
+        var (ask, refusal) = ReadAsk(request, kind, serial, signerHash);
+        if (ask is null)
+        {
+            return refusal!;
+        }
+
+        if (ask.NamedSerial is { } named && named != serial)
+        {
+            return CmpAnswer.Refused(ReasonCode.CsrIdentityMismatch, PkiFailureInfo.BadCertTemplate,
+                $"the request names '{named}', but its signer is '{serial}': a unit enrolls only itself", kind, serial, signerHash);
         }
 
         if (await registry.FindUsableAttestationByClientAsync(serial, signerHash, now, cancellationToken) is not { } attestation)
@@ -226,46 +240,17 @@ public sealed partial class CmpServer(
                 $"no passing, unused attestation of '{serial}' posted with this {(renewal ? "operator certificate" : "IDevID")} within the enrollment window: attest over /attest/* first", kind, serial, signerHash);
         }
 
-        var message = new Org.BouncyCastle.Crmf.CertificateRequestMessage(messages[0]);
-        var template = message.GetCertTemplate();
-        if (template.PublicKey is null)
+        if (await registry.FindSerialByPublicKeyAsync(ask.PublicKeySha256, cancellationToken) is { } holder && holder != serial)
         {
-            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the certificate template carries no public key", kind, serial, signerHash);
-        }
-
-        PublicKey key;
-        try
-        {
-            key = PublicKey.CreateFromSubjectPublicKeyInfo(template.PublicKey.GetEncoded(), out _);
-            Pki.Est.CsrParser.CheckKey(key);
-        }
-        catch (CryptographicException)
-        {
-            return CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's public key is not readable", kind, serial, signerHash);
-        }
-        catch (Core.Attestation.EnrollmentException ex)
-        {
-            return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.BadCertTemplate, ex.Message, kind, serial, signerHash);
-        }
-
-        if (!message.IsValidSigningKeyPop(new Asn1VerifierFactoryProvider(Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(template.PublicKey))))
-        {
-            return CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", kind, serial, signerHash);
-        }
-
-        var spki = Core.Certificates.PublicKeyHash.Hex(key);
-        if (await registry.FindSerialByPublicKeyAsync(spki, cancellationToken) is { } holder && holder != serial)
-        {
-            recorder.Post(recorder.Make.Alert(DecisionListener.Enrollment, ReasonCode.KeyShared, serial, DecisionOrigin.At("detector:shared-key"), $"CMP ir with the key of '{holder}'"));
+            recorder.Post(recorder.Make.Alert(DecisionListener.Enrollment, ReasonCode.KeyShared, serial, DecisionOrigin.At("detector:shared-key"), $"CMP {kind} with the key of '{holder}'"));
             return CmpAnswer.Refused(ReasonCode.KeyShared, PkiFailureInfo.BadCertTemplate, $"this public key is already bound to device '{holder}': one key, one device", kind, serial, signerHash);
         }
 
-        var certificate = enrollment.Issue(serial, key, now);
-        var certReqId = message.GetCertReqID().Value;
+        var certificate = enrollment.Issue(serial, ask.Key, now);
         var implicitConfirm = request.Header.GetGeneralInfo()?.Any(i => i.InfoType.Equals(CmpObjectIdentifiers.it_implicitConfirm)) == true;
         if (implicitConfirm)
         {
-            var refused = await CommitAsync(serial, attestation.Id, certificate, spki, signerHash, kind, now, cancellationToken);
+            var refused = await CommitAsync(serial, attestation.Id, certificate, ask.PublicKeySha256, signerHash, kind, now, cancellationToken);
             if (refused is not null)
             {
                 return refused;
@@ -274,15 +259,98 @@ public sealed partial class CmpServer(
         else
         {
             Forget(now);
-            _pending[Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? [])] = new Pending(serial, signerHash, attestation.Id, certificate, spki, certReqId, now + PendingLifetime);
+            _pending[Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? [])] = new Pending(serial, signerHash, attestation.Id, certificate, ask.PublicKeySha256, ask.CertReqId, now + PendingLifetime);
         }
 
         // caPubs: the operator root the unit installs as its trust anchor for the SeGW (TS 33.310 9.5.4).
-        var body = new PkiBody(renewal ? PkiBody.TYPE_KEY_UPDATE_REP : PkiBody.TYPE_INIT_REP, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
-            [new CertResponse(new DerInteger(certReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
+        var type = request.Body.Type switch
+        {
+            PkiBody.TYPE_INIT_REQ => PkiBody.TYPE_INIT_REP,
+            PkiBody.TYPE_KEY_UPDATE_REQ => PkiBody.TYPE_KEY_UPDATE_REP,
+            _ => PkiBody.TYPE_CERT_REP,
+        };
+        var body = new PkiBody(type, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
+            [new CertResponse(new DerInteger(ask.CertReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
         return new CmpAnswer(ReasonCode.Allowed, kind, serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
         { ImplicitConfirm = implicitConfirm };
+    }
+
+    /// <summary>An initial request's signer: a registered unit that may enroll, holding the IDevID its manifest names.</summary>
+    private async Task CheckFactoryIdentityAsync(string serial, string signerHash, CancellationToken cancellationToken)
+    {
+        var device = await registry.FindAsync(serial, cancellationToken)
+            ?? throw new Core.Attestation.EnrollmentException(ReasonCode.DeviceUnknown, $"no device '{serial}' is registered", 403);
+        if (device.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active))
+        {
+            throw new Core.Attestation.EnrollmentException(ReasonCode.DeviceNotEnrollable, $"device '{serial}' is {device.State}", 403);
+        }
+
+        if (device.IDevIdSha256 is { } registered && !string.Equals(registered, signerHash, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new Core.Attestation.EnrollmentException(ReasonCode.IdentityMismatch, $"the IDevID is not the one the manifest names for '{serial}'", 403);
+        }
+    }
+
+    /// <summary>What a request asks to be certified: the key, the serial it names, the request id to answer under.</summary>
+    private sealed record CertificateAsk(PublicKey Key, string PublicKeySha256, string? NamedSerial, BigInteger CertReqId);
+
+    private static (CertificateAsk? Ask, CmpAnswer? Refusal) ReadAsk(PkiMessage request, string kind, string serial, string signerHash)
+    {
+        try
+        {
+            if (request.Body.Type == PkiBody.TYPE_P10_CERT_REQ)
+            {
+                // The PKCS#10 signature is the proof of possession; certReqId -1 (RFC 9480 2.11).
+                var csr = Pki.Est.CsrParser.Parse(Org.BouncyCastle.Asn1.Pkcs.CertificationRequest.GetInstance(request.Body.Content).GetEncoded());
+                return (new CertificateAsk(csr.Request.PublicKey, csr.PublicKeySha256, csr.SubjectSerial, BigInteger.One.Negate()), null);
+            }
+
+            var messages = CertReqMessages.GetInstance(request.Body.Content).ToCertReqMsgArray();
+            if (messages.Length != 1)
+            {
+                return (null, CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest, $"{messages.Length} certificate requests: one per message", kind, serial, signerHash));
+            }
+
+            var message = new Org.BouncyCastle.Crmf.CertificateRequestMessage(messages[0]);
+            var template = message.GetCertTemplate();
+            if (template.PublicKey is null)
+            {
+                return (null, CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the certificate template carries no public key", kind, serial, signerHash));
+            }
+
+            PublicKey key;
+            try
+            {
+                key = PublicKey.CreateFromSubjectPublicKeyInfo(template.PublicKey.GetEncoded(), out _);
+            }
+            catch (CryptographicException)
+            {
+                return (null, CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's public key is not readable", kind, serial, signerHash));
+            }
+
+            Pki.Est.CsrParser.CheckKey(key);
+            string? named;
+            try
+            {
+                named = template.Subject is { } subject ? Pki.Est.CsrParser.SerialNamedIn(new X500DistinguishedName(subject.GetEncoded())) : null;
+            }
+            catch (CryptographicException)
+            {
+                return (null, CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's subject is not a readable name", kind, serial, signerHash));
+            }
+
+            if (!message.IsValidSigningKeyPop(new Asn1VerifierFactoryProvider(Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(template.PublicKey))))
+            {
+                return (null, CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", kind, serial, signerHash));
+            }
+
+            return (new CertificateAsk(key, Core.Certificates.PublicKeyHash.Hex(key), named, message.GetCertReqID().Value), null);
+        }
+        catch (Core.Attestation.EnrollmentException ex)
+        {
+            return (null, CmpAnswer.Refused(ex.Reason, ex.Reason == ReasonCode.CsrSignatureInvalid ? PkiFailureInfo.BadPop : PkiFailureInfo.BadCertTemplate, ex.Message, kind, serial, signerHash));
+        }
     }
 
     /// <summary>

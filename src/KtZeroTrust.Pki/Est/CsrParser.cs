@@ -51,10 +51,16 @@ public static class CsrParser
         }
 
         var spki = KtZeroTrust.Core.Certificates.PublicKeyHash.Hex(request.PublicKey);
-        var subjectSerial = request.SubjectName.EnumerateRelativeDistinguishedNames()
-            .FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.5")?.GetSingleElementValue()
-            ?? request.SubjectName.EnumerateRelativeDistinguishedNames().FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.3")?.GetSingleElementValue();
-        return new ParsedCsr(request, challenge, spki, subjectSerial);
+        return new ParsedCsr(request, challenge, spki, SerialNamedIn(request.SubjectName));
+    }
+
+    /// <summary>The device serial a requested subject names: its serialNumber attribute, or else its common name.</summary>
+    public static string? SerialNamedIn(X500DistinguishedName subject)
+    {
+        ArgumentNullException.ThrowIfNull(subject);
+        var single = subject.EnumerateRelativeDistinguishedNames().Where(r => !r.HasMultipleElements).ToList();
+        return single.FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.5")?.GetSingleElementValue()
+            ?? single.FirstOrDefault(r => r.GetSingleElementType().Value is "2.5.4.3")?.GetSingleElementValue();
     }
 
     /// <summary>The device key policy (<see cref="DeviceKeyPolicy"/>), the same one the gateway applies.</summary>

@@ -1,0 +1,120 @@
+using System.Net.Http.Headers;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Pki.Certificates;
+using KtZeroTrust.Tests.Common;
+
+namespace KtZeroTrust.Server.Tests;
+
+/// <summary>The rogue units of the EST suite, over CMP with <c>openssl cmp</c>: each refused with its reason, nothing issued.</summary>
+public sealed class CmpRogueTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private readonly CmpClient cmp = new(server);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public static TheoryData<string, string> FailedAttestations => new()
+    {
+        { "moved-unit", "location_outside_site" },
+        { "old-firmware", "firmware_rollback" },
+    };
+
+    [Theory]
+    [MemberData(nameof(FailedAttestations))]
+    public async Task AUnitWhoseAttestationFailed_GetsNoCertificateOverCmp(string scenario, string attestationReason)
+    {
+        using var factory = server.FactoryCertificate("FC-0003");
+        using var unit = new EnrollmentClient(server, factory);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => unit.AttestAsync("FC-0003", factory, Ct, claims => scenario switch
+        {
+            "moved-unit" => claims with { Location = new KtZeroTrust.Pki.Attestation.LocationClaim(35.1, 129.0) },
+            _ => claims with { Firmware = new KtZeroTrust.Pki.Attestation.FirmwareClaim(TestReference.OldVersion, TestReference.Digest(TestReference.OldVersion)) },
+        }));
+        Assert.Contains(attestationReason, failure.Message, StringComparison.Ordinal);
+
+        var certificate = cmp.Scratch("rogue.pem");
+        var (exit, output) = await cmp.IrAsync("FC-0003", await cmp.NewKeyAsync("rogue.key"), certificate);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("attestation_required", output, StringComparison.Ordinal);
+        Assert.False(File.Exists(certificate));
+        await server.DecisionAsync(d => d.Text("route") == "cmp:ir" && d.Text("subject") == "FC-0003" && d.Text("reason") == "attestation_required", "the refused ir's decision");
+    }
+
+    [Fact]
+    public async Task UnknownAndDecommissionedSerials_AndAnIdevIdTheManifestDoesNotName_AreRefused()
+    {
+        // Genuine vendor certificates: one for a serial the operator never imported, one for FC-0002 that is not the unit's own.
+        using var vendor = new CertificateAuthority(PemFiles.ReadCertificateWithKey(server.Layout.VendorRootCertificate, server.Layout.VendorRootKey));
+        var stranger = Issue(vendor, "FC-7777");
+        var lookalike = Issue(vendor, "FC-0002");
+        var key = await cmp.NewKeyAsync("k.key");
+
+        var (unknownExit, unknown) = await cmp.RunAsync("-cmd", "ir", "-cert", stranger.Certificate, "-key", stranger.Key, "-newkey", key, "-subject", "/CN=FC-7777", "-certout", cmp.Scratch("u.pem"));
+        Assert.NotEqual(0, unknownExit);
+        Assert.Contains("device_unknown", unknown, StringComparison.Ordinal);
+
+        await cmp.AttestAsync("FC-0002", Ct); // the real unit attested: the look-alike still may not spend it
+        var (cloneExit, clone) = await cmp.RunAsync("-cmd", "ir", "-cert", lookalike.Certificate, "-key", lookalike.Key, "-newkey", key, "-subject", "/CN=FC-0002", "-certout", cmp.Scratch("c.pem"));
+        Assert.NotEqual(0, cloneExit);
+        Assert.Contains("identity_mismatch", clone, StringComparison.Ordinal);
+
+        await server.TransitionAsync("FC-0006", DeviceLifecycleState.Decommissioned, "retired");
+        var (retiredExit, retired) = await cmp.IrAsync("FC-0006", key, cmp.Scratch("r.pem"));
+        Assert.NotEqual(0, retiredExit);
+        Assert.Contains("device_not_enrollable", retired, StringComparison.Ordinal);
+
+        // The real FC-0002 enrolls with the attestation the look-alike could not use.
+        var (exit, output) = await cmp.IrAsync("FC-0002", key, cmp.Scratch("ok.pem"));
+        Assert.True(exit == 0, output);
+    }
+
+    [Fact]
+    public async Task ARequestSignedByAnotherUnitsIDevId_ForThisUnit_IsRefused()
+    {
+        await cmp.AttestAsync("FC-0004", Ct);
+        var before = (await server.OpenRegistry().GetCertificatesAsync("FC-0005", Ct)).Count;
+        var (exit, output) = await cmp.RunAsync("-cmd", "ir", "-cert", server.Layout.IDevIdCertificate("FC-0005"), "-key", server.Layout.IDevIdKey("FC-0005"),
+            "-newkey", await cmp.NewKeyAsync("borrowed.key"), "-subject", "/CN=FC-0004", "-certout", cmp.Scratch("borrowed.pem"));
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("csr_identity_mismatch", output, StringComparison.Ordinal);
+        Assert.Equal(before, (await server.OpenRegistry().GetCertificatesAsync("FC-0005", Ct)).Count);
+    }
+
+    [Fact]
+    public async Task AReplayedIr_IsRefused_AndAnotherUnitsKey_IsKeyShared()
+    {
+        await cmp.AttestAsync("FC-0001", Ct);
+        var requests = cmp.Scratch("ir.der");
+        var key = await cmp.NewKeyAsync("first.key");
+        var (exit, output) = await cmp.IrAsync("FC-0001", key, cmp.Scratch("first.pem"), "-reqout", requests + ".1," + requests + ".2");
+        Assert.True(exit == 0, output);
+
+        // The captured ir, sent again byte for byte: its attestation is spent.
+        using var http = server.ConsoleClient();
+        using var replay = new ByteArrayContent(await File.ReadAllBytesAsync(requests + ".1", Ct));
+        replay.Headers.ContentType = new MediaTypeHeaderValue("application/pkixcmp");
+        var answer = await http.PostAsync(server.EnrollmentUri("/.well-known/cmp"), replay, Ct);
+        var error = Org.BouncyCastle.Asn1.Cmp.PkiMessage.GetInstance(await answer.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(Org.BouncyCastle.Asn1.Cmp.PkiBody.TYPE_ERROR, error.Body.Type);
+        Assert.StartsWith("attestation_required", Org.BouncyCastle.Asn1.Cmp.ErrorMsgContent.GetInstance(error.Body.Content).PkiStatusInfo.StatusString[0].GetString(), StringComparison.Ordinal);
+
+        // FC-0005, attested, asks for a certificate on the key FC-0001 now holds: refused, and the shared-key alert raised.
+        await cmp.AttestAsync("FC-0005", Ct);
+        var (sharedExit, shared) = await cmp.IrAsync("FC-0005", key, cmp.Scratch("shared.pem"));
+        Assert.NotEqual(0, sharedExit);
+        Assert.Contains("key_shared", shared, StringComparison.Ordinal);
+        await server.DecisionAsync(d => d.Text("kind") == "alert" && d.Text("reason") == "key_shared" && d.Text("subject") == "FC-0005", "the shared-key alert");
+    }
+
+    private (string Certificate, string Key) Issue(CertificateAuthority vendor, string serial)
+    {
+        using var certificate = vendor.IssueWithNewKey(DeviceCertificates.Subject(serial, "Vendor"), CertificateUsage.ClientAuth,
+            DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), uri: DeviceCertificates.DeviceUri(serial));
+        var path = cmp.Scratch(serial);
+        File.WriteAllText(path + ".pem", certificate.ExportCertificatePem());
+        using var key = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(certificate)!;
+        File.WriteAllText(path + ".key", key.ExportPkcs8PrivateKeyPem());
+        return (path + ".pem", path + ".key");
+    }
+}
