@@ -40,6 +40,28 @@ public sealed class SimulateTests(ServerFixture server) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Simulate_ProtocolBoth_EnrollsHalfTheFleetOverCmp_InTheSameRun()
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Ztctl.RunAsync(
+        [
+            "simulate", "--units", "4", "--rounds", "2", "--concurrency", "4", "--protocol", "both",
+            "--enroll-url", $"https://127.0.0.1:{server.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{server.DevicePort}",
+            "--data-dir", server.DataDirectory, "--pki-dir", server.Layout.Directory, "--json",
+        ], output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 0, $"exit {code}: {output} {error}");
+        var honest = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("honest");
+        Assert.Equal((8, 0, 8), (honest.GetProperty("enrolled").GetInt32(), honest.GetProperty("failed").GetInt32(), honest.GetProperty("gatewayOk").GetInt32()));
+        Assert.Equal((4, 4), (honest.GetProperty("est").GetProperty("enrolled").GetInt32(), honest.GetProperty("cmp").GetProperty("enrolled").GetInt32()));
+
+        // The CMP half went through ir and certConf for real: each unit's second round superseded its first certificate.
+        var confirmed = (await server.DecisionsAsync()).Count(d => d.Text("route") == "cmp:certConf" && d.Text("reason") == "allowed" && d.Text("subject")!.StartsWith("SIM-", StringComparison.Ordinal));
+        Assert.Equal(4, confirmed);
+    }
+
+    [Fact]
     public async Task DecisionsTail_ShowsARogueUnitsDenialLive_WhileTheSimulatorRuns()
     {
         var ct = TestContext.Current.CancellationToken;

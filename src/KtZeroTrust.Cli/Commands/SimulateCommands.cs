@@ -13,7 +13,8 @@ namespace KtZeroTrust.Cli.Commands;
 
 /// <summary>
 /// <c>ztctl simulate</c>: a femtocell fleet against a running server. Honest units attest, enroll over EST and use the
-/// gateway (the load generator: it reports attested enrollments per second); <c>--rogue</c> scenarios play each attack
+/// gateway (the load generator: it reports attested enrollments per second, per protocol with <c>--protocol both</c>:
+/// EST and CMP units interleaved in the same run); <c>--rogue</c> scenarios play each attack
 /// and check it is refused with its own reason code.
 /// </summary>
 internal static class SimulateCommands
@@ -28,27 +29,31 @@ internal static class SimulateCommands
         var rounds = new Option<int>("--rounds") { Description = "Enrollments per unit", DefaultValueFactory = _ => 1 };
         var concurrency = new Option<int>("--concurrency") { Description = "Units working at once", DefaultValueFactory = _ => 16 };
         var noGateway = new Option<bool>("--no-gateway") { Description = "Measure enrollment alone: skip each unit's request through the device gateway with its new certificate" };
+        var protocol = new Option<string>("--protocol") { Description = "How honest units enroll: est, cmp (ir + certConf), or both (every other unit)", DefaultValueFactory = _ => "est" };
+        protocol.AcceptOnlyFromAmong("est", "cmp", "both");
         var rogue = new Option<string[]>("--rogue") { Description = $"Attack scenarios to play: {string.Join(", ", Scenarios)}, or all", AllowMultipleArgumentsPerToken = true };
         var command = new Command("simulate", "Simulate a femtocell fleet (honest and rogue units) against a running server")
         {
-            enrollUrl, gatewayUrl, units, rounds, concurrency, noGateway, rogue,
+            enrollUrl, gatewayUrl, units, rounds, concurrency, noGateway, protocol, rogue,
         };
         command.SetAction(CliContext.Run(async (ctx, ct) =>
         {
             var layout = new DevPkiLayout(ctx.PkiDirectory);
             var reference = ReferenceValuesFile.Load(layout.ReferenceValues);
             using var tlsRoot = PemFiles.ReadCertificate(layout.TlsRootCertificate);
+            using var operatorCa = PemFiles.ReadCertificate(layout.OperatorCaCertificate);
             if (!Uri.TryCreate(ctx.ParseResult.GetValue(enrollUrl), UriKind.Absolute, out var enrollUri) || !Uri.TryCreate(ctx.ParseResult.GetValue(gatewayUrl), UriKind.Absolute, out var gatewayUri))
             {
                 await ctx.Error.WriteLineAsync("error: --enroll-url and --gateway-url must be absolute URLs (https://host:port).");
                 return ExitCodes.Usage;
             }
 
-            var target = new SimulationTarget(enrollUri, gatewayUri, tlsRoot, reference);
+            var target = new SimulationTarget(enrollUri, gatewayUri, tlsRoot, reference, operatorCa);
             var registry = await ctx.OpenRegistryAsync(ct);
             await registry.ImportReferenceValuesAsync(reference, CliContext.Actor, ct);
 
-            var (ok, honestSummary) = await HonestAsync(ctx, target, layout, reference, registry, ctx.ParseResult.GetValue(units), ctx.ParseResult.GetValue(rounds), ctx.ParseResult.GetValue(concurrency), !ctx.ParseResult.GetValue(noGateway), ct);
+            var (ok, honestSummary) = await HonestAsync(ctx, target, layout, reference, registry, ctx.ParseResult.GetValue(units), ctx.ParseResult.GetValue(rounds), ctx.ParseResult.GetValue(concurrency), !ctx.ParseResult.GetValue(noGateway),
+                ctx.ParseResult.GetValue(protocol) ?? "est", ct);
             var scenarios = ctx.ParseResult.GetValue(rogue) ?? [];
             if (scenarios.Contains("all"))
             {
@@ -80,7 +85,7 @@ internal static class SimulateCommands
     }
 
     private static async Task<(bool Ok, object? Summary)> HonestAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
-        IDeviceRegistry registry, int unitCount, int rounds, int concurrency, bool useGateway, CancellationToken ct)
+        IDeviceRegistry registry, int unitCount, int rounds, int concurrency, bool useGateway, string protocol, CancellationToken ct)
     {
         if (unitCount <= 0)
         {
@@ -89,6 +94,14 @@ internal static class SimulateCommands
 
         var fleet = await SimulatedFleet.EnsureAsync(layout, reference, registry, "SIM", unitCount, ct);
         var units = fleet.Select(u => new SimulatedUnit(target, u.Serial, u.Model, u.Site, u.Factory)).ToList();
+        // With both, every other unit speaks CMP: the two protocols share the server, the run and the clock.
+        EnrollmentProtocol ProtocolOf(int index) => protocol switch
+        {
+            "cmp" => EnrollmentProtocol.Cmp,
+            "both" => index % 2 == 0 ? EnrollmentProtocol.Est : EnrollmentProtocol.Cmp,
+            _ => EnrollmentProtocol.Est,
+        };
+        var byProtocol = new long[2];
         long enrolled = 0, failed = 0, gatewayOk = 0;
         var failures = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         var watch = Stopwatch.StartNew();
@@ -109,32 +122,33 @@ internal static class SimulateCommands
 
         // Units in parallel, each unit's rounds one after another: a unit re-enrolling replaces the certificate (and the
         // connection) its previous round may still be using, as a real unit would never do to itself.
-        await Parallel.ForEachAsync(units, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = ct }, async (unit, token) =>
+        await Parallel.ForEachAsync(units.Select((unit, index) => (unit, index)), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = ct }, async (item, token) =>
         {
             for (var round = 0; round < rounds; round++)
             {
-                await EnrollAndCallAsync(unit, token);
+                await EnrollAndCallAsync(item.unit, ProtocolOf(item.index), token);
             }
         });
 
-        async Task EnrollAndCallAsync(SimulatedUnit unit, CancellationToken token)
+        async Task EnrollAndCallAsync(SimulatedUnit unit, EnrollmentProtocol over, CancellationToken token)
         {
             var (nonceResult, nonce) = await unit.NonceAsync(token);
             var step = nonceResult;
             if (nonce is not null)
             {
                 var (attest, _) = await unit.AttestAsync(unit.HonestClaims(nonce), token);
-                step = attest.Ok ? await unit.EnrollAsync(nonce, token) : attest;
+                step = !attest.Ok ? attest : over == EnrollmentProtocol.Cmp ? await unit.EnrollCmpAsync(token) : await unit.EnrollAsync(nonce, token);
             }
 
             if (!step.Ok)
             {
                 Interlocked.Increment(ref failed);
-                failures.AddOrUpdate($"{(int)step.Status} {step.Reason}", 1, (_, n) => n + 1);
+                failures.AddOrUpdate($"{over.ToString().ToUpperInvariant()} {(int)step.Status} {step.Reason}", 1, (_, n) => n + 1);
                 return;
             }
 
             Interlocked.Increment(ref enrolled);
+            Interlocked.Increment(ref byProtocol[(int)over]);
             if (useGateway && (await unit.CallGatewayAsync(token)).Ok)
             {
                 Interlocked.Increment(ref gatewayOk);
@@ -148,10 +162,16 @@ internal static class SimulateCommands
         fleet.ForEach(u => u.Factory.Dispose());
 
         var rate = enrolled / elapsed.TotalSeconds;
-        var summary = new { units = unitCount, rounds, concurrency, enrolled, failed, gatewayOk, seconds = elapsed.TotalSeconds, enrollmentsPerSecond = rate, failures };
+        var (est, cmp) = (byProtocol[(int)EnrollmentProtocol.Est], byProtocol[(int)EnrollmentProtocol.Cmp]);
+        var summary = new
+        {
+            units = unitCount, rounds, concurrency, protocol, enrolled, failed, gatewayOk, seconds = elapsed.TotalSeconds, enrollmentsPerSecond = rate,
+            est = new { enrolled = est, perSecond = est / elapsed.TotalSeconds }, cmp = new { enrolled = cmp, perSecond = cmp / elapsed.TotalSeconds }, failures,
+        };
         if (!ctx.AsJson)
         {
             ctx.Out.WriteLine($"Honest fleet: {enrolled} attested enrollments in {elapsed.TotalSeconds:0.0} s = {rate:0} per second ({unitCount} units x {rounds} rounds, concurrency {concurrency}); gateway allowed {gatewayOk}; {failed} failed.");
+            ctx.Out.WriteLine($"  by protocol: EST {est} ({est / elapsed.TotalSeconds:0.0}/s), CMP {cmp} ({cmp / elapsed.TotalSeconds:0.0}/s)");
             foreach (var (what, n) in failures)
             {
                 ctx.Out.WriteLine($"  failed: {what} x{n}");

@@ -15,7 +15,14 @@ using KtZeroTrust.Pki.Est;
 namespace KtZeroTrust.Cli.Simulation;
 
 /// <summary>What the simulator knows about the server it talks to.</summary>
-internal sealed record SimulationTarget(Uri Enrollment, Uri Gateway, X509Certificate2 TlsRoot, ReferenceValues Reference);
+internal sealed record SimulationTarget(Uri Enrollment, Uri Gateway, X509Certificate2 TlsRoot, ReferenceValues Reference, X509Certificate2 OperatorCa);
+
+/// <summary>How a simulated unit enrolls: EST simpleenroll, or a CMPv2 ir with certConf.</summary>
+internal enum EnrollmentProtocol
+{
+    Est,
+    Cmp,
+}
 
 /// <summary>The answer to one step: HTTP status and, for refusals, the reason code.</summary>
 internal sealed record StepResult(HttpStatusCode Status, string? Reason, JsonElement Body)
@@ -25,7 +32,7 @@ internal sealed record StepResult(HttpStatusCode Status, string? Reason, JsonEle
 
 /// <summary>
 /// One femtocell as the simulator plays it: it holds its factory identity (IDevID), asks for a nonce, builds and signs
-/// real evidence, enrolls over EST with a fresh key, then talks to the device gateway with what it got.
+/// real evidence, enrolls over EST or CMP with a fresh key, then talks to the device gateway with what it got.
 /// </summary>
 internal sealed class SimulatedUnit : IDisposable
 {
@@ -113,10 +120,7 @@ internal sealed class SimulatedUnit : IDisposable
                 return Refusal(response.StatusCode, text);
             }
 
-            Operational?.Dispose();
-            Operational = EstEncoding.ReadCertsOnly(Convert.FromBase64String(text))[0].CopyWithPrivateKey(key);
-            _gateway?.Dispose();
-            _gateway = Client(Operational);
+            Keep(EstEncoding.ReadCertsOnly(Convert.FromBase64String(text))[0].CopyWithPrivateKey(key));
             return new StepResult(HttpStatusCode.OK, null, default);
         }
         finally
@@ -126,6 +130,31 @@ internal sealed class SimulatedUnit : IDisposable
                 key.Dispose();
             }
         }
+    }
+
+    /// <summary>CMP ir signed with the IDevID after the attestation, then certConf; on success the unit keeps the certificate.</summary>
+    public async Task<StepResult> EnrollCmpAsync(CancellationToken ct)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var cmp = new CmpEnrollment(_enrollment, new Uri(_target.Enrollment, "/.well-known/cmp"), new Org.BouncyCastle.X509.X509Certificate(_target.OperatorCa.RawData));
+        var (result, certificate) = await cmp.EnrollAsync(Serial, Factory, key, ct);
+        if (certificate is not null)
+        {
+            using (certificate)
+            {
+                Keep(certificate.CopyWithPrivateKey(key));
+            }
+        }
+
+        return result;
+    }
+
+    private void Keep(X509Certificate2 operational)
+    {
+        Operational?.Dispose();
+        Operational = operational;
+        _gateway?.Dispose();
+        _gateway = Client(Operational);
     }
 
     /// <summary>One request through the device gateway with the operational certificate (or another one given).</summary>

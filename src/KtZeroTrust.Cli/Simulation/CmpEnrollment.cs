@@ -1,0 +1,152 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Cmp;
+using Org.BouncyCastle.Asn1.Crmf;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Cmp;
+using Org.BouncyCastle.Crmf;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Operators;
+using Org.BouncyCastle.Security;
+using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+using BigInteger = Org.BouncyCastle.Math.BigInteger;
+
+namespace KtZeroTrust.Cli.Simulation;
+
+/// <summary>
+/// A base station's CMPv2 client (RFC 4210 / RFC 9483, HTTP transfer RFC 6712) as the simulator plays it: an ir
+/// protected with the IDevID (TS 33.310 9.5.3) carrying a CRMF request with signature proof of possession, the ip's
+/// protection checked against the operator CA, then certConf with the certificate's hash and the pkiConf awaited.
+/// </summary>
+internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, BcCertificate operatorCa)
+{
+    public const string MediaType = "application/pkixcmp";
+    private const string SignatureAlgorithm = "SHA256WITHECDSA";
+
+    /// <summary>The issued certificate, or the step's refusal (the reason code is the head of the CMP status text).</summary>
+    public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 factory, ECDsa key, CancellationToken ct)
+    {
+        var signer = new BcCertificate(factory.RawData);
+        using var factoryKey = factory.GetECDsaPrivateKey() ?? throw new InvalidOperationException($"{serial}'s factory certificate has no ECDSA key.");
+        var signerKey = PrivateKeyFactory.CreateKey(factoryKey.ExportPkcs8PrivateKey());
+        var transaction = RandomNumberGenerator.GetBytes(16);
+
+        var request = new CertificateRequestMessageBuilder(BigInteger.Zero)
+            .SetSubjectPublicKeyInfo(SubjectPublicKeyInfo.GetInstance(key.ExportSubjectPublicKeyInfo()))
+            .SetSubject(new X509Name("CN=" + serial))
+            .SetProofOfPossessionSignKeySigner(new Asn1SignatureFactory(SignatureAlgorithm, PrivateKeyFactory.CreateKey(key.ExportPkcs8PrivateKey())))
+            .Build();
+        var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(PkiBody.TYPE_INIT_REQ, new CertReqMessages(request.ToAsn1Structure())));
+        var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, PkiBody.TYPE_INIT_REP, ct);
+        if (ip is null)
+        {
+            return (refusal!, null);
+        }
+
+        var response = CertRepMessage.GetInstance(ip.Body.Content).GetResponse()[0];
+        if (response.Status.Status.IntValueExact != 0 || response.CertifiedKeyPair?.CertOrEncCert.Certificate is not { } issued)
+        {
+            return (new StepResult(HttpStatusCode.Forbidden, Reason(response.Status), default), null);
+        }
+
+        var certificate = X509CertificateLoader.LoadCertificate(issued.GetEncoded());
+        var status = new CertStatus(SHA256.HashData(certificate.RawData), response.CertReqID.Value);
+        var (certConf, confNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(),
+            new PkiBody(PkiBody.TYPE_CERT_CONFIRM, CertConfirmContent.GetInstance(new DerSequence(status))));
+        var (_, unconfirmed) = await ExchangeAsync(certConf, transaction, confNonce, PkiBody.TYPE_CONFIRM, ct);
+        if (unconfirmed is not null)
+        {
+            certificate.Dispose();
+            return (unconfirmed, null);
+        }
+
+        return (new StepResult(HttpStatusCode.OK, null, default), certificate);
+    }
+
+    private (byte[] Der, byte[] Nonce) Build(BcCertificate signer, AsymmetricKeyParameter signerKey, byte[] transaction, byte[]? recipientNonce, PkiBody body)
+    {
+        var nonce = RandomNumberGenerator.GetBytes(16);
+        var builder = new ProtectedPkiMessageBuilder(2, new GeneralName(signer.SubjectDN), new GeneralName(operatorCa.SubjectDN))
+            .SetTransactionId(transaction)
+            .SetSenderNonce(nonce)
+            .SetMessageTime(DateTime.UtcNow)
+            .SetBody(body)
+            .AddCmpCertificate(signer);
+        if (recipientNonce is not null)
+        {
+            builder.SetRecipNonce(recipientNonce);
+        }
+
+        return (builder.Build(new Asn1SignatureFactory(SignatureAlgorithm, signerKey)).ToAsn1Message().GetEncoded(), nonce);
+    }
+
+    /// <summary>Sends one message; the answer only if it is the expected type, protected by an RA under the operator CA, for this transaction and nonce.</summary>
+    private async Task<(PkiMessage? Answer, StepResult? Refusal)> ExchangeAsync(byte[] der, byte[] transaction, byte[] nonce, int expected, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(der);
+        content.Headers.ContentType = new MediaTypeHeaderValue(MediaType);
+        byte[] body;
+        try
+        {
+            using var response = await http.PostAsync(endpoint, content, ct);
+            body = await response.Content.ReadAsByteArrayAsync(ct);
+            if (response.StatusCode != HttpStatusCode.OK || response.Content.Headers.ContentType?.MediaType != MediaType)
+            {
+                return (null, new StepResult(response.StatusCode, "cmp_http_" + (int)response.StatusCode, default));
+            }
+        }
+        catch (HttpRequestException ex)
+        {
+            return (null, new StepResult(0, "connection_refused:" + ex.HttpRequestError, default));
+        }
+
+        PkiMessage answer;
+        try
+        {
+            answer = PkiMessage.GetInstance(Asn1Object.FromByteArray(body));
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or InvalidCastException)
+        {
+            return (null, new StepResult(HttpStatusCode.BadGateway, "cmp_answer_malformed", default));
+        }
+
+        if (!Trusted(answer) || answer.Header.TransactionID?.GetOctets() is not { } tid || !tid.AsSpan().SequenceEqual(transaction)
+            || answer.Header.RecipNonce?.GetOctets() is not { } echoed || !echoed.AsSpan().SequenceEqual(nonce))
+        {
+            return (null, new StepResult(HttpStatusCode.BadGateway, "cmp_answer_untrusted", default));
+        }
+
+        if (answer.Body.Type == PkiBody.TYPE_ERROR)
+        {
+            return (null, new StepResult(HttpStatusCode.Forbidden, Reason(ErrorMsgContent.GetInstance(answer.Body.Content).PkiStatusInfo), default));
+        }
+
+        return answer.Body.Type == expected ? (answer, null) : (null, new StepResult(HttpStatusCode.BadGateway, $"cmp_unexpected_body_{answer.Body.Type}", default));
+    }
+
+    private bool Trusted(PkiMessage answer)
+    {
+        var protectedMessage = new ProtectedPkiMessage(answer);
+        if (answer.Header.ProtectionAlg is not null && answer.Protection is not null && !protectedMessage.HasPasswordBasedMacProtected
+            && protectedMessage.GetCertificates() is { Length: > 0 } certificates)
+        {
+            try
+            {
+                certificates[0].Verify(operatorCa.GetPublicKey());
+                return protectedMessage.Verify(new Asn1VerifierFactory(answer.Header.ProtectionAlg, certificates[0].GetPublicKey()));
+            }
+            catch (Exception ex) when (ex is InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or SignatureException)
+            {
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    private static string? Reason(PkiStatusInfo status)
+        => status.StatusString is { Count: > 0 } text ? text[0].GetString().Split(':', 2)[0] : "cmp_rejected";
+}
