@@ -148,7 +148,9 @@ public sealed partial class CmpServer(
             var signerCertificate = certificates[0];
             subject = DeviceCertificates.SerialOf(signer);
             hash = Core.Certificates.CertificateHash.Of(signer).ToString();
-            if (!protectedMessage.Verify(new Asn1VerifierFactory(header.ProtectionAlg, signerCertificate.GetPublicKey())))
+            using var ecdsa = signer.GetECDsaPublicKey();
+            var verifier = (ecdsa is null ? null : EcdsaSignatures.Verifier(ecdsa, header.ProtectionAlg)) ?? new Asn1VerifierFactory(header.ProtectionAlg, signerCertificate.GetPublicKey());
+            if (!protectedMessage.Verify(verifier))
             {
                 return CmpAnswer.Refused(ReasonCode.CmpProtectionInvalid, PkiFailureInfo.BadMessageCheck, "the signature does not verify", kind, subject, hash);
             }
@@ -340,7 +342,8 @@ public sealed partial class CmpServer(
                 return (null, CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's subject is not a readable name", kind, serial, signerHash));
             }
 
-            if (!message.IsValidSigningKeyPop(new Asn1VerifierFactoryProvider(Org.BouncyCastle.Security.PublicKeyFactory.CreateKey(template.PublicKey))))
+            using var popKey = key.GetECDsaPublicKey()!; // the key policy above admits ECDSA keys only
+            if (!message.IsValidSigningKeyPop(EcdsaSignatures.VerifierProvider(popKey)))
             {
                 return (null, CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", kind, serial, signerHash));
             }
@@ -494,7 +497,7 @@ public sealed partial class CmpServer(
             builder.SetRecipNonce(nonce.GetOctets());
         }
 
-        return builder.Build(new Asn1SignatureFactory("SHA256WITHECDSA", key)).ToAsn1Message().GetEncoded();
+        return builder.Build(key).ToAsn1Message().GetEncoded();
     }
 
     private static string KindOf(int type) => type switch

@@ -107,7 +107,7 @@ public sealed partial class OcspResponder(
 
         var now = timeProvider.GetUtcNow();
         DateTime? nextUpdate = options.Value.OcspValidity > TimeSpan.Zero ? (now + options.Value.OcspValidity).UtcDateTime : null;
-        var (signerCertificate, signerKey) = signer.Current(now);
+        var (signerCertificate, signature) = signer.Current(now);
         var generator = new BasicOcspRespGenerator(new RespID(signerCertificate.GetPublicKey()));
         var first = ReasonCode.Allowed;
         var details = new List<string>(items.Length);
@@ -138,7 +138,7 @@ public sealed partial class OcspResponder(
             generator.SetResponseExtensions(extensions.Generate());
         }
 
-        var basic = generator.Generate(new Asn1SignatureFactory("SHA256WITHECDSA", signerKey), [signerCertificate], now.UtcDateTime);
+        var basic = generator.Generate(signature, [signerCertificate], now.UtcDateTime);
         return (OCSPRespGenerator.Successful, first, "ocsp: " + string.Join("; ", details), basic);
     }
 

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Pki.Certificates;
 using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Security;
 using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
 
 namespace KtZeroTrust.Attestation.Signing;
@@ -10,30 +9,33 @@ namespace KtZeroTrust.Attestation.Signing;
 /// <summary>
 /// A signing certificate the operator CA delegates one purpose to, for a key that lives only in this process's memory,
 /// renewed when half of its day is over: no signing key on disk, and a stolen one is worthless within a day. The CA's
-/// own key signs certificates only.
+/// own key signs certificates only. The key is .NET's (OpenSSL), wrapped for BouncyCastle's builders
+/// (<see cref="EcdsaSignatures"/>); a renewed-away key is left to the finalizer, as an answer may still be signing with it.
 /// </summary>
 public abstract class DelegatedSigner(CertificateAuthority operatorCa, CertificateUsage usage, string commonName)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromDays(1);
     private readonly Lock _gate = new();
-    private (BcCertificate Certificate, AsymmetricKeyParameter Key, DateTimeOffset RenewAt)? _current;
+    private (BcCertificate Certificate, ISignatureFactory Signer, DateTimeOffset RenewAt)? _current;
 
-    public (BcCertificate Certificate, AsymmetricKeyParameter Key) Current(DateTimeOffset now)
+    public (BcCertificate Certificate, ISignatureFactory Signer) Current(DateTimeOffset now)
     {
         lock (_gate)
         {
             if (_current is not { } current || now >= current.RenewAt)
             {
-                using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+#pragma warning disable CA2000 // lives as long as its certificate, see above
+                var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+#pragma warning restore CA2000
                 var organization = DeviceCertificates.OrganizationOf(operatorCa.Certificate);
                 var caEnds = new DateTimeOffset(operatorCa.Certificate.NotAfter.ToUniversalTime());
                 var notAfter = now + Lifetime < caEnds ? now + Lifetime : caEnds;
                 using var issued = operatorCa.Issue(new X500DistinguishedName($"CN={commonName}, O={organization}"), new PublicKey(key), usage, now.AddMinutes(-5), notAfter);
-                current = (new BcCertificate(issued.RawData), PrivateKeyFactory.CreateKey(key.ExportPkcs8PrivateKey()), now + (notAfter - now) / 2);
+                current = (new BcCertificate(issued.RawData), EcdsaSignatures.Signer(key), now + (notAfter - now) / 2);
                 _current = current;
             }
 
-            return (current.Certificate, current.Key);
+            return (current.Certificate, current.Signer);
         }
     }
 }

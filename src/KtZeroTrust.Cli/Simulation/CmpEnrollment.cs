@@ -10,6 +10,7 @@ using Org.BouncyCastle.Cmp;
 using Org.BouncyCastle.Crmf;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Operators;
+using KtZeroTrust.Pki.Certificates;
 using Org.BouncyCastle.Security;
 using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
 using BigInteger = Org.BouncyCastle.Math.BigInteger;
@@ -21,23 +22,24 @@ namespace KtZeroTrust.Cli.Simulation;
 /// protected with the IDevID (TS 33.310 9.5.3) carrying a CRMF request with signature proof of possession, the ip's
 /// protection checked against the operator CA, then certConf with the certificate's hash and the pkiConf awaited.
 /// </summary>
-internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, BcCertificate operatorCa)
+internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certificate2 operatorCaCertificate, ECDsa operatorCaKey)
 {
+    private readonly BcCertificate operatorCa = new(operatorCaCertificate.RawData);
+
     public const string MediaType = "application/pkixcmp";
-    private const string SignatureAlgorithm = "SHA256WITHECDSA";
 
     /// <summary>The issued certificate, or the step's refusal (the reason code is the head of the CMP status text).</summary>
     public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 factory, ECDsa key, CancellationToken ct)
     {
         var signer = new BcCertificate(factory.RawData);
         using var factoryKey = factory.GetECDsaPrivateKey() ?? throw new InvalidOperationException($"{serial}'s factory certificate has no ECDSA key.");
-        var signerKey = PrivateKeyFactory.CreateKey(factoryKey.ExportPkcs8PrivateKey());
+        var signerKey = EcdsaSignatures.Signer(factoryKey);
         var transaction = RandomNumberGenerator.GetBytes(16);
 
         var request = new CertificateRequestMessageBuilder(BigInteger.Zero)
             .SetSubjectPublicKeyInfo(SubjectPublicKeyInfo.GetInstance(key.ExportSubjectPublicKeyInfo()))
             .SetSubject(new X509Name("CN=" + serial))
-            .SetProofOfPossessionSignKeySigner(new Asn1SignatureFactory(SignatureAlgorithm, PrivateKeyFactory.CreateKey(key.ExportPkcs8PrivateKey())))
+            .SetProofOfPossessionSignKeySigner(EcdsaSignatures.Signer(key))
             .Build();
         var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(PkiBody.TYPE_INIT_REQ, new CertReqMessages(request.ToAsn1Structure())));
         var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, PkiBody.TYPE_INIT_REP, ct);
@@ -66,7 +68,7 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, BcCertificate
         return (new StepResult(HttpStatusCode.OK, null, default), certificate);
     }
 
-    private (byte[] Der, byte[] Nonce) Build(BcCertificate signer, AsymmetricKeyParameter signerKey, byte[] transaction, byte[]? recipientNonce, PkiBody body)
+    private (byte[] Der, byte[] Nonce) Build(BcCertificate signer, ISignatureFactory signerKey, byte[] transaction, byte[]? recipientNonce, PkiBody body)
     {
         var nonce = RandomNumberGenerator.GetBytes(16);
         var builder = new ProtectedPkiMessageBuilder(2, new GeneralName(signer.SubjectDN), new GeneralName(operatorCa.SubjectDN))
@@ -80,7 +82,7 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, BcCertificate
             builder.SetRecipNonce(recipientNonce);
         }
 
-        return (builder.Build(new Asn1SignatureFactory(SignatureAlgorithm, signerKey)).ToAsn1Message().GetEncoded(), nonce);
+        return (builder.Build(signerKey).ToAsn1Message().GetEncoded(), nonce);
     }
 
     /// <summary>Sends one message; the answer only if it is the expected type, protected by an RA under the operator CA, for this transaction and nonce.</summary>
@@ -130,21 +132,23 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, BcCertificate
     private bool Trusted(PkiMessage answer)
     {
         var protectedMessage = new ProtectedPkiMessage(answer);
-        if (answer.Header.ProtectionAlg is not null && answer.Protection is not null && !protectedMessage.HasPasswordBasedMacProtected
-            && protectedMessage.GetCertificates() is { Length: > 0 } certificates)
+        if (answer.Header.ProtectionAlg is null || answer.Protection is null || protectedMessage.HasPasswordBasedMacProtected
+            || protectedMessage.GetCertificates() is not { Length: > 0 } certificates)
         {
-            try
-            {
-                certificates[0].Verify(operatorCa.GetPublicKey());
-                return protectedMessage.Verify(new Asn1VerifierFactory(answer.Header.ProtectionAlg, certificates[0].GetPublicKey()));
-            }
-            catch (Exception ex) when (ex is InvalidKeyException or Org.BouncyCastle.Security.Certificates.CertificateException or SignatureException)
-            {
-                return false;
-            }
+            return false;
         }
 
-        return false;
+        try
+        {
+            using var ra = X509CertificateLoader.LoadCertificate(certificates[0].GetEncoded());
+            using var raKey = ra.GetECDsaPublicKey();
+            return certificates[0].IsSignatureValid(EcdsaSignatures.VerifierProvider(operatorCaKey))
+                && raKey is not null && EcdsaSignatures.Verifier(raKey, answer.Header.ProtectionAlg) is { } verifier && protectedMessage.Verify(verifier);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or CryptographicException or Org.BouncyCastle.Security.Certificates.CertificateException)
+        {
+            return false;
+        }
     }
 
     private static string? Reason(PkiStatusInfo status)

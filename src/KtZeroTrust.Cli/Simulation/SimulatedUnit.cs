@@ -136,7 +136,8 @@ internal sealed class SimulatedUnit : IDisposable
     public async Task<StepResult> EnrollCmpAsync(CancellationToken ct)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var cmp = new CmpEnrollment(_enrollment, new Uri(_target.Enrollment, "/.well-known/cmp"), new Org.BouncyCastle.X509.X509Certificate(_target.OperatorCa.RawData));
+        using var operatorCaKey = _target.OperatorCa.GetECDsaPublicKey() ?? throw new InvalidOperationException("The operator CA has no ECDSA key.");
+        var cmp = new CmpEnrollment(_enrollment, new Uri(_target.Enrollment, "/.well-known/cmp"), _target.OperatorCa, operatorCaKey);
         var (result, certificate) = await cmp.EnrollAsync(Serial, Factory, key, ct);
         if (certificate is not null)
         {
