@@ -4,6 +4,7 @@
 # Needs root, iproute2 and strongswan-charon, strongswan-swanctl, libcharon-extra-plugins (curl).
 #   segw-lab.sh up      LAB PKI_DIR OCSP_URL CRL_URL   namespaces, the SeGW's certificate (operator CA), charon started
 #   segw-lab.sh connect LAB PKI_DIR SERIAL             the femtocell dials with its LDevID; prints "established" or "refused: ..."
+#   segw-lab.sh verify  LAB PKI_DIR CERT               strongSwan's pki --verify --online from the SeGW (OCSP from the AIA)
 #   segw-lab.sh down    LAB                            stops both daemons, deletes namespaces and files
 # Traffic stays on these namespaces' addresses; nothing leaves the machine.
 set -euo pipefail
@@ -74,6 +75,11 @@ connect() {
   ip netns exec "$femto" swanctl --terminate --ike segw --timeout 5 --uri "$vici" > /dev/null 2>&1 || true
 }
 
+verify() {
+  # The SeGW's namespace, so its CA bundle (the development TLS root) and its route to the host are the ones used.
+  ip netns exec "$segw" pki --verify --in "$2" --cacert "$1/operator-ca.pem" --online 2>&1
+}
+
 down() {
   [ -f "$work/segw.pid" ] && kill "$(cat "$work/segw.pid")" 2>/dev/null || true
   [ -f "$work/femto.pid" ] && kill "$(cat "$work/femto.pid")" 2>/dev/null || true
@@ -86,6 +92,7 @@ down() {
 case $cmd in
   up) up "$3" "$4" "$5" ;;
   connect) connect "$3" "$4" ;;
+  verify) verify "$3" "$4" ;;
   down) down ;;
-  *) echo "usage: $0 up|connect|down LAB ..." >&2; exit 1 ;;
+  *) echo "usage: $0 up|connect|verify|down LAB ..." >&2; exit 1 ;;
 esac

@@ -22,7 +22,7 @@ public sealed class CmpClient(ServerFixture server)
             "-subject", "/CN=" + serial, "-certout", certificate, .. extra]);
 
     public Task<(int Exit, string Output)> RunAsync(params string[] args)
-        => Tools.RunAsync("openssl", ["cmp", "-server", $"https://127.0.0.1:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",
+        => Tools.RunAsync("openssl", ["cmp", "-server", $"https://{server.EnrollmentHost}:{server.EnrollmentPort}", "-path", ".well-known/cmp", "-tls_used",
             "-tls_trusted", server.Layout.TlsRootCertificate, "-trusted", server.Layout.OperatorCaCertificate, .. args], Ct);
 
     public async Task<string> NewKeyAsync(string name)

@@ -35,6 +35,8 @@ public sealed class SecurityGatewayFixture : ServerFixture
         Ports = FreePorts.Next(5);
     }
 
+    public override string EnrollmentHost => HostAddress;
+
     public static string Script => Path.Combine(RepositoryPaths.Root, "deploy", "segw", "segw-lab.sh");
 
     public override async ValueTask InitializeAsync()
@@ -59,6 +61,9 @@ public sealed class SecurityGatewayFixture : ServerFixture
 
     /// <summary>The femtocell dials with <paramref name="serial"/>'s LDevID: "established", or "refused: ...".</summary>
     public Task<string> ConnectAsync(string serial) => RunAsync(Script, "connect", Lab, _pki.Path, serial);
+
+    /// <summary>strongSwan's <c>pki --verify --online</c> in the SeGW's namespace: the OCSP URL in the certificate's AIA, asked over https.</summary>
+    public Task<(int Exit, string Output)> VerifyOnlineAsync(string certificate) => Tools.RunAsync("bash", [Script, "verify", Lab, Layout.Directory, certificate]);
 
     public override async ValueTask DisposeAsync()
     {
@@ -94,5 +99,27 @@ public sealed class SecurityGatewayTests(SecurityGatewayFixture lab) : IClassFix
         Assert.All(asked, d => Assert.Equal("10.77.1.2", d.GetProperty("subject").GetString())); // the SeGW's address asks
         Assert.Contains(asked, d => d.GetProperty("reason").GetString() == "allowed" && d.GetProperty("detail").GetString()!.Contains("FC-0001", StringComparison.Ordinal));
         Assert.Contains(asked, d => d.GetProperty("reason").GetString() == "certificate_revoked" && d.GetProperty("detail").GetString()!.Contains("FC-0001", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task PkiVerifyOnline_FromTheSeGw_ACmpEnrolledUnitIsNotRevoked_ThenRevokedInTheNextCheck()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var cmp = new CmpClient(lab);
+        await cmp.AttestAsync("FC-0004", ct);
+        var certificate = cmp.Scratch("online.pem");
+        var (exit, output) = await cmp.IrAsync("FC-0004", await cmp.NewKeyAsync("online.key"), certificate);
+        Assert.True(exit == 0, output);
+
+        // The AIA names the enrollment listener at the address the SeGW reaches it at; pki follows it (no URL given).
+        var (goodExit, good) = await lab.VerifyOnlineAsync(certificate);
+        Assert.True(goodExit == 0, good);
+        Assert.Contains("certificate not revoked", good, StringComparison.Ordinal);
+        Assert.Contains("ocsp response correctly signed", good, StringComparison.OrdinalIgnoreCase);
+
+        await lab.TransitionAsync("FC-0004", DeviceLifecycleState.Revoked, "tamper switch");
+        var (revokedExit, revoked) = await lab.VerifyOnlineAsync(certificate);
+        Assert.NotEqual(0, revokedExit);
+        Assert.Contains("certificate was revoked", revoked, StringComparison.Ordinal);
     }
 }

@@ -115,7 +115,10 @@ public class ServerFixture : IAsyncLifetime
 
     public Uri DeviceUri(string path) => new($"https://127.0.0.1:{DevicePort}{path}");
 
-    public Uri EnrollmentUri(string path) => new($"https://127.0.0.1:{EnrollmentPort}{path}");
+    public Uri EnrollmentUri(string path) => new($"https://{EnrollmentHost}:{EnrollmentPort}{path}");
+
+    /// <summary>The address the enrollment listener is reached at (loopback, unless a subclass binds it elsewhere).</summary>
+    public virtual string EnrollmentHost => "127.0.0.1";
 
     public Uri ConsoleUri(string path) => new($"https://127.0.0.1:{ConsolePort}{path}");
 
