@@ -107,6 +107,56 @@ public sealed class CmpRogueTests(ServerFixture server) : IClassFixture<ServerFi
         await server.DecisionAsync(d => d.Text("kind") == "alert" && d.Text("reason") == "key_shared" && d.Text("subject") == "FC-0005", "the shared-key alert");
     }
 
+    [Fact]
+    public async Task MutatedMessages_AreAlwaysSignedCmpErrors_NeverAServerError_AndIssueNothing()
+    {
+        await cmp.AttestAsync("FC-0003", Ct);
+        var captured = cmp.Scratch("genuine.der");
+        // A genuine ir captured on its way out, never answered (nothing listens on port 9), so its attestation stays unspent.
+        await Tools.RunAsync("openssl", ["cmp", "-cmd", "ir", "-server", "127.0.0.1:9", "-path", ".well-known/cmp", "-cert", server.Layout.IDevIdCertificate("FC-0003"),
+            "-key", server.Layout.IDevIdKey("FC-0003"), "-newkey", await cmp.NewKeyAsync("m.key"), "-subject", "/CN=FC-0003", "-reqout", captured, "-certout", cmp.Scratch("never.pem"),
+            "-trusted", server.Layout.OperatorCaCertificate, "-msg_timeout", "1", "-total_timeout", "2"], Ct);
+        var genuine = await File.ReadAllBytesAsync(captured, Ct);
+        var before = (await server.OpenRegistry().GetCertificatesAsync("FC-0003", Ct)).Count;
+
+        using var http = server.ConsoleClient();
+        var random = new Random(17);
+        for (var i = 0; i < 300; i++)
+        {
+            var mutated = (byte[])genuine.Clone();
+            switch (i % 3)
+            {
+                case 0: mutated[random.Next(mutated.Length)] ^= (byte)(1 << random.Next(8)); break; // one bit anywhere
+                case 1: mutated = mutated[..random.Next(1, mutated.Length)]; break; // cut short
+                default: random.NextBytes(mutated.AsSpan(random.Next(mutated.Length / 2), 8)); break; // eight bytes of noise
+            }
+
+            using var content = new ByteArrayContent(mutated);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/pkixcmp");
+            using var response = await http.PostAsync(server.EnrollmentUri("/.well-known/cmp"), content, Ct);
+            Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, $"mutation {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+            var answer = Org.BouncyCastle.Asn1.Cmp.PkiMessage.GetInstance(await response.Content.ReadAsByteArrayAsync(Ct));
+            if (answer.Body.Type != Org.BouncyCastle.Asn1.Cmp.PkiBody.TYPE_ERROR)
+            {
+                // Served only if what is signed, the signature and the signer's certificate are unchanged: the change was in
+                // the encoding alone, or in a helper certificate of extraCerts that nothing trusts (they are unprotected).
+                Assert.True(SameSignedMessage(mutated, genuine), $"mutation {i} changed the message and was answered with body {answer.Body.Type}");
+            }
+        }
+
+        Assert.Equal(before, (await server.OpenRegistry().GetCertificatesAsync("FC-0003", Ct)).Count);
+        var (exit, output) = await cmp.IrAsync("FC-0003", await cmp.NewKeyAsync("after.key"), cmp.Scratch("after.pem"));
+        Assert.True(exit == 0, output); // the genuine unit, after all that, still enrolls
+    }
+
+    private static bool SameSignedMessage(byte[] mutated, byte[] genuine)
+    {
+        var (m, g) = (Org.BouncyCastle.Asn1.Cmp.PkiMessage.GetInstance(mutated), Org.BouncyCastle.Asn1.Cmp.PkiMessage.GetInstance(genuine));
+        static byte[] Der(Org.BouncyCastle.Asn1.Asn1Encodable e) => e.GetEncoded(Org.BouncyCastle.Asn1.Asn1Encodable.Der);
+        return Der(m.Header).AsSpan().SequenceEqual(Der(g.Header)) && Der(m.Body).AsSpan().SequenceEqual(Der(g.Body))
+            && Der(m.Protection).AsSpan().SequenceEqual(Der(g.Protection)) && Der(m.GetExtraCerts()[0]).AsSpan().SequenceEqual(Der(g.GetExtraCerts()[0]));
+    }
+
     private (string Certificate, string Key) Issue(CertificateAuthority vendor, string serial)
     {
         using var certificate = vendor.IssueWithNewKey(DeviceCertificates.Subject(serial, "Vendor"), CertificateUsage.ClientAuth,

@@ -69,6 +69,42 @@ public sealed class OcspTests(ServerFixture server) : IClassFixture<ServerFixtur
         Assert.Contains("unsupported_media_type", await wrongType.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task MutatedRequests_GetAnOcspAnswer_NeverAServerError_AndNeverGoodForAnotherCertificate()
+    {
+        var request = Path.Combine(server.Scratch, "ocsp-" + Guid.NewGuid().ToString("N") + ".der");
+        await RunAsync("openssl", ["ocsp", "-issuer", server.Layout.OperatorCaCertificate, "-cert", server.Layout.LDevIdCertificate("FC-0002"), "-reqout", request]);
+        var genuine = await File.ReadAllBytesAsync(request, Ct);
+        var asked = new OcspReq(genuine).GetRequestList()[0].GetCertID();
+        using var http = server.ConsoleClient();
+        var random = new Random(23);
+        for (var i = 0; i < 300; i++)
+        {
+            var mutated = (byte[])genuine.Clone();
+            switch (i % 3)
+            {
+                case 0: mutated[random.Next(mutated.Length)] ^= (byte)(1 << random.Next(8)); break;
+                case 1: mutated = mutated[..random.Next(1, mutated.Length)]; break;
+                default: random.NextBytes(mutated.AsSpan(random.Next(mutated.Length / 2), 4)); break;
+            }
+
+            using var content = new ByteArrayContent(mutated);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/ocsp-request");
+            using var response = await http.PostAsync(server.EnrollmentUri("/ocsp"), content, Ct);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"mutation {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+            var answer = new OcspResp(await response.Content.ReadAsByteArrayAsync(Ct));
+            if (answer.Status == OcspRespStatus.Successful)
+            {
+                // A "good" only ever names the certificate asked about in the original (a changed nonce still asks about it).
+                foreach (var single in ((BasicOcspResp)answer.GetResponseObject()).Responses.Where(r => r.GetCertStatus() is null))
+                {
+                    Assert.True(single.GetCertID().SerialNumber.Equals(asked.SerialNumber) && single.GetCertID().GetIssuerKeyHash().AsSpan().SequenceEqual(asked.GetIssuerKeyHash()),
+                        $"mutation {i}: good for serial {single.GetCertID().SerialNumber}");
+                }
+            }
+        }
+    }
+
     /// <summary>Asks about one dev LDevID with openssl (nonce on, response verified against the operator CA).</summary>
     private async Task<string> AskAsync(string serial)
     {

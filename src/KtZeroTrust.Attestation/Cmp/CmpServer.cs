@@ -90,9 +90,11 @@ public sealed partial class CmpServer(
             request = PkiMessage.GetInstance(Asn1Object.FromByteArray(der));
             answer = await DecideAsync(request, context.RequestAborted);
         }
-        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception)
+        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception
+            or CryptographicException or System.Formats.Asn1.AsnContentException // a certificate, extension or key inside that does not decode
+            or Org.BouncyCastle.Security.SecurityUtilityException or Org.BouncyCastle.Security.GeneralSecurityException)
         {
-            answer = CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "not a DER PKIMessage");
+            answer = CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "not a well-formed PKIMessage (its structure, or a certificate or key inside it, does not decode)");
         }
 
         recorder.Record(context, recorder.Make.Enrollment(DecisionKind.Enrollment, answer.Reason, answer.Subject,
@@ -136,6 +138,12 @@ public sealed partial class CmpServer(
             {
                 return CmpAnswer.Refused(ReasonCode.CmpAlgorithmNotAllowed, PkiFailureInfo.BadAlg,
                     $"protection {algorithm}: only a signature with SHA-256 or stronger (no MD5, SHA-1 or shared-secret MAC)", kind);
+            }
+
+            if (request.Protection.PadBits != 0)
+            {
+                // A signature is whole octets: anything else is not the DER this was signed as.
+                return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "the protection BIT STRING has unused bits", kind);
             }
 
             var protectedMessage = new ProtectedPkiMessage(request);

@@ -95,7 +95,8 @@ public sealed partial class OcspResponder(
             request = new OcspReq(der ?? throw new FormatException("no request in the path"));
             items = request.GetRequestList();
         }
-        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception)
+        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception
+            or System.Security.Cryptography.CryptographicException or Org.BouncyCastle.Security.GeneralSecurityException)
         {
             return (OCSPRespGenerator.MalformedRequest, ReasonCode.RequestMalformed, $"ocsp: malformed request ({ex.GetType().Name})", null);
         }
