@@ -47,6 +47,8 @@ public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<Se
         // The console's certificate chains to the development TLS root, which this throwaway browser profile does not hold.
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1366, Height = 860 } });
         var page = await context.NewPageAsync();
+        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>(); // what the network said, should a step fail
+        page.RequestFailed += (_, request) => failed.Enqueue($"{request.Method} {request.Url}: {request.Failure}");
         await page.GotoAsync(ConsoleUrl);
         await page.FillAsync("#login-user", user);
         await page.FillAsync("#login-password", oneTimePassword);
@@ -60,7 +62,7 @@ public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<Se
         }
         catch (TimeoutException)
         {
-            throw new InvalidOperationException($"sign-in failed: '{await page.InnerTextAsync("#login-error")}'");
+            throw new InvalidOperationException($"sign-in failed: '{await page.InnerTextAsync("#login-error")}'; failed requests: {string.Join("; ", failed)}");
         }
 
         return page;
