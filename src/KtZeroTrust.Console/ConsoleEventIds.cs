@@ -4,4 +4,6 @@ namespace KtZeroTrust.SocConsole;
 internal static class ConsoleEventIds
 {
     public const int ConsoleFeedFailed = 5031;
+    public const int SessionStoreFailed = 5032;
+    public const int SharedStateUnavailable = 5033;
 }

@@ -4,6 +4,7 @@ using KtZeroTrust.Hosting.Node;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
+using KtZeroTrust.SocConsole;
 using KtZeroTrust.SocConsole.Accounts;
 using KtZeroTrust.SocConsole.Auditing;
 using KtZeroTrust.SocConsole.Authentication;
@@ -53,6 +54,20 @@ public static class ConsoleServiceCollectionExtensions
         }
 
         services.TryAddSingleton(sp => new ConsoleUsers(sp.GetRequiredService<IOptions<NodeOptions>>().Value.PathOf("console-users.json")));
+        var console = configuration.GetSection(ConsoleOptions.SectionName).Get<ConsoleOptions>() ?? new ConsoleOptions();
+        services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection(ConsoleOptions.SectionName))
+            .Validate(o => !string.IsNullOrWhiteSpace(o.KeyPrefix), "ZeroTrust:Console:KeyPrefix must not be empty.").ValidateOnStart();
+        var shared = console.Redis is { Length: > 0 } redis ? redis : null;
+        if (shared is not null)
+        {
+            services.TryAddSingleton<IConsoleSessionStore>(sp => new RedisConsoleSessionStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(shared), console.KeyPrefix + "session:"));
+            services.AddHostedService(sp => new ConsoleRedisConnector(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(shared), sp.GetRequiredService<ILogger<ConsoleRedisConnector>>()));
+        }
+        else
+        {
+            services.TryAddSingleton<IConsoleSessionStore, MemoryConsoleSessionStore>();
+        }
+
         services.TryAddSingleton<ConsoleSessions>();
         services.TryAddSingleton<Audit>();
         services.TryAddSingleton<AuditThrottle>();
@@ -60,10 +75,23 @@ public static class ConsoleServiceCollectionExtensions
         var oidc = configuration.GetSection(ConsoleOidcOptions.SectionName).Get<ConsoleOidcOptions>() ?? new ConsoleOidcOptions();
         services.TryAddSingleton(oidc);
         // Sign-in state, cookies and anti-forgery tokens are protected with this key ring; console nodes that share it
-        // (the directory here; a shared key store at scale) accept each other's.
+        // (this node's data directory, or the shared Redis) accept each other's, and a restart keeps it.
         services.AddDataProtection().SetApplicationName("KtZeroTrust");
-        services.AddOptions<KeyManagementOptions>().Configure<IOptions<NodeOptions>, ILoggerFactory>((o, node, logs) =>
-            o.XmlRepository = new FileSystemXmlRepository(new DirectoryInfo(node.Value.PathOf("dataprotection-keys")), logs));
+        if (shared is not null)
+        {
+            services.AddOptions<KeyManagementOptions>().Configure<KtZeroTrust.Redis.RedisConnections>((o, connections) =>
+            {
+                var connection = connections.Get(shared);
+                o.XmlRepository = new Microsoft.AspNetCore.DataProtection.StackExchangeRedis.RedisXmlRepository(
+                    () => connection.Multiplexer?.GetDatabase() ?? throw new InvalidOperationException($"The console's shared Redis ({connection.Description}) is not connected yet."),
+                    console.KeyPrefix + "dataprotection-keys");
+            });
+        }
+        else
+        {
+            services.AddOptions<KeyManagementOptions>().Configure<IOptions<NodeOptions>, ILoggerFactory>((o, node, logs) =>
+                o.XmlRepository = new FileSystemXmlRepository(new DirectoryInfo(node.Value.PathOf("dataprotection-keys")), logs));
+        }
         services.AddConsoleAuthentication();
         services.AddConsoleOidc(oidc);
         return services;

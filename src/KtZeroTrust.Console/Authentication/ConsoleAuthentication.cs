@@ -127,16 +127,16 @@ public static class ConsoleAuthentication
 internal sealed class ConsoleTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder, ConsoleSessions sessions)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (ConsoleAuthentication.BearerToken(Request) is not { Length: > 0 } token)
         {
-            return Task.FromResult(AuthenticateResult.NoResult());
+            return AuthenticateResult.NoResult();
         }
 
-        return Task.FromResult(sessions.Find(token) is { } session
+        return await sessions.FindAsync(token, Context.RequestAborted) is { } session
             ? AuthenticateResult.Success(ConsoleAuthentication.Ticket(session, Scheme.Name))
-            : AuthenticateResult.Fail("unknown or expired session token"));
+            : AuthenticateResult.Fail("unknown or expired session token");
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

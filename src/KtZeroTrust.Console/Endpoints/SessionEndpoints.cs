@@ -71,7 +71,19 @@ internal static class SessionEndpoints
         }
 
         // One session: its token for API clients, and the browser's cookie naming the same session.
-        var token = sessions.Create(account.Name, account.Role);
+        string token;
+        try
+        {
+            token = await sessions.CreateAsync(account.Name, account.Role, context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The shared session store is away: nobody is signed in until it is back (fail closed), and the operator is told why.
+            audit.Post(context, account.Name, DecisionOutcome.Deny, ReasonCode.SessionStoreUnavailable, "console:login", $"session store unavailable: {ex.GetType().Name}");
+            return Problem(StatusCodes.Status503ServiceUnavailable, "The console's session store is unavailable; try again shortly.");
+        }
+
+
         await context.SignInAsync(ConsoleAuthentication.CookieScheme, ConsoleAuthentication.Principal(account.Name, account.Role),
             new AuthenticationProperties(new Dictionary<string, string?> { [ConsoleSessions.SessionItem] = token }) { IsPersistent = true });
         audit.Post(context, account.Name, DecisionOutcome.Allow, ReasonCode.Allowed, "console:login", $"signed in as {account.Role}");
@@ -86,7 +98,7 @@ internal static class SessionEndpoints
 
     private static async Task EndSessionAsync(HttpContext context, ConsoleSessions sessions)
     {
-        sessions.End(ConsoleAuthentication.BearerToken(context.Request));
+        await sessions.EndAsync(ConsoleAuthentication.BearerToken(context.Request), context.RequestAborted);
         await context.SignOutAsync(ConsoleAuthentication.CookieScheme); // ends the cookie's session and deletes the cookie
     }
 

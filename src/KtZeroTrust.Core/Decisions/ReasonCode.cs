@@ -92,6 +92,7 @@ public enum ReasonCode
     CmpProtectionInvalid,
     CmpAlgorithmNotAllowed,
     CmpRequestUnsupported,
+    SessionStoreUnavailable,
 }
 
 public enum DecisionOutcome
@@ -168,6 +169,7 @@ public static class ReasonCodes
         ReasonCode.CmpProtectionInvalid => "cmp_protection_invalid",
         ReasonCode.CmpAlgorithmNotAllowed => "cmp_algorithm_not_allowed",
         ReasonCode.CmpRequestUnsupported => "cmp_request_unsupported",
+        ReasonCode.SessionStoreUnavailable => "session_store_unavailable",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -261,6 +263,7 @@ public static class ReasonCodes
         ReasonCode.CmpProtectionInvalid => "The CMP message's protection is missing, not verifiable, or by a certificate we do not trust",
         ReasonCode.CmpAlgorithmNotAllowed => "The CMP message is protected with an algorithm we refuse (MD5, SHA-1, or a shared-secret MAC)",
         ReasonCode.CmpRequestUnsupported => "This CMP request type is not served here",
+        ReasonCode.SessionStoreUnavailable => "The console's shared session store cannot be reached: nobody is signed in until it can",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",

@@ -38,7 +38,7 @@ internal static class ConfigurationKeyCheck
         (OtlpOptions.SectionName, [typeof(OtlpOptions)], []),
         (AttestationOptions.SectionName, [typeof(AttestationOptions)], ["Redis"]),
         (RegistryOptions.SectionName, [typeof(RegistryOptions)], []),
-        ("ZeroTrust:Console", [], ["Oidc"]),
+        (KtZeroTrust.SocConsole.ConsoleOptions.SectionName, [typeof(KtZeroTrust.SocConsole.ConsoleOptions)], ["Oidc"]),
         (ConsoleOidcOptions.SectionName, [typeof(ConsoleOidcOptions)], []),
     ];
 
