@@ -64,6 +64,7 @@ public static partial class ZeroTrustServer
 
         // From here on a settings file that stops parsing is a refused change, and a setting nothing reads stops the start.
         var reloadErrors = new Configuration.ConfigurationReloadErrors();
+        Configuration.SafeJsonConfiguration.AddDirectory(builder.Configuration);
         Configuration.SafeJsonConfiguration.KeepLastGood(builder.Configuration, reloadErrors);
         Configuration.ConfigurationKeyCheck.Check(builder.Configuration);
 

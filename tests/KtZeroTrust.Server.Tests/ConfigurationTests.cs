@@ -5,6 +5,7 @@ using KtZeroTrust.Server.Configuration;
 using KtZeroTrust.Server.Pki;
 using KtZeroTrust.Tests.Common;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KtZeroTrust.Server.Tests;
 
@@ -38,6 +39,33 @@ public sealed class ConfigurationTests
         {
             Assert.Contains("appsettings.json, line 1", reported[0], StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task AConfigurationDirectory_IsRead_ReloadedOnChange_AndAMissingOrBrokenOneStopsTheStart()
+    {
+        using var temp = new TempDirectory();
+        var directory = temp.Combine("conf.d");
+        Directory.CreateDirectory(directory);
+        var policies = Path.Combine(directory, "policies.json");
+        await File.WriteAllTextAsync(policies, """{ "ZeroTrust": { "Policies": { "payments": { "Roles": [ "payments" ] } } } }""", TestContext.Current.CancellationToken);
+        string[] Args(string dir) => [.. ServerFixture.Arguments(temp.Combine("pki"), temp.Combine("data"), FreePorts.Next(5), "Development"), $"--ZeroTrust:ConfigurationDirectory={dir}"];
+
+        await using (var app = ZeroTrustServer.Build(Args(directory)))
+        {
+            var configuration = app.Services.GetRequiredService<IConfiguration>();
+            Assert.Equal("payments", configuration["ZeroTrust:Policies:payments:Roles:0"]);
+
+            // A ConfigMap update rewrites the file: the new content is served (the policy store reloads from it).
+            await File.WriteAllTextAsync(policies, """{ "ZeroTrust": { "Policies": { "payments": { "Roles": [ "payments-v2" ] } } } }""", TestContext.Current.CancellationToken);
+            await Eventually.Until(() => configuration["ZeroTrust:Policies:payments:Roles:0"] == "payments-v2", "the changed file to be read");
+        }
+
+        Assert.Equal("ZT-START-017", Assert.Throws<StartupException>(() => ZeroTrustServer.Build(Args(temp.Combine("not-mounted")))).Code);
+        await File.WriteAllTextAsync(policies, "{ \"ZeroTrust\": ,, }", TestContext.Current.CancellationToken);
+        var broken = Assert.Throws<StartupException>(() => ZeroTrustServer.Build(Args(directory)));
+        Assert.Equal("ZT-START-010", broken.Code);
+        Assert.Contains("policies.json", broken.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -27,7 +27,7 @@ internal static class ConfigurationKeyCheck
     // Each section and the options types bound from it; "names" are settings read directly by key.
     private static readonly (string Section, Type[] Types, string[] Names)[] Known =
     [
-        ("ZeroTrust", [typeof(ServerOptions), typeof(KtZeroTrust.Hosting.Node.NodeOptions)], ["Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "Attestation", "Registry", "Console"]),
+        ("ZeroTrust", [typeof(ServerOptions), typeof(KtZeroTrust.Hosting.Node.NodeOptions)], ["Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "Attestation", "Registry", "Console", "ConfigurationDirectory"]),
         (DeviceGatewayOptions.SectionName, [typeof(DeviceGatewayOptions)], []),
         (AllowListOptions.SectionName, [typeof(AllowListOptions)], []),
         (UserGatewayOptions.SectionName, [typeof(UserGatewayOptions)], []),

@@ -11,6 +11,43 @@ namespace KtZeroTrust.Server.Configuration;
 /// </summary>
 internal static class SafeJsonConfiguration
 {
+    /// <summary>The setting naming a directory of extra settings files (a mounted Kubernetes ConfigMap, a conf.d).</summary>
+    public const string DirectoryKey = "ZeroTrust:ConfigurationDirectory";
+
+    /// <summary>
+    /// Adds every <c>*.json</c> file of <see cref="DirectoryKey"/> (name order) after the shipped appsettings files and
+    /// before environment variables and the command line, each reloaded on change (policies, for one). Refuses a
+    /// directory that does not exist: a mount that failed must not start a node on defaults.
+    /// </summary>
+    public static void AddDirectory(ConfigurationManager configuration)
+    {
+        if (configuration[DirectoryKey] is not { Length: > 0 } directory)
+        {
+            return;
+        }
+
+        if (!Directory.Exists(directory))
+        {
+            throw new KtZeroTrust.Server.Pki.StartupException("ZT-START-017", $"{DirectoryKey} '{directory}' does not exist.");
+        }
+
+        var sources = (IList<IConfigurationSource>)((IConfigurationBuilder)configuration).Sources;
+        var at = sources.Select((source, index) => (source, index)).LastOrDefault(p => p.source is JsonConfigurationSource).index + 1;
+        foreach (var file in Directory.EnumerateFiles(directory, "*.json").Order(StringComparer.Ordinal))
+        {
+            var source = new JsonConfigurationSource { Path = System.IO.Path.GetFileName(file), Optional = false, ReloadOnChange = true };
+            source.FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(System.IO.Path.GetFullPath(directory));
+            try
+            {
+                sources.Insert(at++, source); // loads it now
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new KtZeroTrust.Server.Pki.StartupException("ZT-START-010", $"cannot read {Describe(file, ex)}");
+            }
+        }
+    }
+
     /// <summary>Replaces every JSON file source of <paramref name="configuration"/> with one that keeps its last good data.</summary>
     public static void KeepLastGood(ConfigurationManager configuration, ConfigurationReloadErrors errors)
     {
