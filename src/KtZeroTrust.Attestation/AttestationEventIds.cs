@@ -8,4 +8,5 @@ internal static class AttestationEventIds
     public const int OcspAnswered = 2010;
     public const int OcspRegistryFailed = 2011;
     public const int CmpRefused = 2020;
+    public const int CmpStoreFailed = 2021;
 }

@@ -34,12 +34,15 @@ public static class AttestationServiceCollectionExtensions
         if (string.IsNullOrWhiteSpace(redisConfiguration))
         {
             services.TryAddSingleton<INonceStore>(sp => new InMemoryNonceStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<AttestationOptions>>().Value.MaxPendingNonces));
+            services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.ICmpPendingStore>(sp => new KtZeroTrust.Attestation.Cmp.InMemoryCmpPendingStore(sp.GetRequiredService<TimeProvider>()));
         }
         else
         {
             services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             services.TryAddSingleton<INonceStore>(sp =>
                 new RedisNonceStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration)));
+            services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.ICmpPendingStore>(sp =>
+                new KtZeroTrust.Attestation.Cmp.RedisCmpPendingStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration)));
         }
 
         services.TryAddSingleton<AttestationVerifier>();

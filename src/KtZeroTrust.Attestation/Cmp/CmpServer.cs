@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Attestation.Enrollment;
@@ -43,6 +42,7 @@ public sealed partial class CmpServer(
     IDeviceRegistry registry,
     EnrollmentService enrollment,
     DecisionRecorder recorder,
+    ICmpPendingStore pendingCertificates,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<CmpServer> logger)
@@ -61,10 +61,6 @@ public sealed partial class CmpServer(
 
     private readonly BcCertificate _operatorCa = new(operatorCa.Certificate.RawData);
 
-    // Issued, not yet confirmed: the certificate joins the allow list only on certConf (RFC 4210 5.3.18), by transaction.
-    private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
-
-    private sealed record Pending(string Serial, string SignerHash, string AttestationId, X509Certificate2 Certificate, string PublicKeySha256, BigInteger CertReqId, DateTimeOffset Expires);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -95,6 +91,12 @@ public sealed partial class CmpServer(
             or Org.BouncyCastle.Security.SecurityUtilityException or Org.BouncyCastle.Security.GeneralSecurityException)
         {
             answer = CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "not a well-formed PKIMessage (its structure, or a certificate or key inside it, does not decode)");
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException or System.Data.Common.DbException)
+        {
+            // A store did not answer: nothing issued or recorded, and the unit is told to come back (fail closed).
+            LogStoreFailed(logger, ex);
+            answer = CmpAnswer.Refused(ReasonCode.DependencyUnavailable, PkiFailureInfo.SystemUnavail, "a store this CA needs did not answer; nothing was issued: try again");
         }
 
         recorder.Record(context, recorder.Make.Enrollment(DecisionKind.Enrollment, answer.Reason, answer.Subject,
@@ -268,8 +270,9 @@ public sealed partial class CmpServer(
         }
         else
         {
-            Forget(now);
-            _pending[Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? [])] = new Pending(serial, signerHash, attestation.Id, certificate, ask.PublicKeySha256, ask.CertReqId, now + PendingLifetime);
+            // Issued, not yet confirmed: the certificate joins the allow list only on certConf (RFC 4210 5.3.18).
+            await pendingCertificates.PutAsync(Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? []),
+                new CmpPending(serial, signerHash, attestation.Id, certificate.RawData, ask.PublicKeySha256, ask.CertReqId.ToString(), now + PendingLifetime), cancellationToken);
         }
 
         // caPubs: the operator root the unit installs as its trust anchor for the SeGW (TS 33.310 9.5.4).
@@ -410,32 +413,31 @@ public sealed partial class CmpServer(
         var now = timeProvider.GetUtcNow();
         var transaction = Convert.ToHexString(request.Header.TransactionID?.GetOctets() ?? []);
         // Only the unit that made the request can confirm (or spend) it: another signer leaves it waiting.
-        if (!_pending.TryGetValue(transaction, out var pending) || pending.SignerHash != hash || !_pending.TryRemove(transaction, out _) || pending.Expires < now)
+        if (await pendingCertificates.TakeAsync(transaction, hash, cancellationToken) is not { } pending || pending.Expires < now)
         {
             return CmpAnswer.Refused(ReasonCode.AttestationRequired, PkiFailureInfo.BadRequest, "no certificate of this transaction is waiting for this unit's confirmation", "certConf", subject, hash);
         }
 
         var status = CertConfirmContent.GetInstance(request.Body.Content).ToCertStatusArray().FirstOrDefault();
-        if (status is null || !status.CertReqID.Value.Equals(pending.CertReqId))
+        if (status is null || status.CertReqID.Value.ToString() != pending.CertReqId)
         {
-            pending.Certificate.Dispose();
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, "certConf names no certificate of this transaction", "certConf", subject, hash);
         }
 
         if (status.StatusInfo is { } info && info.Status.IntValueExact != 0)
         {
-            pending.Certificate.Dispose(); // the unit refused it: never recorded, never valid
+            // The unit refused it: never recorded, never valid.
             return new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, "the unit rejected its certificate: not recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
         }
 
-        if (!CryptographicOperations.FixedTimeEquals(status.CertHash.GetOctets(), SHA256.HashData(pending.Certificate.RawData)))
+        if (!CryptographicOperations.FixedTimeEquals(status.CertHash.GetOctets(), SHA256.HashData(pending.Certificate)))
         {
-            pending.Certificate.Dispose();
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, "certHash is not the SHA-256 of the certificate issued", "certConf", subject, hash);
         }
 
-        return await CommitAsync(pending.Serial, pending.AttestationId, pending.Certificate, pending.PublicKeySha256, hash!, "certConf", now, cancellationToken)
-            ?? new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, $"certificate {pending.Certificate.SerialNumber} confirmed and recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
+        var certificate = X509CertificateLoader.LoadCertificate(pending.Certificate);
+        return await CommitAsync(pending.Serial, pending.AttestationId, certificate, pending.PublicKeySha256, hash!, "certConf", now, cancellationToken)
+            ?? new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, $"certificate {certificate.SerialNumber} confirmed and recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
     }
 
     /// <summary>Records the certificate (null), or the refusal the registry gave.</summary>
@@ -449,17 +451,6 @@ public sealed partial class CmpServer(
         catch (Core.Attestation.EnrollmentException ex)
         {
             return CmpAnswer.Refused(ex.Reason, PkiFailureInfo.NotAuthorized, ex.Message, kind, serial, signerHash);
-        }
-    }
-
-    private void Forget(DateTimeOffset now)
-    {
-        foreach (var (key, value) in _pending)
-        {
-            if (value.Expires < now && _pending.TryRemove(key, out var gone))
-            {
-                gone.Certificate.Dispose();
-            }
         }
     }
 
@@ -527,6 +518,9 @@ public sealed partial class CmpServer(
         recorder.Record(context, decision);
         await ProblemResponses.WriteDenialAsync(context, status, reason, decision.Id, detail);
     }
+
+    [LoggerMessage(EventId = AttestationEventIds.CmpStoreFailed, Level = LogLevel.Error, Message = "CMP: a store did not answer; the request was refused with systemUnavail")]
+    private static partial void LogStoreFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = AttestationEventIds.CmpRefused, Level = LogLevel.Information, Message = "CMP {Kind} refused: {Reason} (unit {Subject}): {Detail}")]
     private static partial void LogRefused(ILogger logger, string reason, string kind, string? subject, string detail);

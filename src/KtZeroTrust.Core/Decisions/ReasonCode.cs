@@ -93,6 +93,7 @@ public enum ReasonCode
     CmpAlgorithmNotAllowed,
     CmpRequestUnsupported,
     SessionStoreUnavailable,
+    DependencyUnavailable,
 }
 
 public enum DecisionOutcome
@@ -170,6 +171,7 @@ public static class ReasonCodes
         ReasonCode.CmpAlgorithmNotAllowed => "cmp_algorithm_not_allowed",
         ReasonCode.CmpRequestUnsupported => "cmp_request_unsupported",
         ReasonCode.SessionStoreUnavailable => "session_store_unavailable",
+        ReasonCode.DependencyUnavailable => "dependency_unavailable",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -264,6 +266,7 @@ public static class ReasonCodes
         ReasonCode.CmpAlgorithmNotAllowed => "The CMP message is protected with an algorithm we refuse (MD5, SHA-1, or a shared-secret MAC)",
         ReasonCode.CmpRequestUnsupported => "This CMP request type is not served here",
         ReasonCode.SessionStoreUnavailable => "The console's shared session store cannot be reached: nobody is signed in until it can",
+        ReasonCode.DependencyUnavailable => "A store this answer needs (the registry, Redis) did not answer: nothing was decided, try again",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",
