@@ -120,17 +120,8 @@ public sealed class CmpRogueTests(ServerFixture server) : IClassFixture<ServerFi
         var before = (await server.OpenRegistry().GetCertificatesAsync("FC-0003", Ct)).Count;
 
         using var http = server.ConsoleClient();
-        var random = new Random(17);
-        for (var i = 0; i < 300; i++)
+        foreach (var (i, mutated) in Mutations.Of(genuine, 300, seed: 17, noise: 8))
         {
-            var mutated = (byte[])genuine.Clone();
-            switch (i % 3)
-            {
-                case 0: mutated[random.Next(mutated.Length)] ^= (byte)(1 << random.Next(8)); break; // one bit anywhere
-                case 1: mutated = mutated[..random.Next(1, mutated.Length)]; break; // cut short
-                default: random.NextBytes(mutated.AsSpan(random.Next(mutated.Length / 2), 8)); break; // eight bytes of noise
-            }
-
             using var content = new ByteArrayContent(mutated);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/pkixcmp");
             using var response = await http.PostAsync(server.EnrollmentUri("/.well-known/cmp"), content, Ct);

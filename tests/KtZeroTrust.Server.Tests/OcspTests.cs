@@ -77,17 +77,8 @@ public sealed class OcspTests(ServerFixture server) : IClassFixture<ServerFixtur
         var genuine = await File.ReadAllBytesAsync(request, Ct);
         var asked = new OcspReq(genuine).GetRequestList()[0].GetCertID();
         using var http = server.ConsoleClient();
-        var random = new Random(23);
-        for (var i = 0; i < 300; i++)
+        foreach (var (i, mutated) in Mutations.Of(genuine, 300, seed: 23, noise: 4))
         {
-            var mutated = (byte[])genuine.Clone();
-            switch (i % 3)
-            {
-                case 0: mutated[random.Next(mutated.Length)] ^= (byte)(1 << random.Next(8)); break;
-                case 1: mutated = mutated[..random.Next(1, mutated.Length)]; break;
-                default: random.NextBytes(mutated.AsSpan(random.Next(mutated.Length / 2), 4)); break;
-            }
-
             using var content = new ByteArrayContent(mutated);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/ocsp-request");
             using var response = await http.PostAsync(server.EnrollmentUri("/ocsp"), content, Ct);
