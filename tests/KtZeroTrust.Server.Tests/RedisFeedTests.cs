@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using KtZeroTrust.Pki.Attestation;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Gateway.AllowList.Redis;
 using KtZeroTrust.Redis;
@@ -103,6 +105,7 @@ public sealed class RedisSentinelTests : IAsyncLifetime
             $"--ZeroTrust:AllowList:Redis={_redis.Configuration},connectTimeout=2000",
             "--ZeroTrust:AllowList:RegistryPollInterval=01:00:00",
             "--ZeroTrust:AllowList:MaxStaleness=00:02:00",
+            $"--ZeroTrust:Console:Redis={_redis.Configuration}",
         ]);
         await _node.InitializeAsync();
     }
@@ -163,6 +166,41 @@ public sealed class RedisSentinelTests : IAsyncLifetime
         }
 
         Assert.NotEqual(oldPrimary, await _redis.PrimaryPortAsync());
+    }
+
+    [Fact]
+    public async Task ASessionANonceAndTheDecisionStream_SurviveTheFailover()
+    {
+        // Before: a signed-in analyst, a nonce a unit holds, the decisions so far; replicated before the primary dies.
+        var password = _node.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().Add("on-call", KtZeroTrust.SocConsole.Accounts.ConsoleRoles.Analyst);
+        using var console = _node.ConsoleClient();
+        using var login = await console.PostAsJsonAsync(_node.ConsoleUri("/api/login"), new { user = "on-call", password, newPassword = "on-call-password-1" }, Ct);
+        login.EnsureSuccessStatusCode();
+        var token = (await login.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(Ct)).GetProperty("token").GetString()!;
+        using var factory = _node.FactoryCertificate("FC-0003");
+        using var unit = new EnrollmentClient(_node, factory);
+        var nonce = await unit.NonceAsync(Ct);
+
+        await using var primary = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Primary.Port}");
+        var streamKey = KtZeroTrust.Monitoring.Sinks.RedisStreamSink.DefaultStreamKey;
+        await Eventually.Until(async () => (long)await primary.GetDatabase().StreamLengthAsync(streamKey), n => n > 0, "the node's decisions in the stream");
+        var before = await primary.GetDatabase().StreamLengthAsync(streamKey);
+        Assert.Equal(1, (int)await primary.GetDatabase().ExecuteAsync("WAIT", 1, 5000)); // the replica has all of it
+
+        await _redis.Primary.StopAsync(); // kill -9
+        await Eventually.Until(_redis.PrimaryPortAsync, port => port == _redis.Replica.Port, "the Sentinels to promote the replica", TimeSpan.FromSeconds(90));
+
+        // After: the analyst is still signed in, the unit's nonce still serves its attestation (once), nothing is lost from the stream.
+        using var api = _node.ConsoleClient();
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        await Eventually.Until(() => api.GetAsync(_node.ConsoleUri("/api/me"), Ct), r => r.StatusCode == HttpStatusCode.OK, "the session to be read from the promoted replica", TimeSpan.FromSeconds(90));
+        var evidence = Evidence.Create(TestReference.HonestClaims("FC-0003", nonce), factory);
+        using var attested = await Eventually.Until(() => unit.EvidenceAsync(evidence, Ct), r => r.StatusCode != HttpStatusCode.InternalServerError, "the nonce store to follow the failover", TimeSpan.FromSeconds(90));
+        Assert.Equal(HttpStatusCode.OK, attested.StatusCode);
+        using var replayed = await unit.EvidenceAsync(evidence, Ct);
+        await DeviceGatewayTests.AssertProblemAsync(replayed, HttpStatusCode.Forbidden, "nonce_invalid");
+        await using var promoted = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Replica.Port}");
+        Assert.True(await promoted.GetDatabase().StreamLengthAsync(streamKey) >= before);
     }
 
     private static bool IsOn(GatewayRedis redis, int port)
