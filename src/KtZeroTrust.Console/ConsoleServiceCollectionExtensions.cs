@@ -53,7 +53,7 @@ public static class ConsoleServiceCollectionExtensions
             services.AddSingleton<IDecisionExportSink>(sp => sp.GetRequiredService<ConsoleFeed>()); // a lane of this node's pipeline
         }
 
-        services.TryAddSingleton(sp => new ConsoleUsers(sp.GetRequiredService<IOptions<NodeOptions>>().Value.PathOf("console-users.json")));
+        services.TryAddSingleton<ConsoleUsers>();
         var console = configuration.GetSection(ConsoleOptions.SectionName).Get<ConsoleOptions>() ?? new ConsoleOptions();
         services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection(ConsoleOptions.SectionName))
             .Validate(o => !string.IsNullOrWhiteSpace(o.KeyPrefix), "ZeroTrust:Console:KeyPrefix must not be empty.").ValidateOnStart();
@@ -61,11 +61,13 @@ public static class ConsoleServiceCollectionExtensions
         if (shared is not null)
         {
             services.TryAddSingleton<IConsoleSessionStore>(sp => new RedisConsoleSessionStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(shared), console.KeyPrefix + "session:"));
+            services.TryAddSingleton<IConsoleAccountStore>(sp => new RedisConsoleAccountStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(shared), console.KeyPrefix));
             services.AddHostedService(sp => new ConsoleRedisConnector(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(shared), sp.GetRequiredService<ILogger<ConsoleRedisConnector>>()));
         }
         else
         {
             services.TryAddSingleton<IConsoleSessionStore, MemoryConsoleSessionStore>();
+            services.TryAddSingleton<IConsoleAccountStore>(sp => new FileConsoleAccountStore(sp.GetRequiredService<IOptions<NodeOptions>>().Value.PathOf("console-users.json")));
         }
 
         services.TryAddSingleton<ConsoleSessions>();
@@ -115,5 +117,6 @@ public static class ConsoleEndpointRouteBuilderExtensions
     }
 
     /// <summary>First start: the one administrator, with a one-time password (null when accounts exist already).</summary>
-    public static string? EnsureConsoleAdministrator(this IServiceProvider services) => services.GetRequiredService<ConsoleUsers>().EnsureAdministrator();
+    public static Task<string?> EnsureConsoleAdministratorAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+        => services.GetRequiredService<ConsoleUsers>().EnsureAdministratorAsync(cancellationToken);
 }

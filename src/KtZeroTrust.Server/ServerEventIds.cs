@@ -8,6 +8,7 @@ internal static class ServerEventIds
     public const int DevCertificateIssued = 5003;
     public const int DevKeysBackfilled = 5004;
     public const int SharedKeyFound = 5005;
+    public const int ConsoleAccountsUnavailable = 5006;
     public const int StartupRefused = 5010;
     public const int ConfigurationRefused = 5011;
     public const int WriteThroughFailed = 5020;

@@ -214,6 +214,25 @@ public static partial class ZeroTrustServer
         return new WriteThroughDeviceRegistry(registry, synchronizer, ex => LogWriteThroughFailed(logger, ex));
     }
 
+    /// <summary>First start: the one administrator, with a password good for one sign-in (it must be replaced then).</summary>
+    private static async Task EnsureConsoleAdministratorAsync(WebApplication app, ServerOptions options, CancellationToken cancellationToken)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server");
+        try
+        {
+            if (await app.Services.EnsureConsoleAdministratorAsync(cancellationToken) is { } password)
+            {
+                System.Console.WriteLine($"Console: https://localhost:{options.Listeners.Console.Port}/  user: admin  one-time password: {password}");
+                LogConsoleAdministrator(logger, app.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().Location);
+            }
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // The shared account store is away: the node starts (sign-ins fail closed meanwhile); the next start creates the administrator.
+            LogConsoleAccountsUnavailable(logger, ex);
+        }
+    }
+
     [LoggerMessage(EventId = ServerEventIds.ConfigurationRefused, Level = LogLevel.Error, Message = "Configuration change refused, the last good settings keep serving: {Description}")]
     private static partial void LogConfigurationRefused(ILogger logger, string description);
 
@@ -252,6 +271,9 @@ public static partial class ZeroTrustServer
     [LoggerMessage(EventId = ServerEventIds.ConsoleAdministratorCreated, Level = LogLevel.Warning, Message = "Console administrator 'admin' created with a one-time password (printed on standard output); accounts in {Path}")]
     private static partial void LogConsoleAdministrator(ILogger logger, string path);
 
+    [LoggerMessage(EventId = ServerEventIds.ConsoleAccountsUnavailable, Level = LogLevel.Error, Message = "The console's account store did not answer at start: no administrator checked or created; sign-ins fail until it answers")]
+    private static partial void LogConsoleAccountsUnavailable(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = ServerEventIds.WriteThroughFailed, Level = LogLevel.Warning, Message = "Registry change committed but not yet pushed to Redis; the periodic synchronisation will deliver it")]
     private static partial void LogWriteThroughFailed(ILogger logger, Exception exception);
 
@@ -271,11 +293,9 @@ public static partial class ZeroTrustServer
             await bootstrap.EnsureSampleFleetAsync(new KtZeroTrust.Pki.DevPki.DevPkiLayout(options.Pki.Directory), cancellationToken);
         }
 
-        if (options.Roles.Console && app.Services.EnsureConsoleAdministrator() is { } password)
+        if (options.Roles.Console)
         {
-            // First start: the one administrator, with a password good for one sign-in (it must be replaced then).
-            System.Console.WriteLine($"Console: https://localhost:{options.Listeners.Console.Port}/  user: admin  one-time password: {password}");
-            LogConsoleAdministrator(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("KtZeroTrust.Server"), app.Services.GetRequiredService<IOptions<KtZeroTrust.Hosting.Node.NodeOptions>>().Value.PathOf("console-users.json"));
+            await EnsureConsoleAdministratorAsync(app, options, cancellationToken);
         }
 
         // Load (and check) the PKI now, so a bad or development PKI in Production fails before anything listens.

@@ -20,7 +20,7 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
 
     private async Task<HttpClient> SignedInAsync(string name, string role)
     {
-        var password = server.Services.GetRequiredService<ConsoleUsers>().Add(name, role);
+        var password = await server.Services.GetRequiredService<ConsoleUsers>().AddAsync(name, role, TestContext.Current.CancellationToken);
         var client = Client();
         using (var first = await client.PostAsJsonAsync(Api("/api/login"), new { user = name, password }, Ct))
         {
@@ -85,7 +85,7 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
     [Fact]
     public async Task Ztctl_DoesWhatTheConsoleDoes_ThroughTheAdminApi()
     {
-        var password = server.Services.GetRequiredService<ConsoleUsers>().Add("cli-admin", ConsoleRoles.Admin);
+        var password = await server.Services.GetRequiredService<ConsoleUsers>().AddAsync("cli-admin", ConsoleRoles.Admin, TestContext.Current.CancellationToken);
         var once = await ZtctlAsync("console", "login", "--user", "cli-admin", "--password", password);
         Assert.Equal(4, once.Code); // a one-time password must be replaced
         Assert.Contains("one-time password", once.Error, StringComparison.Ordinal);
@@ -108,7 +108,7 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
     [Fact]
     public async Task BrowserWrites_NeedTheAntiForgeryHeader()
     {
-        var password = server.Services.GetRequiredService<ConsoleUsers>().Add("cookie-admin", ConsoleRoles.Admin);
+        var password = await server.Services.GetRequiredService<ConsoleUsers>().AddAsync("cookie-admin", ConsoleRoles.Admin, TestContext.Current.CancellationToken);
         var cookies = new CookieContainer();
         using var browser = Client(cookies);
         (await browser.PostAsJsonAsync(Api("/api/login"), new { user = "cookie-admin", password, newPassword = "cookie-admin-password" }, Ct)).EnsureSuccessStatusCode();

@@ -85,8 +85,8 @@ public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<Se
     public async Task Analyst_WatchesARogueDenialLive_AdministratorRevokesADevice_AndAnAnalystCannot()
     {
         var users = server.Services.GetRequiredService<ConsoleUsers>();
-        Assert.Contains("\"admin\"", await File.ReadAllTextAsync(users.FilePath, Ct), StringComparison.Ordinal); // first start created the administrator
-        var leadPassword = users.Add("soc-lead", ConsoleRoles.Admin);
+        Assert.Contains("\"admin\"", await File.ReadAllTextAsync(users.Location, Ct), StringComparison.Ordinal); // first start created the administrator
+        var leadPassword = await users.AddAsync("soc-lead", ConsoleRoles.Admin, TestContext.Current.CancellationToken);
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await LaunchAsync(playwright);

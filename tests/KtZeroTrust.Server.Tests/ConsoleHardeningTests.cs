@@ -19,7 +19,7 @@ public sealed class ConsoleHardeningTests(ServerFixture server) : IClassFixture<
 
     private async Task<string> AccountAsync(string name, string role)
     {
-        var once = server.Services.GetRequiredService<ConsoleUsers>().Add(name, role);
+        var once = await server.Services.GetRequiredService<ConsoleUsers>().AddAsync(name, role, TestContext.Current.CancellationToken);
         using var client = Client();
         using var login = await client.PostAsJsonAsync(Api("/api/login"), new { user = name, password = once, newPassword = $"{name}-password-1" }, Ct);
         login.EnsureSuccessStatusCode();

@@ -11,7 +11,8 @@ namespace KtZeroTrust.Server.Tests;
 
 /// <summary>
 /// Two console nodes sharing a real Redis (<c>ZeroTrust:Console:Redis</c>): a session made on one is good on the other,
-/// by bearer token and by browser cookie (one Data Protection key ring), anti-forgery tokens included; a node's restart
+/// by bearer token and by browser cookie (one Data Protection key ring), anti-forgery tokens included, and so is an
+/// account; a node's restart
 /// signs nobody out; a Redis that does not answer signs nobody in (fail closed), and service comes back with it.
 /// </summary>
 public sealed class ConsoleSharedStateTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncDisposable
@@ -29,7 +30,7 @@ public sealed class ConsoleSharedStateTests(RedisServerFixture redis) : IClassFi
         var b = await StartAsync("b", portsB);
         try
         {
-            var once = a.Services.GetRequiredService<ConsoleUsers>().Add("shift-lead", ConsoleRoles.Admin);
+            var once = await a.Services.GetRequiredService<ConsoleUsers>().AddAsync("shift-lead", ConsoleRoles.Admin, TestContext.Current.CancellationToken);
             var cookies = new CookieContainer();
             using var onA = Client(cookies);
             using var login = await onA.PostAsJsonAsync(Uri(portsA, "/api/login"), new { user = "shift-lead", password = once, newPassword = "shift-lead-password-1" }, Ct);
@@ -37,8 +38,14 @@ public sealed class ConsoleSharedStateTests(RedisServerFixture redis) : IClassFi
             var token = (await login.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("token").GetString()!;
             var antiforgery = (await onA.GetFromJsonAsync<JsonElement>(Uri(portsA, "/api/me"), Ct)).GetProperty("antiforgeryToken").GetString()!;
 
-            // Node B never saw this sign-in: the token, the cookie and the anti-forgery token made on A are good on B.
+            // Node B never saw this sign-in: the token, the cookie and the anti-forgery token made on A are good on B,
+            // and the account (made on A, its password changed on A) signs in on B.
             await AssertSignedInAsync(portsB, token, cookies);
+            using (var onBLogin = await Client().PostAsJsonAsync(Uri(portsB, "/api/login"), new { user = "shift-lead", password = "shift-lead-password-1" }, Ct))
+            {
+                Assert.Equal(HttpStatusCode.OK, onBLogin.StatusCode);
+            }
+
             using (var onB = Client(cookies))
             using (var write = new HttpRequestMessage(HttpMethod.Post, Uri(portsB, "/api/alerts/01NOSUCHALERT/ack")) { Content = JsonContent.Create(new { note = "seen on B" }) })
             {
@@ -82,17 +89,19 @@ public sealed class ConsoleSharedStateTests(RedisServerFixture redis) : IClassFi
     }
 
     [Fact]
-    public async Task ARedisThatIsDown_RefusesASignInWithSessionStoreUnavailable()
+    public async Task ARedisThatIsDown_RefusesSignInsWithItsReason_AndTheNodeStillStarts()
     {
         var ports = FreePorts.Next(5);
-        // A Redis nobody listens on: the node starts (the connector logs it), and sign-ins are refused with a reason.
+        // A Redis nobody listens on: the node starts (the connector and the first-start check log it), and a sign-in is
+        // refused with a reason rather than let through or answered 500.
         var node = await StartAsync("down", ports, $"127.0.0.1:{FreePorts.Next(1)[0]},connectTimeout=500,abortConnect=false");
         try
         {
-            var once = node.Services.GetRequiredService<ConsoleUsers>().Add("night-shift", ConsoleRoles.Analyst);
-            using var login = await Client().PostAsJsonAsync(Uri(ports, "/api/login"), new { user = "night-shift", password = once, newPassword = "night-shift-password-1" }, Ct);
+            using var login = await Client().PostAsJsonAsync(Uri(ports, "/api/login"), new { user = "admin", password = "whatever-it-was-1" }, Ct);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, login.StatusCode);
-            Assert.Contains("session store", await login.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            Assert.Contains("store is unavailable", await login.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            using var me = await ClientWithToken("no-such-session").GetAsync(Uri(ports, "/api/me"), Ct);
+            Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
         }
         finally
         {

@@ -114,7 +114,7 @@ public sealed class ConsoleSsoProtocolTests(ConsoleSsoFixture server) : IClassFi
     public async Task SignOut_EndsTheConsoleSession_AndSendsTheBrowserToTheProvidersEndSession()
     {
         using var client = Client(new System.Net.CookieContainer());
-        var password = server.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().Add("sso-signout", "soc-analyst");
+        var password = await server.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().AddAsync("sso-signout", "soc-analyst", TestContext.Current.CancellationToken);
         (await client.PostAsJsonAsync(server.ConsoleUri("/api/login"), new { user = "sso-signout", password, newPassword = "sso-signout-password" }, Ct)).EnsureSuccessStatusCode();
         Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync(server.ConsoleUri("/api/me"), Ct)).StatusCode);
 

@@ -172,7 +172,7 @@ public sealed class RedisSentinelTests : IAsyncLifetime
     public async Task ASessionANonceAndTheDecisionStream_SurviveTheFailover()
     {
         // Before: a signed-in analyst, a nonce a unit holds, the decisions so far; replicated before the primary dies.
-        var password = _node.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().Add("on-call", KtZeroTrust.SocConsole.Accounts.ConsoleRoles.Analyst);
+        var password = await _node.Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().AddAsync("on-call", KtZeroTrust.SocConsole.Accounts.ConsoleRoles.Analyst, TestContext.Current.CancellationToken);
         using var console = _node.ConsoleClient();
         using var login = await console.PostAsJsonAsync(_node.ConsoleUri("/api/login"), new { user = "on-call", password, newPassword = "on-call-password-1" }, Ct);
         login.EnsureSuccessStatusCode();

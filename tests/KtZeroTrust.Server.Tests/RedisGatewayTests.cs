@@ -92,7 +92,7 @@ public sealed class RedisGatewayTests(RedisGatewayFixture pair) : IClassFixture<
 
     private static async Task<HttpClient> SignedInAsync(ServerFixture node)
     {
-        var password = node.Services.GetRequiredService<ConsoleUsers>().Add("fleet-analyst", ConsoleRoles.Analyst);
+        var password = await node.Services.GetRequiredService<ConsoleUsers>().AddAsync("fleet-analyst", ConsoleRoles.Analyst, TestContext.Current.CancellationToken);
         var client = new HttpClient(new SocketsHttpHandler
         {
             SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is X509Certificate2 s && TrustPolicies.ChainsTo(s, node.TlsRoot) },

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 
 namespace KtZeroTrust.SocConsole.Accounts;
 
@@ -13,31 +12,34 @@ public static class ConsoleRoles
 }
 
 /// <summary>
-/// Local console accounts in a JSON file (<c>{DataDirectory}/console-users.json</c>): PBKDF2-SHA256 password hashes. A
-/// new account gets a one-time password that must be replaced at first login. With no account at all, the first start
-/// creates <c>admin</c> (soc-admin) and prints its one-time password.
+/// Local console accounts in an <see cref="IConsoleAccountStore"/> (a JSON file in the data directory on one node; the
+/// console's shared Redis when there are several): PBKDF2-SHA256 password hashes. A new account gets a one-time
+/// password that must be replaced at first login. With no account at all, the first start creates <c>admin</c>
+/// (soc-admin) and prints its one-time password.
 /// </summary>
-public sealed class ConsoleUsers(string path)
+public sealed class ConsoleUsers(IConsoleAccountStore store)
 {
     private const int Iterations = 210_000;
-    private readonly object _gate = new();
-    private Dictionary<string, Account>? _accounts;
 
     public sealed record Account(string Name, string Role, string Salt, string Hash, bool MustChangePassword);
 
-    public string FilePath => path;
+    /// <summary>Where the accounts are, for the operator (a file path or the Redis key).</summary>
+    public string Location => store.Location;
 
     /// <summary>Creates the first administrator when there is no account; returns its one-time password, or null.</summary>
-    public string? EnsureAdministrator()
+    public async Task<string?> EnsureAdministratorAsync(CancellationToken cancellationToken = default)
     {
-        lock (_gate)
+        if (await store.AnyAsync(cancellationToken))
         {
-            return Accounts().Count > 0 ? null : AddLocked("admin", ConsoleRoles.Admin);
+            return null;
         }
+
+        var (password, account) = New("admin", ConsoleRoles.Admin);
+        return await store.AddAsync(account, cancellationToken) ? password : null; // another node made it first: it printed the password
     }
 
     /// <summary>Adds an account with a one-time password (returned once, never stored in clear).</summary>
-    public string Add(string name, string role)
+    public async Task<string> AddAsync(string name, string role, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Length > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@'))
         {
@@ -49,25 +51,14 @@ public sealed class ConsoleUsers(string path)
             throw new ArgumentException($"Role must be {ConsoleRoles.Analyst} or {ConsoleRoles.Admin}.", nameof(role));
         }
 
-        lock (_gate)
-        {
-            if (Accounts().ContainsKey(name))
-            {
-                throw new InvalidOperationException($"User '{name}' exists.");
-            }
-
-            return AddLocked(name, role);
-        }
+        var (password, account) = New(name, role);
+        return await store.AddAsync(account, cancellationToken) ? password : throw new InvalidOperationException($"User '{name}' exists.");
     }
 
     /// <summary>The account when the password is right (constant-time comparison); null otherwise.</summary>
-    public Account? Verify(string name, string password)
+    public async Task<Account?> VerifyAsync(string name, string password, CancellationToken cancellationToken = default)
     {
-        Account? account;
-        lock (_gate)
-        {
-            Accounts().TryGetValue(name ?? "", out account);
-        }
+        var account = await store.FindAsync(name ?? "", cancellationToken);
 
         // Hash even for an unknown user, so timing does not tell which names exist.
         var salt = account is null ? new byte[16] : Convert.FromBase64String(account.Salt);
@@ -75,61 +66,28 @@ public sealed class ConsoleUsers(string path)
         return account is not null && CryptographicOperations.FixedTimeEquals(hash, Convert.FromBase64String(account.Hash)) ? account : null;
     }
 
-    public void ChangePassword(string name, string newPassword)
+    public async Task ChangePasswordAsync(string name, string newPassword, CancellationToken cancellationToken = default)
     {
         if (newPassword is null || newPassword.Length < 12)
         {
             throw new ArgumentException("A new password has at least 12 characters.", nameof(newPassword));
         }
 
-        lock (_gate)
-        {
-            var accounts = Accounts();
-            var account = accounts[name];
-            var (salt, hash) = Hash(newPassword);
-            accounts[name] = account with { Salt = salt, Hash = hash, MustChangePassword = false };
-            Save(accounts);
-        }
+        var account = await store.FindAsync(name, cancellationToken) ?? throw new InvalidOperationException($"User '{name}' does not exist.");
+        var (salt, hash) = Hash(newPassword);
+        await store.SaveAsync(account with { Salt = salt, Hash = hash, MustChangePassword = false }, cancellationToken);
     }
 
-    private string AddLocked(string name, string role)
+    private static (string Password, Account Account) New(string name, string role)
     {
         var password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(15)).Replace('+', 'x').Replace('/', 'y');
         var (salt, hash) = Hash(password);
-        var accounts = Accounts();
-        accounts[name] = new Account(name, role, salt, hash, MustChangePassword: true);
-        Save(accounts);
-        return password;
+        return (password, new Account(name, role, salt, hash, MustChangePassword: true));
     }
 
     private static (string Salt, string Hash) Hash(string password)
     {
         var salt = RandomNumberGenerator.GetBytes(16);
         return (Convert.ToBase64String(salt), Convert.ToBase64String(Rfc2898DeriveBytes.Pbkdf2(password, salt, Iterations, HashAlgorithmName.SHA256, 32)));
-    }
-
-    private Dictionary<string, Account> Accounts()
-    {
-        if (_accounts is null)
-        {
-            _accounts = File.Exists(path)
-                ? JsonSerializer.Deserialize<List<Account>>(File.ReadAllText(path))?.ToDictionary(a => a.Name, StringComparer.Ordinal) ?? []
-                : new Dictionary<string, Account>(StringComparer.Ordinal);
-        }
-
-        return _accounts;
-    }
-
-    private void Save(Dictionary<string, Account> accounts)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(accounts.Values.OrderBy(a => a.Name, StringComparer.Ordinal)));
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        File.Move(temporary, path, overwrite: true);
     }
 }

@@ -45,7 +45,7 @@ internal static class SessionEndpoints
             return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {user, password} object.");
         }
 
-        var (refusal, account) = CheckPassword(context, users, audit, guard, request?.User ?? "", request?.Password, "console:login",
+        var (refusal, account) = await CheckPasswordAsync(context, users, audit, guard, request?.User ?? "", request?.Password, "console:login",
             StatusCodes.Status401Unauthorized, "Wrong user name or password.");
         if (account is null)
         {
@@ -62,7 +62,7 @@ internal static class SessionEndpoints
 
             try
             {
-                users.ChangePassword(account.Name, request.NewPassword);
+                await users.ChangePasswordAsync(account.Name, request.NewPassword, context.RequestAborted);
             }
             catch (ArgumentException ex)
             {
@@ -106,7 +106,7 @@ internal static class SessionEndpoints
     /// The one password check (sign-in, password change): refused unread while the account or source waits (429,
     /// Retry-After), a wrong password audited as <c>credentials_invalid</c>; either counts toward the burst alert.
     /// </summary>
-    private static (IResult? Refusal, ConsoleUsers.Account? Account) CheckPassword(HttpContext context, ConsoleUsers users, Audit audit, SignInGuard guard,
+    private static async Task<(IResult? Refusal, ConsoleUsers.Account? Account)> CheckPasswordAsync(HttpContext context, ConsoleUsers users, Audit audit, SignInGuard guard,
         string name, string? password, string route, int wrongStatus, string wrongMessage)
     {
         var source = context.Connection.RemoteIpAddress?.ToString();
@@ -120,7 +120,19 @@ internal static class SessionEndpoints
             return (Problem(StatusCodes.Status429TooManyRequests, $"Too many failed attempts; try again in {seconds} s."), null);
         }
 
-        if (users.Verify(name, password ?? "") is not { } account)
+        ConsoleUsers.Account? account;
+        try
+        {
+            account = await users.VerifyAsync(name, password ?? "", context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException or IOException)
+        {
+            // The account store is away: nobody signs in until it is back (fail closed), and the operator is told why.
+            audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.SessionStoreUnavailable, route, $"account store unavailable: {ex.GetType().Name}");
+            return (Problem(StatusCodes.Status503ServiceUnavailable, "The console's account store is unavailable; try again shortly."), null);
+        }
+
+        if (account is null)
         {
             audit.Post(context, name, DecisionOutcome.Deny, ReasonCode.CredentialsInvalid, route, wrongMessage);
             AlertOnBurst(context, audit, name, guard.Failed(name, source));
@@ -151,7 +163,7 @@ internal static class SessionEndpoints
         }
 
         var user = User(context);
-        var (refusal, account) = CheckPassword(context, users, audit, guard, user, request.CurrentPassword, "console:password",
+        var (refusal, account) = await CheckPasswordAsync(context, users, audit, guard, user, request.CurrentPassword, "console:password",
             StatusCodes.Status403Forbidden, "The current password is wrong."); // the same guessing, through another door
         if (account is null)
         {
@@ -160,7 +172,7 @@ internal static class SessionEndpoints
 
         try
         {
-            users.ChangePassword(user, request.NewPassword ?? "");
+            await users.ChangePasswordAsync(user, request.NewPassword ?? "", context.RequestAborted);
         }
         catch (ArgumentException ex)
         {

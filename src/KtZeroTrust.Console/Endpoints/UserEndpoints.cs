@@ -24,7 +24,7 @@ internal static class UserEndpoints
 
         try
         {
-            var password = users.Add(request?.Name ?? "", request?.Role ?? "");
+            var password = await users.AddAsync(request?.Name ?? "", request?.Role ?? "", context.RequestAborted);
             audit.Post(context, request!.Name, DecisionOutcome.Allow, ReasonCode.Allowed, "admin:user-add", $"{User(context)} added {request.Name} as {request.Role}");
             return Results.Json(new { name = request.Name, role = request.Role, oneTimePassword = password });
         }
