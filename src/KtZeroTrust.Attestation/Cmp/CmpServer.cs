@@ -66,7 +66,7 @@ public sealed partial class CmpServer(
     {
         ArgumentNullException.ThrowIfNull(context);
         var start = timeProvider.GetTimestamp();
-        if (!string.Equals(context.Request.ContentType?.Split(';')[0].Trim(), MediaType, StringComparison.OrdinalIgnoreCase))
+        if (!RequestBodies.HasMediaType(context.Request, MediaType))
         {
             await RefuseHttpAsync(context, start, ReasonCode.UnsupportedMediaType, StatusCodes.Status415UnsupportedMediaType, $"A CMP message is sent as {MediaType} (RFC 6712).");
             return;
@@ -86,9 +86,7 @@ public sealed partial class CmpServer(
             request = PkiMessage.GetInstance(Asn1Object.FromByteArray(der));
             answer = await DecideAsync(request, context.RequestAborted);
         }
-        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception
-            or CryptographicException or System.Formats.Asn1.AsnContentException // a certificate, extension or key inside that does not decode
-            or Org.BouncyCastle.Security.SecurityUtilityException or Org.BouncyCastle.Security.GeneralSecurityException)
+        catch (Exception ex) when (RequestBodies.IsUndecodable(ex)) // the message, or a certificate, extension or key inside it
         {
             answer = CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "not a well-formed PKIMessage (its structure, or a certificate or key inside it, does not decode)");
         }
@@ -226,7 +224,7 @@ public sealed partial class CmpServer(
             }
             else
             {
-                await CheckFactoryIdentityAsync(serial, signerHash, cancellationToken);
+                await enrollment.RequireEnrollableAsync(serial, signerHash, cancellationToken);
             }
         }
         catch (Core.Attestation.EnrollmentException ex)
@@ -258,7 +256,7 @@ public sealed partial class CmpServer(
             return CmpAnswer.Refused(ReasonCode.KeyShared, PkiFailureInfo.BadCertTemplate, $"this public key is already bound to device '{holder}': one key, one device", kind, serial, signerHash);
         }
 
-        var certificate = enrollment.Issue(serial, ask.Key, now);
+        using var certificate = enrollment.Issue(serial, ask.Key, now); // recorded (or kept pending) by its bytes
         var implicitConfirm = request.Header.GetGeneralInfo()?.Any(i => i.InfoType.Equals(CmpObjectIdentifiers.it_implicitConfirm)) == true;
         if (implicitConfirm)
         {
@@ -287,22 +285,6 @@ public sealed partial class CmpServer(
         return new CmpAnswer(ReasonCode.Allowed, kind, serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
         { ImplicitConfirm = implicitConfirm };
-    }
-
-    /// <summary>An initial request's signer: a registered unit that may enroll, holding the IDevID its manifest names.</summary>
-    private async Task CheckFactoryIdentityAsync(string serial, string signerHash, CancellationToken cancellationToken)
-    {
-        var device = await registry.FindAsync(serial, cancellationToken)
-            ?? throw new Core.Attestation.EnrollmentException(ReasonCode.DeviceUnknown, $"no device '{serial}' is registered", 403);
-        if (device.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active))
-        {
-            throw new Core.Attestation.EnrollmentException(ReasonCode.DeviceNotEnrollable, $"device '{serial}' is {device.State}", 403);
-        }
-
-        if (device.IDevIdSha256 is { } registered && !string.Equals(registered, signerHash, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new Core.Attestation.EnrollmentException(ReasonCode.IdentityMismatch, $"the IDevID is not the one the manifest names for '{serial}'", 403);
-        }
     }
 
     /// <summary>What a request asks to be certified: the key, the serial it names, the request id to answer under.</summary>
@@ -435,7 +417,7 @@ public sealed partial class CmpServer(
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, "certHash is not the SHA-256 of the certificate issued", "certConf", subject, hash);
         }
 
-        var certificate = X509CertificateLoader.LoadCertificate(pending.Certificate);
+        using var certificate = X509CertificateLoader.LoadCertificate(pending.Certificate);
         return await CommitAsync(pending.Serial, pending.AttestationId, certificate, pending.PublicKeySha256, hash!, "certConf", now, cancellationToken)
             ?? new CmpAnswer(ReasonCode.Allowed, "certConf", subject, hash, $"certificate {certificate.SerialNumber} confirmed and recorded", new PkiBody(PkiBody.TYPE_CONFIRM, DerNull.Instance));
     }

@@ -72,12 +72,7 @@ public sealed partial class EnrollmentHandlers(
         var client = await ClientCertificateAsync(context)
             ?? throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Ask for a nonce over TLS with the unit's factory (IDevID) or current operational certificate.", 401);
         var serial = await IdentifyAsync(client, context.RequestAborted);
-        var device = await registry.FindAsync(serial, context.RequestAborted)
-            ?? throw new EnrollmentException(ReasonCode.DeviceUnknown, $"No device '{serial}' is registered.", 403);
-        if (device.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active))
-        {
-            throw new EnrollmentException(ReasonCode.DeviceNotEnrollable, $"Device '{serial}' is {device.State}.", 403);
-        }
+        await enrollment.RequireEnrollableAsync(serial, factoryIdentitySha256: null, context.RequestAborted); // the IDevID is compared with the evidence's signer
 
         var lifetime = options.Value.NonceLifetime;
         var nonce = await nonces.IssueAsync(serial, lifetime, context.RequestAborted);
@@ -208,7 +203,7 @@ public sealed partial class EnrollmentHandlers(
     /// <summary>The request body, size-limited, in one of the accepted content types (415 otherwise, 400 when undecodable).</summary>
     private async Task<byte[]> ReadBodyAsync(HttpContext context, params (string ContentType, BodyEncoding Encoding)[] accepted)
     {
-        var mediaType = MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var parsed) ? parsed.MediaType : null;
+        var mediaType = RequestBodies.MediaType(context.Request);
         var match = accepted.FirstOrDefault(a => string.Equals(a.ContentType, mediaType, StringComparison.OrdinalIgnoreCase));
         if (match.ContentType is null)
         {

@@ -156,6 +156,27 @@ public sealed class EnrollmentService(
             ? AuthenticateCurrentAsync(client, now, cancellationToken)
             : throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Renewal needs the current operational certificate as TLS client certificate.", 401);
 
+    /// <summary>
+    /// The unit may start an enrollment (the nonce endpoint, a CMP ir/cr/p10cr): it is registered, provisioned or
+    /// active, and, when <paramref name="factoryIdentitySha256"/> is given, holds the IDevID its manifest names.
+    /// </summary>
+    public async Task<DeviceRecord> RequireEnrollableAsync(string serial, string? factoryIdentitySha256, CancellationToken cancellationToken)
+    {
+        var device = await registry.FindAsync(serial, cancellationToken)
+            ?? throw new EnrollmentException(ReasonCode.DeviceUnknown, $"No device '{serial}' is registered.", 403);
+        if (device.State is not (DeviceLifecycleState.Provisioned or DeviceLifecycleState.Active))
+        {
+            throw new EnrollmentException(ReasonCode.DeviceNotEnrollable, $"Device '{serial}' is {device.State}.", 403);
+        }
+
+        if (factoryIdentitySha256 is not null && device.IDevIdSha256 is { } registered && !string.Equals(registered, factoryIdentitySha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new EnrollmentException(ReasonCode.IdentityMismatch, $"The IDevID is not the one the manifest names for '{serial}'.", 403);
+        }
+
+        return device;
+    }
+
     /// <summary>Renewal (EST simplereenroll, CMP kur): the unit's current operational certificate, still on the allow list; its serial and hash.</summary>
     public async Task<(string Serial, string? ClientHash)> AuthenticateCurrentAsync(X509Certificate2 client, DateTimeOffset now, CancellationToken cancellationToken)
     {

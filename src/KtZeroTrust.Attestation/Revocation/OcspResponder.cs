@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Attestation.Signing;
@@ -13,10 +11,7 @@ using Microsoft.Extensions.Options;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Ocsp;
 using Org.BouncyCastle.Asn1.X509;
-using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Crypto.Operators;
 using Org.BouncyCastle.Ocsp;
-using Org.BouncyCastle.Security;
 using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
 
 namespace KtZeroTrust.Attestation.Revocation;
@@ -53,7 +48,7 @@ public sealed partial class OcspResponder(
         byte[]? der;
         if (HttpMethods.IsPost(context.Request.Method))
         {
-            if (!string.Equals(context.Request.ContentType?.Split(';')[0].Trim(), RequestMediaType, StringComparison.OrdinalIgnoreCase))
+            if (!RequestBodies.HasMediaType(context.Request, RequestMediaType))
             {
                 await RefuseAsync(context, start, ReasonCode.UnsupportedMediaType, StatusCodes.Status415UnsupportedMediaType, $"An OCSP request is sent as {RequestMediaType}.");
                 return;
@@ -95,8 +90,7 @@ public sealed partial class OcspResponder(
             request = new OcspReq(der ?? throw new FormatException("no request in the path"));
             items = request.GetRequestList();
         }
-        catch (Exception ex) when (ex is IOException or FormatException or ArgumentException or InvalidCastException or InvalidOperationException or Asn1Exception
-            or System.Security.Cryptography.CryptographicException or Org.BouncyCastle.Security.GeneralSecurityException)
+        catch (Exception ex) when (RequestBodies.IsUndecodable(ex))
         {
             return (OCSPRespGenerator.MalformedRequest, ReasonCode.RequestMalformed, $"ocsp: malformed request ({ex.GetType().Name})", null);
         }

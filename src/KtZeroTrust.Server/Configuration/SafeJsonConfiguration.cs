@@ -32,7 +32,7 @@ internal static class SafeJsonConfiguration
         }
 
         var sources = (IList<IConfigurationSource>)((IConfigurationBuilder)configuration).Sources;
-        var at = sources.Select((source, index) => (source, index)).LastOrDefault(p => p.source is JsonConfigurationSource).index + 1;
+        var at = sources.ToList().FindLastIndex(source => source is JsonConfigurationSource) + 1; // after the last settings file
         foreach (var file in Directory.EnumerateFiles(directory, "*.json").Order(StringComparer.Ordinal))
         {
             var source = new JsonConfigurationSource { Path = System.IO.Path.GetFileName(file), Optional = false, ReloadOnChange = true };
