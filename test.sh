@@ -58,6 +58,12 @@ for trx in TestResults/*.trx; do
   skipped=$((skipped + $(get notExecuted)))
 done
 if [ "$files" -eq 0 ]; then echo "no TRX results found" >&2; failed=$((failed + 1)); fi
+# The failed tests by name, just above the summary, so the end of the log says which ones.
+for trx in TestResults/*.trx; do
+  [ -f "$trx" ] || continue
+  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
+    | sed -n 's/.* testName="\([^"]*\)".*/FAILED: \1/p' || true
+done
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then status=1; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -29,10 +29,10 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var results = _results;
-        var exporter = new OtlpLogExporter(options.ExporterOptions("logs", () => new HttpClient(new ResultRecordingHandler(results) { InnerHandler = new SocketsHttpHandler() })
+        var exporter = new CountingExporter(new OtlpLogExporter(options.ExporterOptions("logs", () => new HttpClient(new ErrorRecordingHandler(results) { InnerHandler = new SocketsHttpHandler() })
         {
             Timeout = options.Timeout,
-        }));
+        })), results);
         _flushTimeoutMs = (int)options.Timeout.TotalMilliseconds * 2;
 
         // Queue large enough for one pipeline write (the pipeline writes at most 8,192 at once), so nothing is dropped
@@ -59,26 +59,27 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
         return Task.Run(() =>
         {
             var failuresBefore = _results.Failures;
-            var requestsBefore = _results.Requests;
             foreach (var journaled in batch)
             {
                 var e = journaled.Event;
                 _current = e;
                 var level = e.Kind == DecisionKind.Alert ? LogLevel.Error : e.Outcome == DecisionOutcome.Deny ? LogLevel.Warning : LogLevel.Information;
                 _logger.Log(level, new EventId(1, DecisionNames.Name(e.Kind)), new DecisionState(e), null, static (state, _) => state.Message);
+                _results.Logged();
             }
 
             _current = null;
-            // ForceFlush returns once the SDK has taken the last records off its queue, which can be before the
-            // request carrying them has been answered: wait for every export request to finish, then judge.
-            if (!_processor.ForceFlush(_flushTimeoutMs) || !_results.WaitIdle(_flushTimeoutMs))
+            // ForceFlush can return once the SDK has taken the last records off its queue, before the request carrying
+            // them has even been sent: wait until the exporter has finished with every record logged so far, then judge.
+            if (!_processor.ForceFlush(_flushTimeoutMs) || !_results.WaitAllFinished(_flushTimeoutMs))
             {
+                _results.GiveUpWaiting(); // the pipeline retries this batch; records the SDK dropped must not block every later one
                 throw new TimeoutException("The OTLP exporter did not finish within its timeout.");
             }
 
-            if (_results.Failures != failuresBefore || (batch.Count > 0 && _results.Requests == requestsBefore))
+            if (_results.Failures != failuresBefore)
             {
-                throw new IOException($"The OTLP collector refused or did not answer ({_results.LastError}).");
+                throw new IOException($"The OTLP collector refused or did not answer ({_results.LastError ?? "export failed"}).");
             }
         }, cancellationToken);
     }
@@ -87,7 +88,6 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
     {
         _factory.Dispose();
         _processor.Dispose();
-        _results.Dispose();
     }
 
     /// <summary>The record's timestamp is the decision's time, not the export's.</summary>
@@ -102,83 +102,144 @@ public sealed class OtlpLogSink : IDecisionExportSink, IDisposable
         }
     }
 
-    /// <summary>Counts export requests and their failures: the SDK's exporter reports neither back to the caller.</summary>
-    private sealed class ResultRecorder : IDisposable
+    /// <summary>
+    /// Counts the records logged and the records the exporter has finished with (and how many of those failed): the
+    /// SDK's processor reports neither back to the caller.
+    /// </summary>
+    private sealed class ResultRecorder
     {
-        private readonly ManualResetEventSlim _idle = new(true);
         private readonly object _gate = new();
-        private int _inFlight;
-        private long _requests;
+        private long _logged;
+        private long _finished;
         private long _failures;
-
-        public void Started()
-        {
-            lock (_gate)
-            {
-                _inFlight++;
-                _idle.Reset();
-            }
-        }
-
-        public bool WaitIdle(int timeoutMilliseconds) => _idle.Wait(timeoutMilliseconds);
-
-        public void Dispose() => _idle.Dispose();
-
-        public long Requests => Interlocked.Read(ref _requests);
 
         public long Failures => Interlocked.Read(ref _failures);
 
-        public string? LastError { get; private set; }
+        public string? LastError { get; set; }
 
-        public void Record(string? error)
+        public void Logged() => Interlocked.Increment(ref _logged);
+
+        public void Finished(int records, bool success)
         {
-            Interlocked.Increment(ref _requests);
-            if (error is not null)
-            {
-                LastError = error;
-                Interlocked.Increment(ref _failures);
-            }
-
             lock (_gate)
             {
-                if (--_inFlight == 0)
+                _finished += records;
+                if (!success)
                 {
-                    _idle.Set();
+                    _failures++;
                 }
+
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        public void GiveUpWaiting()
+        {
+            lock (_gate)
+            {
+                Interlocked.Exchange(ref _logged, _finished);
+            }
+        }
+
+        public bool WaitAllFinished(int timeoutMilliseconds)
+        {
+            var deadline = Environment.TickCount64 + timeoutMilliseconds;
+            lock (_gate)
+            {
+                while (_finished < Interlocked.Read(ref _logged))
+                {
+                    var left = deadline - Environment.TickCount64;
+                    if (left <= 0 || !Monitor.Wait(_gate, (int)left))
+                    {
+                        return _finished >= Interlocked.Read(ref _logged);
+                    }
+                }
+
+                return true;
             }
         }
     }
 
-    private sealed class ResultRecordingHandler(ResultRecorder results) : DelegatingHandler
+    /// <summary>The OTLP exporter, counted: its result covers the whole request that carried the batch's records.</summary>
+    private sealed class CountingExporter(OtlpLogExporter inner, ResultRecorder results) : BaseExporter<LogRecord>
+    {
+        // The OTLP exporter takes the resource (service.name, instance) from its provider, which the SDK gives only to
+        // the exporter it was handed (this one); its setter is internal, hence reflection, once. The export test checks it.
+        private static readonly System.Reflection.MethodInfo SetParentProvider =
+            typeof(BaseExporter<LogRecord>).GetProperty(nameof(ParentProvider))!.GetSetMethod(nonPublic: true)!;
+
+        public override ExportResult Export(in Batch<LogRecord> batch)
+        {
+            if (inner.ParentProvider is null && ParentProvider is not null)
+            {
+                SetParentProvider.Invoke(inner, [ParentProvider]);
+            }
+
+            var records = (int)batch.Count;
+            var result = ExportResult.Failure;
+            try
+            {
+                result = inner.Export(batch);
+                return result;
+            }
+            finally
+            {
+                results.Finished(records, result == ExportResult.Success);
+            }
+        }
+
+        protected override bool OnForceFlush(int timeoutMilliseconds) => inner.ForceFlush(timeoutMilliseconds);
+
+        protected override bool OnShutdown(int timeoutMilliseconds) => inner.Shutdown(timeoutMilliseconds);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Keeps why the last export request failed, for the sink's error (the exporter's result says only that it did).</summary>
+    private sealed class ErrorRecordingHandler(ResultRecorder results) : DelegatingHandler
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            results.Started();
             try
             {
                 var response = await base.SendAsync(request, cancellationToken);
-                results.Record(response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}");
+                if (!response.IsSuccessStatusCode)
+                {
+                    results.LastError = $"HTTP {(int)response.StatusCode}";
+                }
+
                 return response;
             }
             catch (Exception ex)
             {
-                results.Record($"{ex.GetType().Name}: {ex.Message}");
+                results.LastError = $"{ex.GetType().Name}: {ex.Message}";
                 throw;
             }
         }
 
         protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            results.Started();
             try
             {
                 var response = base.Send(request, cancellationToken);
-                results.Record(response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}");
+                if (!response.IsSuccessStatusCode)
+                {
+                    results.LastError = $"HTTP {(int)response.StatusCode}";
+                }
+
                 return response;
             }
             catch (Exception ex)
             {
-                results.Record($"{ex.GetType().Name}: {ex.Message}");
+                results.LastError = $"{ex.GetType().Name}: {ex.Message}";
                 throw;
             }
         }
