@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need when missing (Debian: redis-server and redis-sentinel, curl, openssl, strongSwan's pki,
-# postgresql, Node.js + npm, chromium for the console's browser tests, kubectl for the manifests; then the test OIDC provider from npm into tests/oidc).
+# postgresql, Node.js + npm, chromium for the console's browser tests, kubectl for the manifests, nginx for the multi-host run; then the test OIDC provider from npm into tests/oidc).
 # Results land as TRX files in ./TestResults; the last line is "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,6 +24,7 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client) # kubectl kustomize renders deploy/kubernetes (offline)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)   # the upstream host of deploy/multi-host (MultiHostTests)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -11,6 +11,7 @@ return args.FirstOrDefault() switch
     "stream-throughput" => await StreamThroughput.RunAsync(args[1..]),
     "pipeline-latency" => await PipelineLatency.RunAsync(args[1..]),
     "ocsp-rate" => await OcspRate.RunAsync(args[1..]),
+    "fleet" => await Fleet.RunAsync(args[1..]),
     _ => Run(args),
 };
 

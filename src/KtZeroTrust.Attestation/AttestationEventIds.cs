@@ -9,4 +9,5 @@ internal static class AttestationEventIds
     public const int OcspRegistryFailed = 2011;
     public const int CmpRefused = 2020;
     public const int CmpStoreFailed = 2021;
+    public const int EnrollmentStoreFailed = 2030;
 }

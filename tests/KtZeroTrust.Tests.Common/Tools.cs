@@ -6,7 +6,11 @@ namespace KtZeroTrust.Tests.Common;
 public static class Tools
 {
     /// <summary>The exit code and everything the tool printed (stdout, then stderr: openssl reports on stderr).</summary>
-    public static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, CancellationToken cancellationToken = default)
+    public static Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, CancellationToken cancellationToken = default)
+        => RunAsync(file, args, TimeSpan.FromSeconds(90), cancellationToken);
+
+    /// <summary>As above, for a tool that may take longer than the default 90 s.</summary>
+    public static async Task<(int Exit, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan limit, CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
@@ -17,7 +21,7 @@ public static class Tools
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start.");
         var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var error = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(90), cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).WaitAsync(limit, cancellationToken);
         return (process.ExitCode, await output + await error);
     }
 

@@ -88,7 +88,7 @@ internal static class Propagation
             {
                 var serial = serials[i];
                 using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                var probes = gatewayNodes.Select(n => new Probe(n, certificates[serial], tlsRoot)).ToList();
+                var probes = gatewayNodes.Select(n => new DenialProbe(n.Name, n.DeviceUri, certificates[serial], tlsRoot)).ToList();
                 var running = probes.Select(p => p.RunAsync(stop.Token)).ToList();
                 await Task.WhenAll(probes.Select(p => p.Allowed.Task)).WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -105,7 +105,7 @@ internal static class Propagation
                 results.Add(times.Max());
                 for (var n = 0; n < probes.Count; n++)
                 {
-                    perNode[probes[n].Node.Name].Add(times[n]);
+                    perNode[probes[n].Node].Add(times[n]);
                 }
 
                 probes.ForEach(p => p.Dispose());
@@ -145,7 +145,7 @@ internal static class Propagation
 
     private static async Task KeepTalkingAsync(ServerProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot, CancellationToken stop)
     {
-        using var client = Client(certificate, tlsRoot);
+        using var client = DeviceClients.Create(certificate, tlsRoot);
         while (!stop.IsCancellationRequested)
         {
             try
@@ -159,26 +159,13 @@ internal static class Propagation
         }
     }
 
-    private static HttpClient Client(X509Certificate2 certificate, X509Certificate2 tlsRoot) => new(new SocketsHttpHandler
-    {
-        SslOptions = new SslClientAuthenticationOptions
-        {
-            ClientCertificates = [certificate],
-            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-            RemoteCertificateValidationCallback = (_, c, _, _) => c is X509Certificate2 server && TrustPolicies.ChainsTo(server, tlsRoot),
-        },
-    })
-    {
-        Timeout = TimeSpan.FromSeconds(10),
-    };
-
-    private static double Percentile(List<double> values, int p)
+    internal static double Percentile(List<double> values, int p)
     {
         var sorted = values.Order().ToList();
         return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100.0 * sorted.Count) - 1)];
     }
 
-    private static int Option(string[] args, string name, int fallback)
+    internal static int Option(string[] args, string name, int fallback)
     {
         var at = Array.IndexOf(args, name);
         return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
@@ -197,56 +184,6 @@ internal static class Propagation
         return Directory.GetCurrentDirectory();
     }
 
-    /// <summary>One device hammering one gateway until it is denied; records when.</summary>
-    private sealed class Probe(ServerProcess node, X509Certificate2 certificate, X509Certificate2 tlsRoot) : IDisposable
-    {
-        private readonly HttpClient _client = Client(certificate, tlsRoot);
-
-        public ServerProcess Node { get; } = node;
-
-        public TaskCompletionSource Allowed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public long Start { get; set; }
-
-        public double DeniedAfterMs { get; private set; }
-
-        public async Task RunAsync(CancellationToken stop)
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                bool denied;
-                try
-                {
-                    using var response = await _client.GetAsync(Node.DeviceUri, stop);
-                    denied = response.StatusCode != HttpStatusCode.OK;
-                }
-                catch (HttpRequestException)
-                {
-                    denied = true; // the connection was cut under the request
-                }
-
-                if (!denied)
-                {
-                    Allowed.TrySetResult();
-                    continue;
-                }
-
-                if (Start != 0)
-                {
-                    DeniedAfterMs = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
-                    return;
-                }
-
-                await Task.Delay(5, stop); // not yet allowed (first lookup racing the start): try again
-            }
-
-            throw new TimeoutException($"{Node.Name} never denied the device.");
-        }
-
-        public void Dispose() => _client.Dispose();
-    }
-
-    /// <summary>One server process with its own data directory and ports.</summary>
     /// <summary>An admin node (registry, attestation, console, Redis sync) or a pure gateway, all sharing the PKI and registry file.</summary>
     private static ServerProcess StartNode(string serverDll, string work, string name, string pkiDirectory, string registryPath, string redis, bool gateway)
         => ServerProcess.Start(serverDll, Path.Combine(work, name), name,

@@ -90,7 +90,7 @@ public sealed partial class CmpServer(
         {
             answer = CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadDataFormat, "not a well-formed PKIMessage (its structure, or a certificate or key inside it, does not decode)");
         }
-        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException or System.Data.Common.DbException)
+        catch (Exception ex) when (StoreFailures.Is(ex))
         {
             // A store did not answer: nothing issued or recorded, and the unit is told to come back (fail closed).
             LogStoreFailed(logger, ex);

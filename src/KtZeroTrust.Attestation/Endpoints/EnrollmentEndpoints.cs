@@ -155,6 +155,12 @@ public sealed partial class EnrollmentHandlers(
         {
             (reason, detail, status) = (ex.Code == RegistryException.DeviceNotFound ? ReasonCode.DeviceUnknown : ReasonCode.DeviceNotEnrollable, ex.Message, StatusCodes.Status403Forbidden);
         }
+        catch (Exception ex) when (StoreFailures.Is(ex))
+        {
+            LogStoreFailed(logger, route, ex);
+            context.Response.Headers.RetryAfter = "5";
+            (reason, detail, status) = (ReasonCode.DependencyUnavailable, "A store this step needs (the registry, Redis) did not answer; nothing was issued or recorded: try again.", StatusCodes.Status503ServiceUnavailable);
+        }
         catch (BadHttpRequestException ex)
         {
             // Refused by the server below us (too large, too slow, malformed body): still this route's decision.
@@ -257,6 +263,9 @@ public sealed partial class EnrollmentHandlers(
         var colon = text.IndexOf(':', StringComparison.Ordinal);
         return colon <= 0 ? (null, null) : (text[..colon], text[(colon + 1)..]);
     }
+
+    [LoggerMessage(EventId = AttestationEventIds.EnrollmentStoreFailed, Level = LogLevel.Error, Message = "{Route}: a store did not answer; refused with 503 dependency_unavailable")]
+    private static partial void LogStoreFailed(ILogger logger, string route, Exception exception);
 
     [LoggerMessage(EventId = AttestationEventIds.AttestationFailed, Level = LogLevel.Warning, Message = "Attestation of {Serial} failed: {Reasons}")]
     private static partial void LogAttestationFailed(ILogger logger, string serial, string reasons);

@@ -22,7 +22,7 @@ internal static class ReadinessChecks
     public static void AddReadinessChecks(this IServiceCollection services, bool gateway)
     {
         var checks = services.AddHealthChecks()
-            .AddCheck<RegistryCheck>("registry", tags: [Ready])
+            .AddTypeActivatedCheck<RegistryCheck>("registry", failureStatus: null, tags: [Ready], args: gateway)
             .AddCheck<DecisionSinksCheck>("decision-sinks", tags: [Ready]);
         if (gateway)
         {
@@ -75,8 +75,12 @@ internal static class ReadinessChecks
         _ => "unhealthy",
     };
 
-    /// <summary>The registry answers a read (its change counter) within a few seconds.</summary>
-    private sealed class RegistryCheck(IDeviceRegistry registry) : IHealthCheck
+    /// <summary>
+    /// The registry answers a read (its change counter) within a few seconds. A gateway node whose allow list is shared
+    /// through Redis keeps deciding without it (known devices from the allow list, misses fail closed), so there its
+    /// loss is degraded, not unhealthy: a database outage must not take every gateway out of its load balancer.
+    /// </summary>
+    private sealed class RegistryCheck(IDeviceRegistry registry, bool gateway, GatewayRedis? redis = null) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
@@ -89,7 +93,9 @@ internal static class ReadinessChecks
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                return HealthCheckResult.Unhealthy($"the registry does not answer: {ex.Message}");
+                return gateway && redis is not null
+                    ? HealthCheckResult.Degraded($"the registry does not answer ({ex.Message}): devices are served from the shared allow list")
+                    : HealthCheckResult.Unhealthy($"the registry does not answer: {ex.Message}");
             }
         }
     }
