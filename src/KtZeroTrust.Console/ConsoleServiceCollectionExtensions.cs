@@ -32,6 +32,7 @@ public static class ConsoleServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddZeroTrustNode(configuration);
+        services.AddTransient<Microsoft.AspNetCore.Hosting.IStartupFilter, KtZeroTrust.SocConsole.Security.ConsoleSecurityHeaders.StartupFilter>();
         var stream = DecisionStreamOptions.Read(configuration);
         services.TryAddSingleton<ConsoleFeed>();
         services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();

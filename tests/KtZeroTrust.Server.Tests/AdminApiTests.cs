@@ -33,6 +33,23 @@ public sealed class AdminApiTests(ServerFixture server) : IClassFixture<ServerFi
         return client;
     }
 
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/console.js")]
+    [InlineData("/api/openapi.json")]
+    [InlineData("/api/decisions")] // refused: no session
+    [InlineData("/metrics")]
+    [InlineData("/no-such-page")]
+    public async Task EveryConsoleResponse_CarriesTheContentSecurityPolicy(string path)
+    {
+        using var anonymous = Client();
+        using var response = await anonymous.GetAsync(Api(path), TestContext.Current.CancellationToken);
+        Assert.Equal(KtZeroTrust.SocConsole.Security.ConsoleSecurityHeaders.ContentSecurityPolicy, string.Join(";", response.Headers.GetValues("Content-Security-Policy")));
+        Assert.Contains("frame-ancestors 'none'", KtZeroTrust.SocConsole.Security.ConsoleSecurityHeaders.ContentSecurityPolicy, StringComparison.Ordinal);
+        Assert.Equal("nosniff", string.Join(",", response.Headers.GetValues("X-Content-Type-Options")));
+        Assert.Equal("no-referrer", string.Join(",", response.Headers.GetValues("Referrer-Policy")));
+    }
+
     [Fact]
     public async Task EveryCall_NeedsASession_WrongPasswordsAreRefusedAndAudited()
     {

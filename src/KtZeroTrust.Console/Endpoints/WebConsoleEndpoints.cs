@@ -17,12 +17,9 @@ internal static class WebConsoleEndpoints
         api.MapGet("/openapi.json", () => Results.Text(OpenApi.Document, "application/json"));
         foreach (var (path, file, type) in Files)
         {
-            endpoints.MapGet(path, (HttpContext context) =>
-            {
-                context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
-                context.Response.Headers.XContentTypeOptions = "nosniff";
-                return Results.File(Path.Combine(AppContext.BaseDirectory, "wwwroot", "console", file), type);
-            }).RequireListener(ListenerKind.Console);
+            // Security headers: ConsoleSecurityHeaders, on every console response.
+            endpoints.MapGet(path, () => Results.File(Path.Combine(AppContext.BaseDirectory, "wwwroot", "console", file), type))
+                .RequireListener(ListenerKind.Console);
         }
     }
 }
