@@ -170,6 +170,8 @@ start_console() { start_node console $NET.31 Staging --ZeroTrust:Roles:Gateway=f
 ready() { in_ns fleet curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$W/pki/tls-root.pem" "https://$1/readyz" 2>/dev/null | grep -q '^200$'; }
 readyz() { in_ns fleet curl -s --max-time 3 --cacert "$W/pki/tls-root.pem" "https://$1/readyz" 2>/dev/null || true; }
 wait_ready() { for _ in $(seq 1 300); do ready "$1" && return 0; sleep 0.2; done; echo "$1 never became ready" >&2; return 1; }
+# Until every unit of a background fleet run has had an answer (the fleet writes the file then), 60 s at most.
+wait_running() { for _ in $(seq 1 600); do [ -f "$1" ] && return 0; sleep 0.1; done; echo "the fleet never got going ($1)" >&2; return 1; }
 kill_host() { ip netns pids "$P-$1" | xargs -r kill -9 2>/dev/null || true; }
 stop_node() { ip netns pids "$P-$1" | xargs -r kill -TERM; for _ in $(seq 1 100); do [ -z "$(ip netns pids "$P-$1")" ] && return; sleep 0.1; done; kill_host "$1"; }
 
@@ -218,9 +220,9 @@ collect "$W/propagation.txt"
 # --- 2. the Redis primary killed under load ----------------------------------------------------------------------
 log "scenario 2: kill -9 the Redis primary under load (paced: 10 requests/s per unit)"
 since=$(now_ms)
-fleet load --label redis --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds "$FAILOVER_RUN" --interval-ms 100 --ids "$W/redis-ids.txt" > "$W/redis.txt" &
+fleet load --label redis --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds "$FAILOVER_RUN" --interval-ms 100 --ids "$W/redis-ids.txt" --running-file "$W/redis.running" > "$W/redis.txt" &
 load=$!
-sleep 4
+wait_running "$W/redis.running"
 t0=$(now_ms); kill_host redis-1
 until [ "$(primary)" = "$NET.42" ]; do sleep 0.05; [ $(( $(now_ms) - t0 )) -gt 60000 ] && { echo "no promotion within 60 s" >&2; break; }; done
 result redis.promoted_after_ms $(( $(now_ms) - t0 ))
@@ -243,26 +245,29 @@ fleet decisions --label redis --redis "$SENTINELS" --ids "$W/redis-ids.txt" --si
 
 # --- 3. a gateway node killed under load --------------------------------------------------------------------------
 log "scenario 3: kill -9 gateway gw-3 under load"
-fleet load --label gateway --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds "$GATEWAY_RUN" --interval-ms 100 > "$W/gateway.txt" &
+fleet load --label gateway --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds "$GATEWAY_RUN" --interval-ms 100 --running-file "$W/gateway.running" > "$W/gateway.txt" &
 load=$!
-sleep 4
+wait_running "$W/gateway.running"
 kill_host gw-3
 wait $load; collect "$W/gateway.txt"
 start_gateway gw-3 $NET.13 && wait_ready $NET.13:9443 && result gateway.restarted_ready yes
 
 # --- 4. PostgreSQL down for PG_OUTAGE seconds ---------------------------------------------------------------------
 log "scenario 4: PostgreSQL killed for ${PG_OUTAGE}s under load; enrollment tried meanwhile"
-fleet load --label postgres --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds $((PG_OUTAGE + 8)) --interval-ms 100 > "$W/postgres.txt" &
+fleet load --label postgres --gateways "$GWS" --devices "$LOAD_DEVICES" --seconds $((PG_OUTAGE + 8)) --interval-ms 100 --running-file "$W/postgres.running" > "$W/postgres.txt" &
 load=$!
-sleep 3
+wait_running "$W/postgres.running"
+outage_end=$(( $(now_ms) + PG_OUTAGE * 1000 ))
 kill_host pg
-sleep 2
 nonce() { in_ns fleet curl -s -o "$W/nonce.json" -w '%{http_code}' --max-time 10 --cacert "$W/pki/tls-root.pem" \
   --cert "$W/pki/idevid/FC-M0001.pem" --key "$W/pki/idevid/FC-M0001.key.pem" -X POST "https://$NET.21:8444/attest/nonce" || true; }
+# The outage as the gateways see it: their registry check degraded (bounded wait), then enrollment is tried.
+until readyz $NET.11:9443 | grep -q '"registry":{"status":"degraded"'; do sleep 0.1; [ "$(now_ms)" -gt "$outage_end" ] && break; done
 result postgres.enrollment_during_outage_http "$(nonce)"
 result postgres.enrollment_during_outage_reason "$(sed -n 's/.*"reasonCode":"\([^"]*\)".*/\1/p' "$W/nonce.json")"
 result postgres.gateway_ready_during_outage "$(readyz $NET.11:9443 | sed -n 's/^{"status":"\([a-z]*\)".*/\1/p')"
-sleep $((PG_OUTAGE - 2))
+# The database stays down for PG_OUTAGE seconds while the load runs (stopping early if the load does).
+while [ "$(now_ms)" -lt "$outage_end" ] && kill -0 "$load" 2>/dev/null; do sleep 0.2; done
 t0=$(now_ms); start_pg
 until [ "$(nonce)" = 200 ]; do sleep 0.2; [ $(( $(now_ms) - t0 )) -gt 60000 ] && break; done
 result postgres.enrollment_recovered_after_ms $(( $(now_ms) - t0 ))

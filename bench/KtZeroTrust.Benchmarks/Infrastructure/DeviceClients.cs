@@ -8,17 +8,23 @@ namespace KtZeroTrust.Benchmarks.Infrastructure;
 /// <summary>HTTP clients that present a device's LDevID and trust only the server's development TLS root (name checked).</summary>
 internal static class DeviceClients
 {
-    public static HttpClient Create(X509Certificate2 certificate, X509Certificate2 tlsRoot, TimeSpan? timeout = null)
+    /// <summary>Server certificates must chain to <paramref name="tlsRoot"/> alone (names are still checked).</summary>
+    public static X509ChainPolicy TrustOnly(X509Certificate2 tlsRoot)
     {
         var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
         policy.CustomTrustStore.Add(tlsRoot);
+        return policy;
+    }
+
+    public static HttpClient Create(X509Certificate2 certificate, X509Certificate2 tlsRoot, TimeSpan? timeout = null)
+    {
         return new HttpClient(new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = [certificate],
                 LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                CertificateChainPolicy = policy,
+                CertificateChainPolicy = TrustOnly(tlsRoot),
             },
         })
         {

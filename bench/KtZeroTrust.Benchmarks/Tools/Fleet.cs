@@ -54,6 +54,8 @@ internal static class Fleet
         var seconds = Propagation.Option(args, "--seconds", 10);
         var intervalMs = Propagation.Option(args, "--interval-ms", 0);
         var idsPath = Text(args, "--ids", "");
+        var runningPath = Text(args, "--running-file", "");
+        var unitsAnswered = 0;
 
         using var tlsRoot = PemFiles.ReadCertificate(layout.TlsRootCertificate);
         var known = serials.Select(s => PemFiles.ReadCertificateWithKey(layout.LDevIdCertificate(s), layout.LDevIdKey(s))).ToList();
@@ -67,6 +69,7 @@ internal static class Fleet
         {
             using var client = DeviceClients.Create(certificate, tlsRoot, TimeSpan.FromSeconds(5));
             var gateway = index % gateways.Length;
+            var answered = false;
             while (!stop.IsCancellationRequested)
             {
                 var second = (int)clock.Elapsed.TotalSeconds;
@@ -81,6 +84,14 @@ internal static class Fleet
                     }
 
                     counts.Answer(second, gateway, isKnown, response.StatusCode == HttpStatusCode.OK, ReasonCode(body));
+                    if (!answered)
+                    {
+                        answered = true;
+                        if (Interlocked.Increment(ref unitsAnswered) == known.Count + unknown.Count && runningPath.Length > 0)
+                        {
+                            await File.WriteAllTextAsync(runningPath, "running\n", CancellationToken.None); // every unit has had an answer: the caller may act
+                        }
+                    }
                 }
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !stop.IsCancellationRequested)
                 {
@@ -219,7 +230,7 @@ internal static class Fleet
                 break;
             }
 
-            await Task.Delay(1000);
+            await Task.Delay(200);
         }
 
         Console.WriteLine($"RESULT {label}.decisions_expected={wanted.Count}");
@@ -307,9 +318,7 @@ internal static class Fleet
 
     private static HttpClient ConsoleClient(Uri console, string token, X509Certificate2 tlsRoot)
     {
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-        policy.CustomTrustStore.Add(tlsRoot);
-        var client = new HttpClient(new SocketsHttpHandler { SslOptions = { CertificateChainPolicy = policy } }) { BaseAddress = console, Timeout = TimeSpan.FromSeconds(10) };
+        var client = new HttpClient(new SocketsHttpHandler { SslOptions = { CertificateChainPolicy = DeviceClients.TrustOnly(tlsRoot) } }) { BaseAddress = console, Timeout = TimeSpan.FromSeconds(10) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }
