@@ -21,5 +21,7 @@ internal static class MonitoringEventIds
     public const int DetectorEntryUnreadable = 3028;
     public const int DetectorRedisFailed = 3029;
     public const int DetectorFeedFailed = 3030;
+    public const int DecisionStoreMaintained = 3040;
+    public const int DecisionStoreMaintenanceFailed = 3041;
     public const int DecisionStreamDisabled = 5021; // kept from the server host, which logged it before the pipeline registered itself
 }

@@ -9,6 +9,7 @@ using KtZeroTrust.Monitoring.Detectors;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
+using KtZeroTrust.Monitoring.Store;
 using KtZeroTrust.Redis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -22,7 +23,8 @@ public static class MonitoringServiceCollectionExtensions
     /// <summary>
     /// The decision pipeline: every decision journaled, then to the node's JSON-lines log, and, as configured, to a
     /// Redis Stream (<c>ZeroTrust:DecisionStream</c>; the allow list's Redis when none is named) and to an OTLP
-    /// collector (<c>ZeroTrust:DecisionStream:Otlp</c>). Other features add their own lanes as
+    /// collector (<c>ZeroTrust:DecisionStream:Otlp</c>), and into the decision store (<c>ZeroTrust:DecisionStore</c>:
+    /// PostgreSQL, or SQLite on the embedded default). Other features add their own lanes as
     /// <see cref="IDecisionExportSink"/> (the console's live feed, the detectors).
     /// </summary>
     public static IServiceCollection AddDecisionPipeline(this IServiceCollection services, IConfiguration configuration)
@@ -44,6 +46,21 @@ public static class MonitoringServiceCollectionExtensions
         if (otlp.Endpoint is not null && otlp.Logs)
         {
             services.AddSingleton<IDecisionExportSink>(_ => new OtlpLogSink(otlp, node.Name));
+        }
+
+        var store = DecisionStoreOptions.Read(configuration);
+        if (store.IsOn(configuration))
+        {
+            if (store.Problems().ToList() is { Count: > 0 } problems)
+            {
+                throw new OptionsValidationException(DecisionStoreOptions.SectionName, typeof(DecisionStoreOptions), problems);
+            }
+
+            var sqlitePath = store.SqlitePath ?? node.PathOf(DecisionStoreOptions.DefaultFileName);
+            services.AddSingleton<IDecisionStore>(_ => store.PostgreSql is { Length: > 0 } postgres ? PostgresDecisionStore.Create(postgres) : new SqliteDecisionStore(sqlitePath));
+            services.AddSingleton<IDecisionExportSink>(sp => new DecisionStoreSink(sp.GetRequiredService<IDecisionStore>()));
+            services.AddHostedService(sp => new DecisionStoreMaintenance(sp.GetRequiredService<IDecisionStore>(), store, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<DecisionStoreMaintenance>>()));
         }
 
         services.AddSingleton(sp => new DecisionPipeline(sp.GetServices<IDecisionExportSink>(),
