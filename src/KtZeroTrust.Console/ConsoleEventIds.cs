@@ -6,4 +6,5 @@ internal static class ConsoleEventIds
     public const int ConsoleFeedFailed = 5031;
     public const int SessionStoreFailed = 5032;
     public const int SharedStateUnavailable = 5033;
+    public const int StoreUnavailable = 5034;
 }

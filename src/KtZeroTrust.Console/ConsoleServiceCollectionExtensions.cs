@@ -40,10 +40,11 @@ public static class ConsoleServiceCollectionExtensions
         {
             var node = sp.GetRequiredService<IOptions<NodeOptions>>().Value;
             var log = DecisionLogOptions.PathFor(configuration, node.DataPath);
-            // Fleet-wide with a stream: the console reads every node's decisions, this one's included.
+            // The store when there is one; otherwise fleet-wide with a stream (every node's decisions, this one's included).
+            var store = sp.GetService<KtZeroTrust.Monitoring.Store.IDecisionStore>();
             return stream.Redis is { Length: > 0 } redis
-                ? new ConsoleDecisions(log, sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis), stream.StreamKey)
-                : new ConsoleDecisions(log);
+                ? new ConsoleDecisions(log, sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redis), stream.StreamKey, store)
+                : new ConsoleDecisions(log, store: store);
         });
         if (stream.Redis is { Length: > 0 })
         {
@@ -107,7 +108,7 @@ public static class ConsoleEndpointRouteBuilderExtensions
     public static IEndpointRouteBuilder MapSocConsole(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var api = endpoints.MapGroup("/api").RequireListener(ListenerKind.Console);
+        var api = endpoints.MapGroup("/api").RequireListener(ListenerKind.Console).AnswerStoreFailures();
         SessionEndpoints.Map(api);
         DeviceEndpoints.Map(api);
         DecisionEndpoints.Map(api);

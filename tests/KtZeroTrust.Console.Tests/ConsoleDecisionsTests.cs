@@ -81,3 +81,19 @@ public sealed class ConsoleDecisionsTests
     [Fact]
     public void StreamKey_DefaultsToTheSinksDefault() => Assert.Equal(RedisStreamSink.DefaultStreamKey, new DecisionStreamOptions().StreamKey);
 }
+
+public sealed class DecisionCsvTests
+{
+    [Fact]
+    public void Fields_AreQuoted_AndFormulasDefused()
+    {
+        var e = new DecisionEvent
+        {
+            Id = "ID1", Time = new DateTimeOffset(2026, 12, 2, 1, 2, 3, TimeSpan.Zero), Listener = DecisionListener.Console, Subject = "=HYPERLINK(\"http://x\")",
+            Outcome = DecisionOutcome.Deny, Reason = ReasonCode.CredentialsInvalid, Path = "/a,b", Detail = "line one\nline \"two\"",
+        };
+        var lines = KtZeroTrust.SocConsole.Decisions.DecisionCsv.Write([e]).Split("\r\n");
+        Assert.Equal(3, lines.Length); // header, the row (its line break inside quotes), the final empty
+        Assert.Equal("2026-12-02T01:02:03.000000Z,ID1,access,console,\"'=HYPERLINK(\"\"http://x\"\")\",,,,\"/a,b\",,deny,credentials_invalid,,0,,,\"line one\nline \"\"two\"\"\"", lines[1]);
+    }
+}

@@ -21,4 +21,27 @@ public sealed class PostgresServerTests(PostgresServerFixture postgres) : IClass
             Assert.Equal("device", decision.Text("listener"));
         }
     }
+
+    [Fact]
+    public async Task DecisionsGoToThePostgreSqlStore_AndTheConsoleReadsThemThere()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+        var server = new ServerFixture(null, null, [$"--ZeroTrust:Registry:PostgreSql={database}", $"--ZeroTrust:DecisionStore:PostgreSql={database}"]);
+        await using (server)
+        {
+            await server.InitializeAsync();
+            Assert.IsType<KtZeroTrust.Monitoring.Store.PostgresDecisionStore>(Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<KtZeroTrust.Monitoring.Store.IDecisionStore>(server.Services));
+            using var client = server.DeviceClient(server.SampleCertificate("FC-0003"));
+            (await client.GetAsync(server.DeviceUri("/femto/status"), TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+
+            await using var connection = new Npgsql.NpgsqlConnection(database);
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM zt_decisions WHERE subject = 'FC-0003' AND outcome = 'allow';", connection);
+            await Eventually.Until(async () => (long)(await count.ExecuteScalarAsync(TestContext.Current.CancellationToken))!, n => n == 1, "FC-0003's decision in PostgreSQL");
+
+            using var analyst = await server.SignedInConsoleAsync("pg-analyst", KtZeroTrust.SocConsole.Accounts.ConsoleRoles.Analyst);
+            var found = System.Text.Json.JsonDocument.Parse(await analyst.GetStringAsync(server.ConsoleUri("/api/decisions?device=FC-0003"), TestContext.Current.CancellationToken)).RootElement;
+            Assert.Equal("FC-0003", Assert.Single(found.EnumerateArray()).Text("subject"));
+        }
+    }
 }

@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -129,6 +131,23 @@ public class ServerFixture : IAsyncLifetime
         UseCookies = cookies is not null,
         SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => ValidateServer(c) },
     });
+
+    /// <summary>A new console account, its one-time password replaced, as a bearer-token client.</summary>
+    public async Task<HttpClient> SignedInConsoleAsync(string name, string role)
+    {
+        var password = await Services.GetRequiredService<KtZeroTrust.SocConsole.Accounts.ConsoleUsers>().AddAsync(name, role, TestContext.Current.CancellationToken);
+        var client = ConsoleClient();
+        using (var first = await client.PostAsJsonAsync(ConsoleUri("/api/login"), new { user = name, password }, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, first.StatusCode); // one-time password: must be replaced
+        }
+
+        using var login = await client.PostAsJsonAsync(ConsoleUri("/api/login"), new { user = name, password, newPassword = $"{name}-new-password" }, TestContext.Current.CancellationToken);
+        login.EnsureSuccessStatusCode();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            (await login.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken)).GetProperty("token").GetString());
+        return client;
+    }
 
     public X509Certificate2 FactoryCertificate(string serial)
         => PemFiles.ReadCertificateWithKey(Layout.IDevIdCertificate(serial), Layout.IDevIdKey(serial));

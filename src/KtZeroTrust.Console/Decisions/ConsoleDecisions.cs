@@ -3,18 +3,19 @@ using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
+using KtZeroTrust.Monitoring.Store;
 using KtZeroTrust.Redis;
 using StackExchange.Redis;
 
 namespace KtZeroTrust.SocConsole.Decisions;
 
 /// <summary>
-/// Where the console reads decisions. Alone, the node's own decision log. With a shared Redis Stream, the stream: the
-/// whole fleet's decisions, so a SOC node that serves no device still shows every gateway node's traffic. Reads seek
-/// and stop early: newest first (XREVRANGE between the range's entry ids; the newest log file first, rolled files that
-/// end before the range skipped) until enough are found.
+/// Where the console reads decisions: the decision store when there is one (indexed: the embedded SQLite file, or the
+/// fleet's PostgreSQL). Without one, the node's own decision log, or with a shared Redis Stream the stream (the whole
+/// fleet's decisions, trimmed); those reads seek and stop early: newest first (XREVRANGE between the range's entry ids;
+/// the newest log file first, rolled files that end before the range skipped) until enough are found.
 /// </summary>
-public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = RedisStreamSink.DefaultStreamKey)
+public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = null, string streamKey = RedisStreamSink.DefaultStreamKey, IDecisionStore? store = null)
 {
     private const int Page = 1000;
 
@@ -22,6 +23,18 @@ public sealed class ConsoleDecisions(string logPath, RedisConnection? redis = nu
     private static readonly TimeSpan Slack = TimeSpan.FromMinutes(1);
 
     public bool FleetWide => redis is not null;
+
+    /// <summary>The store, when decisions are stored (summaries over any range, exports); null: log or stream only.</summary>
+    public IDecisionStore? Store => store;
+
+    /// <summary>The newest decisions that match the filter, newest first.</summary>
+    public async Task<IReadOnlyList<JournaledDecision>> QueryAsync(DecisionFilter filter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return store is not null
+            ? await store.QueryAsync(filter, cancellationToken)
+            : await LatestAsync(filter.Matches, filter.Limit, cancellationToken, filter.Since, filter.Until);
+    }
 
     internal RedisConnection? Redis => redis;
 

@@ -1,4 +1,5 @@
 using KtZeroTrust.Core.Decisions;
+using KtZeroTrust.Core.Devices;
 using KtZeroTrust.SocConsole.Auditing;
 using KtZeroTrust.SocConsole.Authentication;
 using KtZeroTrust.SocConsole.Decisions;
@@ -14,9 +15,9 @@ internal static class AlertEndpoints
         api.MapPost("/alerts/{id}/ack", AcknowledgeAsync).RequireAuthorization(ConsolePolicies.Analyst).RequireAntiforgeryForBrowsers();
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, ConsoleDecisions decisions, IAlertAcknowledgementStore acknowledgements, CancellationToken ct)
+    private static async Task<IResult> ListAsync(HttpContext context, ConsoleDecisions decisions, IDeviceRegistry registry, IAlertAcknowledgementStore acknowledgements, CancellationToken ct)
     {
-        var alerts = await DecisionQuery.From(context.Request.Query).RunAsync(decisions, alertsOnly: true, ct);
+        var alerts = await decisions.QueryAsync(await DecisionQuery.FromAsync(context, registry, alertsOnly: true), ct);
         var acks = await acknowledgements.FindAcknowledgementsAsync([.. alerts.Select(a => a.Event.Id)], ct);
         return Results.Json(alerts.Select(a => acks.TryGetValue(a.Event.Id, out var ack)
             ? RawDecisionJson.WithAcknowledgement(a, ack.By, ack.At)

@@ -2,7 +2,10 @@ using System.Text;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.SocConsole.Authentication;
+using KtZeroTrust.Core.Devices;
+using KtZeroTrust.Monitoring.Store;
 using KtZeroTrust.SocConsole.Decisions;
+using static KtZeroTrust.SocConsole.Endpoints.ConsoleResults;
 
 namespace KtZeroTrust.SocConsole.Endpoints;
 
@@ -11,17 +14,103 @@ internal static class DecisionEndpoints
 {
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/decisions", async (HttpContext context, ConsoleDecisions decisions, CancellationToken ct) =>
-        {
-            var query = DecisionQuery.From(context.Request.Query);
-            return Results.Json((await query.RunAsync(decisions, alertsOnly: false, ct)).Select(RawDecisionJson.Of));
-        }).RequireAuthorization(ConsolePolicies.Analyst);
+        api.MapGet("/decisions", async (HttpContext context, ConsoleDecisions decisions, IDeviceRegistry registry, CancellationToken ct) =>
+            Results.Json((await decisions.QueryAsync(await DecisionQuery.FromAsync(context, registry), ct)).Select(RawDecisionJson.Of)))
+            .RequireAuthorization(ConsolePolicies.Analyst);
         api.MapGet("/decisions/stream", StreamAsync).RequireAuthorization(ConsolePolicies.Analyst);
-        api.MapGet("/summary", (ConsoleFeed feed) =>
+        api.MapGet("/summary", SummaryAsync).RequireAuthorization(ConsolePolicies.Analyst);
+        api.MapGet("/decisions/export", ExportAsync).RequireAuthorization(ConsolePolicies.Analyst);
+    }
+
+    /// <summary>Bar widths the chart picks from, in minutes: the smallest that draws the range in at most 72 bars.</summary>
+    private static readonly int[] BucketMinutes = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+
+    /// <summary>
+    /// Allowed and denied (by reason) per bucket over a range: <c>range=hour|day|week</c> ending now, or
+    /// <c>since</c>/<c>until</c>. From the store's per-minute counts; without a store, the live feed's last hour.
+    /// </summary>
+    private static async Task<IResult> SummaryAsync(HttpContext context, ConsoleDecisions decisions, ConsoleFeed feed, TimeProvider time, CancellationToken ct)
+    {
+        var q = context.Request.Query;
+        var now = time.GetUtcNow();
+        var range = q["range"].ToString() is { Length: > 0 } r ? r : "hour";
+        var (since, until) = range switch
+        {
+            "day" => (now.AddDays(-1), now),
+            "week" => (now.AddDays(-7), now),
+            "custom" when DateTimeOffset.TryParse(q["since"], System.Globalization.CultureInfo.InvariantCulture, out var from)
+                && DateTimeOffset.TryParse(q["until"], System.Globalization.CultureInfo.InvariantCulture, out var to) && to > from && to - from <= TimeSpan.FromDays(366) => (from, to),
+            "hour" => (now.AddHours(-1), now),
+            _ => (DateTimeOffset.MinValue, DateTimeOffset.MinValue),
+        };
+        if (since == DateTimeOffset.MinValue)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "range is hour, day, week, or custom with since < until (ISO 8601, at most a year apart).");
+        }
+
+        if (decisions.Store is not { } store)
         {
             var (perMinute, top) = feed.Summary();
-            return Results.Json(new { perMinute = perMinute.Select(m => new { minute = m.Minute, allow = m.Allow, deny = m.Deny }), topDenyReasons = top.Select(t => new { reason = t.Reason, count = t.Count }) });
-        }).RequireAuthorization(ConsolePolicies.Analyst);
+            return Results.Json(new
+            {
+                range = "hour", stored = false, since = perMinute[0].Minute, until = perMinute[^1].Minute.AddMinutes(1), bucketSeconds = 60,
+                buckets = perMinute.Select(m => new { at = m.Minute, allow = m.Allow, deny = m.Deny, denyByReason = new Dictionary<string, long>() }),
+                topDenyReasons = top.Select(t => new { reason = t.Reason, count = t.Count }),
+            });
+        }
+
+        var minutes = BucketMinutes.FirstOrDefault(m => (until - since).TotalMinutes / m <= 72, 1440);
+        var bucket = TimeSpan.FromMinutes(minutes);
+        // Whole bars: from the bar the range starts in to the end of the one it ends in (the current bar is partial).
+        var width = (long)bucket.TotalSeconds;
+        var start = DateTimeOffset.FromUnixTimeSeconds(since.ToUnixTimeSeconds() / width * width);
+        until = DateTimeOffset.FromUnixTimeSeconds((until.ToUnixTimeSeconds() + width - 1) / width * width);
+        if (range != "custom")
+        {
+            start = until - ((now - since) / bucket * bucket); // hour: 60 bars, day: 48, week: 56
+        }
+
+        var counts = await store.CountAsync(start, until, bucket, ct);
+        var byBucket = counts.ToLookup(c => c.Bucket);
+        var buckets = new List<object>();
+        for (var at = start; at < until; at += bucket)
+        {
+            var here = byBucket[at].ToList();
+            buckets.Add(new
+            {
+                at,
+                allow = here.Where(c => c.Outcome == DecisionOutcome.Allow).Sum(c => c.Count),
+                deny = here.Where(c => c.Outcome == DecisionOutcome.Deny).Sum(c => c.Count),
+                denyByReason = here.Where(c => c.Outcome == DecisionOutcome.Deny).ToDictionary(c => c.Reason, c => c.Count),
+            });
+        }
+
+        var topDenied = counts.Where(c => c.Outcome == DecisionOutcome.Deny).GroupBy(c => c.Reason).Select(g => new { reason = g.Key, count = g.Sum(c => c.Count) })
+            .OrderByDescending(t => t.count).Take(8);
+        return Results.Json(new { range, stored = true, since = start, until, bucketSeconds = (long)bucket.TotalSeconds, buckets, topDenyReasons = topDenied });
+    }
+
+    /// <summary>
+    /// A query's result (the same filters as <c>/decisions</c>, up to 100,000 rows) as CSV (<c>format=csv</c>) or OCSF
+    /// JSON lines (<c>format=ocsf</c>), written as it is read; the export itself is audited.
+    /// </summary>
+    private static async Task<IResult> ExportAsync(HttpContext context, ConsoleDecisions decisions, IDeviceRegistry registry, KtZeroTrust.SocConsole.Auditing.Audit audit, CancellationToken ct)
+    {
+        var format = context.Request.Query["format"].ToString();
+        if (format is not ("csv" or "ocsf"))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "format is csv or ocsf.");
+        }
+
+        var filter = await DecisionQuery.FromAsync(context, registry);
+        filter = filter with { Limit = Math.Clamp(int.TryParse(context.Request.Query["limit"], out var l) ? l : 10_000, 1, 100_000) };
+        var rows = await decisions.QueryAsync(filter, ct);
+        audit.Post(context, ConsoleResults.User(context), DecisionOutcome.Allow, ReasonCode.Allowed, "admin:export", $"exported {rows.Count} decisions as {format} ({context.Request.QueryString})");
+        var stamp = DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"decisions-{stamp}.{(format == "csv" ? "csv" : "ocsf.jsonl")}\"";
+        return format == "csv"
+            ? Results.Text(DecisionCsv.Write(rows.Select(r => r.Event)), "text/csv; charset=utf-8")
+            : Results.Text(string.Concat(rows.Select(r => Encoding.UTF8.GetString(Monitoring.Ocsf.OcsfJson.ToUtf8(r.Event)) + "\n")), "application/x-ndjson; charset=utf-8");
     }
 
     private static async Task StreamAsync(HttpContext context, ConsoleFeed feed)
@@ -58,23 +147,37 @@ internal static class DecisionEndpoints
     }
 }
 
-/// <summary>A decision query from the console's query string: filters, a time range and a limit (newest first).</summary>
-internal sealed record DecisionQuery(string Outcome, string Reason, string Device, string User, string Route, string Kind, DateTimeOffset Since, DateTimeOffset Until, int Limit)
+/// <summary>
+/// A decision query from the console's query string (the same names a shared link carries): outcome, reason, device
+/// (one serial, or several comma-separated), site (its units, from the registry), user, route, kind, since, until, limit.
+/// </summary>
+internal static class DecisionQuery
 {
-    public static DecisionQuery From(IQueryCollection q) => new(
-        q["outcome"].ToString(), q["reason"].ToString(), q["device"].ToString(), q["user"].ToString(), q["route"].ToString(), q["kind"].ToString(),
-        DateTimeOffset.TryParse(q["since"], System.Globalization.CultureInfo.InvariantCulture, out var since) ? since : DateTimeOffset.MinValue,
-        DateTimeOffset.TryParse(q["until"], System.Globalization.CultureInfo.InvariantCulture, out var until) ? until : DateTimeOffset.MaxValue,
-        Math.Clamp(int.TryParse(q["limit"], out var l) ? l : 200, 1, 5000));
+    public static DecisionFilter From(IQueryCollection q, bool alertsOnly = false) => new()
+    {
+        Outcome = q["outcome"].ToString() switch { "allow" => DecisionOutcome.Allow, "deny" => DecisionOutcome.Deny, _ => null },
+        Reason = Text(q["reason"]),
+        Kind = alertsOnly ? DecisionNames.Name(DecisionKind.Alert) : Text(q["kind"]),
+        Devices = Text(q["device"]) is { } devices ? devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null,
+        User = Text(q["user"]),
+        Route = Text(q["route"]),
+        Since = DateTimeOffset.TryParse(q["since"], System.Globalization.CultureInfo.InvariantCulture, out var since) ? since : null,
+        Until = DateTimeOffset.TryParse(q["until"], System.Globalization.CultureInfo.InvariantCulture, out var until) ? until : null,
+        Limit = Math.Clamp(int.TryParse(q["limit"], out var l) ? l : 200, 1, 5000),
+    };
 
-    public bool Matches(DecisionEvent e) => (Outcome.Length == 0 || (Outcome == "allow") == (e.Outcome == DecisionOutcome.Allow))
-        && (Reason.Length == 0 || ReasonCodes.Name(e.Reason) == Reason)
-        && (Device.Length == 0 || (e.Subject == Device && e.Listener != DecisionListener.User))
-        && (User.Length == 0 || (e.Subject == User && e.Listener == DecisionListener.User))
-        && (Route.Length == 0 || e.Route == Route)
-        && (Kind.Length == 0 || DecisionNames.Name(e.Kind) == Kind);
+    /// <summary>The filter, with a site's units as its devices (a site with no units matches nothing).</summary>
+    public static async Task<DecisionFilter> FromAsync(HttpContext context, IDeviceRegistry registry, bool alertsOnly = false)
+    {
+        var filter = From(context.Request.Query, alertsOnly);
+        if (Text(context.Request.Query["site"]) is not { } site)
+        {
+            return filter;
+        }
 
-    /// <summary>The newest matching decisions (alerts only, for the alert list), newest first.</summary>
-    public Task<List<Monitoring.DecisionLog.JournaledDecision>> RunAsync(ConsoleDecisions decisions, bool alertsOnly, CancellationToken cancellationToken)
-        => decisions.LatestAsync(e => (!alertsOnly || e.Kind == DecisionKind.Alert) && Matches(e), Limit, cancellationToken, Since, Until);
+        var units = (await registry.ListAsync(null, context.RequestAborted)).Where(d => d.Site == site).Select(d => d.Serial);
+        return filter with { Devices = [.. filter.Devices is { } devices ? units.Intersect(devices, StringComparer.Ordinal) : units] };
+    }
+
+    private static string? Text(Microsoft.Extensions.Primitives.StringValues value) => value.ToString() is { Length: > 0 } text ? text : null;
 }

@@ -1,6 +1,7 @@
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Core.Devices;
 using KtZeroTrust.Monitoring.Pipeline;
+using KtZeroTrust.Monitoring.Store;
 using KtZeroTrust.SocConsole.Auditing;
 using KtZeroTrust.SocConsole.Authentication;
 using KtZeroTrust.SocConsole.Decisions;
@@ -56,7 +57,7 @@ internal static class DeviceEndpoints
             return Problem(StatusCodes.Status404NotFound, $"No device '{serial}'.");
         }
 
-        var decisions = await source.LatestAsync(e => e.Subject == serial, DeviceDecisions, ct);
+        var decisions = await source.QueryAsync(new DecisionFilter { Devices = [serial], Limit = DeviceDecisions }, ct);
         var seen = feed.LastSeen(serial);
         return Results.Json(new
         {

@@ -47,6 +47,20 @@ public sealed record DecisionFilter
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public int Limit { get; init; } = 200;
+
+    /// <summary>The same filter over one decision (the live feed, and reading a log or stream where there is no store).</summary>
+    public bool Matches(DecisionEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return (Outcome is not { } outcome || e.Outcome == outcome)
+            && (Reason is not { Length: > 0 } reason || ReasonCodes.Name(e.Reason) == reason)
+            && (Kind is not { Length: > 0 } kind || DecisionNames.Name(e.Kind) == kind)
+            && (Devices is null || (e.Subject is { } subject && e.Listener != DecisionListener.User && Devices.Contains(subject)))
+            && (User is not { Length: > 0 } user || (e.Subject == user && e.Listener == DecisionListener.User))
+            && (Route is not { Length: > 0 } route || e.Route == route)
+            && (Since is not { } since || e.Time >= since)
+            && (Until is not { } until || e.Time <= until);
+    }
 }
 
 public sealed record DecisionCount(DateTimeOffset Bucket, DecisionOutcome Outcome, string Reason, long Count);
