@@ -12,6 +12,7 @@ return args.FirstOrDefault() switch
     "pipeline-latency" => await PipelineLatency.RunAsync(args[1..]),
     "ocsp-rate" => await OcspRate.RunAsync(args[1..]),
     "fleet" => await Fleet.RunAsync(args[1..]),
+    "store-load" => await StoreLoad.RunAsync(args[1..]),
     _ => Run(args),
 };
 

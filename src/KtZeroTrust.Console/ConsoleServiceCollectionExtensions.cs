@@ -58,7 +58,8 @@ public static class ConsoleServiceCollectionExtensions
         services.TryAddSingleton<ConsoleUsers>();
         var console = configuration.GetSection(ConsoleOptions.SectionName).Get<ConsoleOptions>() ?? new ConsoleOptions();
         services.AddOptions<ConsoleOptions>().Bind(configuration.GetSection(ConsoleOptions.SectionName))
-            .Validate(o => !string.IsNullOrWhiteSpace(o.KeyPrefix), "ZeroTrust:Console:KeyPrefix must not be empty.").ValidateOnStart();
+            .Validate(o => !string.IsNullOrWhiteSpace(o.KeyPrefix), "ZeroTrust:Console:KeyPrefix must not be empty.")
+            .Validate(o => !ConsoleUsers.Problems(o).Any(), "ZeroTrust:Console: PasswordHashAlgorithm is pbkdf2-sha256 or pbkdf2-sha512, PasswordHashIterations 100,000 to 10,000,000.").ValidateOnStart();
         var shared = console.Redis is { Length: > 0 } redis ? redis : null;
         if (shared is not null)
         {

@@ -17,9 +17,14 @@ public readonly record struct RawDecisionJson(ReadOnlyMemory<byte> Utf8)
 
     /// <summary>The stored object with the alert's acknowledgement appended (the object always ends with its brace).</summary>
     public static RawDecisionJson WithAcknowledgement(JournaledDecision decision, string? by, DateTimeOffset? at)
+        => With(decision, ("acknowledgedBy", by), ("acknowledgedAt", at));
+
+    /// <summary>The stored object with these fields appended (the console's view of an alert: acknowledgement, severity, assignee).</summary>
+    public static RawDecisionJson With(JournaledDecision decision, params (string Name, object? Value)[] fields)
     {
+        ArgumentNullException.ThrowIfNull(decision);
         var json = decision.Json.Span;
-        var extra = $",\"acknowledgedBy\":{JsonSerializer.Serialize(by)},\"acknowledgedAt\":{JsonSerializer.Serialize(at)}}}";
+        var extra = string.Concat(fields.Select(f => $",{JsonSerializer.Serialize(f.Name)}:{JsonSerializer.Serialize(f.Value)}")) + "}";
         var bytes = new byte[json.Length - 1 + Encoding.UTF8.GetByteCount(extra)];
         json[..^1].CopyTo(bytes);
         Encoding.UTF8.GetBytes(extra, bytes.AsSpan(json.Length - 1));

@@ -149,7 +149,7 @@ internal static class DecisionEndpoints
 
 /// <summary>
 /// A decision query from the console's query string (the same names a shared link carries): outcome, reason, device
-/// (one serial, or several comma-separated), site (its units, from the registry), user, route, kind, since, until, limit.
+/// (one serial, or several comma-separated), site (its units, from the registry), user, route, source, kind, since, until, limit.
 /// </summary>
 internal static class DecisionQuery
 {
@@ -161,6 +161,7 @@ internal static class DecisionQuery
         Devices = Text(q["device"]) is { } devices ? devices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null,
         User = Text(q["user"]),
         Route = Text(q["route"]),
+        Source = Text(q["source"]),
         Since = DateTimeOffset.TryParse(q["since"], System.Globalization.CultureInfo.InvariantCulture, out var since) ? since : null,
         Until = DateTimeOffset.TryParse(q["until"], System.Globalization.CultureInfo.InvariantCulture, out var until) ? until : null,
         Limit = Math.Clamp(int.TryParse(q["limit"], out var l) ? l : 200, 1, 5000),

@@ -74,12 +74,18 @@ internal static class DeviceEndpoints
     private static async Task<IResult> ActionAsync(string serial, HttpContext context, IDeviceRegistry registry, Audit audit)
     {
         var (read, request) = await ReadBodyAsync<ActionRequest>(context);
-        if (!read)
-        {
-            return Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {action, reason} object.");
-        }
+        return read
+            ? (await TransitionAsync(context, registry, audit, serial, request?.Action, request?.Reason)).Result
+            : Problem(StatusCodes.Status400BadRequest, "The body is not a JSON {action, reason} object.");
+    }
 
-        DeviceLifecycleState? target = request?.Action?.ToLowerInvariant() switch
+    /// <summary>
+    /// An administrator's lifecycle action on a device (from its page or from an alert's case), audited either way;
+    /// <c>Done</c> when the device moved.
+    /// </summary>
+    internal static async Task<(bool Done, IResult Result)> TransitionAsync(HttpContext context, IDeviceRegistry registry, Audit audit, string serial, string? action, string? reason)
+    {
+        DeviceLifecycleState? target = action?.ToLowerInvariant() switch
         {
             "suspend" => DeviceLifecycleState.Suspended,
             "resume" => DeviceLifecycleState.Active,
@@ -89,27 +95,27 @@ internal static class DeviceEndpoints
         };
         if (target is null)
         {
-            return Problem(StatusCodes.Status400BadRequest, "action is suspend, resume, revoke or decommission.");
+            return (false, Problem(StatusCodes.Status400BadRequest, "action is suspend, resume, revoke or decommission."));
         }
 
-        if (string.IsNullOrWhiteSpace(request!.Reason))
+        if (string.IsNullOrWhiteSpace(reason))
         {
-            return Problem(StatusCodes.Status400BadRequest, "A reason is required: it goes into the device's history and the audit trail.");
+            return (false, Problem(StatusCodes.Status400BadRequest, "A reason is required: it goes into the device's history and the audit trail."));
         }
 
         var user = User(context);
-        var route = $"admin:{request.Action!.ToLowerInvariant()}";
+        var route = $"admin:{action!.ToLowerInvariant()}";
         try
         {
-            var record = await registry.TransitionAsync(serial, target.Value, $"console:{user}", request.Reason, context.RequestAborted);
-            audit.Post(context, serial, DecisionOutcome.Allow, ReasonCode.LifecycleTransition, route, $"{user}: {request.Reason}");
-            return Results.Json(new { serial = record.Serial, state = record.State.ToString() });
+            var record = await registry.TransitionAsync(serial, target.Value, $"console:{user}", reason, context.RequestAborted);
+            audit.Post(context, serial, DecisionOutcome.Allow, ReasonCode.LifecycleTransition, route, $"{user}: {reason}");
+            return (true, Results.Json(new { serial = record.Serial, state = record.State.ToString() }));
         }
         catch (RegistryException ex)
         {
-            var reason = ex.Code == RegistryException.DeviceNotFound ? ReasonCode.DeviceUnknown : ReasonCode.LifecycleTransitionInvalid;
-            audit.Post(context, serial, DecisionOutcome.Deny, reason, route, $"{user}: refused: {ex.Message}");
-            return Problem(ex.Code == RegistryException.DeviceNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict, $"{ex.Code}: {ex.Message}");
+            var refused = ex.Code == RegistryException.DeviceNotFound ? ReasonCode.DeviceUnknown : ReasonCode.LifecycleTransitionInvalid;
+            audit.Post(context, serial, DecisionOutcome.Deny, refused, route, $"{user}: refused: {ex.Message}");
+            return (false, Problem(ex.Code == RegistryException.DeviceNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict, $"{ex.Code}: {ex.Message}"));
         }
     }
 }

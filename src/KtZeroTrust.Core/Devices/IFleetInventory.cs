@@ -5,4 +5,7 @@ public interface IFleetInventory
 {
     /// <summary>Each device's latest unrevoked certificate expiry, by serial (devices without one are absent).</summary>
     Task<IReadOnlyDictionary<string, DateTimeOffset>> GetCertificateExpiriesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Every install site with its coordinates (the fleet map).</summary>
+    Task<IReadOnlyList<Attestation.Site>> ListSitesAsync(CancellationToken cancellationToken = default);
 }

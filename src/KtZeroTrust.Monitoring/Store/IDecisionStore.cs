@@ -44,6 +44,8 @@ public sealed record DecisionFilter
     public IReadOnlyCollection<string>? Devices { get; init; }
     public string? User { get; init; }
     public string? Route { get; init; }
+    public string? Source { get; init; }
+    public string? Id { get; init; }
     public DateTimeOffset? Since { get; init; }
     public DateTimeOffset? Until { get; init; }
     public int Limit { get; init; } = 200;
@@ -58,6 +60,8 @@ public sealed record DecisionFilter
             && (Devices is null || (e.Subject is { } subject && e.Listener != DecisionListener.User && Devices.Contains(subject)))
             && (User is not { Length: > 0 } user || (e.Subject == user && e.Listener == DecisionListener.User))
             && (Route is not { Length: > 0 } route || e.Route == route)
+            && (Source is not { Length: > 0 } source || e.SourceAddress == source)
+            && (Id is not { Length: > 0 } id || e.Id == id)
             && (Since is not { } since || e.Time >= since)
             && (Until is not { } until || e.Time <= until);
     }

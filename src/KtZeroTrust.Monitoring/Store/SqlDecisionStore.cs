@@ -160,6 +160,18 @@ public abstract class SqlDecisionStore : IDecisionStore
             Add(cmd, "@route", route);
         }
 
+        if (filter.Source is { Length: > 0 } source)
+        {
+            where.Append(" AND source_address = @source");
+            Add(cmd, "@source", source);
+        }
+
+        if (filter.Id is { Length: > 0 } id)
+        {
+            where.Append(" AND id = @id");
+            Add(cmd, "@id", id);
+        }
+
         cmd.CommandText = $"SELECT event, sequence FROM zt_decisions WHERE {where} ORDER BY time DESC LIMIT {Math.Clamp(filter.Limit, 1, 100_000)};";
         var found = new List<JournaledDecision>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);

@@ -108,6 +108,12 @@ internal static class PostgresMigrations
         """
         CREATE INDEX ix_device_certificates_cert_serial ON device_certificates(cert_serial);
         """,
+
+        // 4: alert cases (assignments, notes, actions), appended, read per alert.
+        """
+        CREATE TABLE alert_case_entries (id BIGSERIAL PRIMARY KEY, alert_id TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL, text TEXT NULL);
+        CREATE INDEX ix_alert_case_entries_alert ON alert_case_entries(alert_id, id);
+        """,
     ];
 
     public static async Task ApplyAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)

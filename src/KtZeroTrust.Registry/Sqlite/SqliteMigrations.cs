@@ -111,6 +111,19 @@ internal static class SqliteMigrations
         """
         CREATE INDEX ix_device_certificates_cert_serial ON device_certificates(cert_serial);
         """,
+
+        // 6: alert cases (assignments, notes, actions), appended, read per alert.
+        """
+        CREATE TABLE alert_case_entries (
+            id       INTEGER PRIMARY KEY,
+            alert_id TEXT NOT NULL,
+            action   TEXT NOT NULL,
+            actor    TEXT NOT NULL,
+            at       INTEGER NOT NULL,
+            text     TEXT NULL
+        );
+        CREATE INDEX ix_alert_case_entries_alert ON alert_case_entries(alert_id, id);
+        """,
     ];
 
     public static int Latest => Steps.Length;
