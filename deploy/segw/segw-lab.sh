@@ -17,6 +17,12 @@ subdirs() { for d in x509 x509ca x509ocsp x509aa x509ac x509crl pubkey private r
 
 up() {
   local pki=$1 ocsp=$2 crl=$3
+  # One lab at a time owns 10.77.1.1: a second one would route the SeGW's OCSP requests into the first.
+  if held=$(ip -br addr | awk '/ 10\.77\.1\.1\//{print $1}' | cut -d@ -f1) && [ -n "$held" ]; then
+    echo "another SeGW lab holds 10.77.1.1 (interface $held): stop it first (segw-lab.sh down ${held#zh})" >&2
+    exit 1
+  fi
+  trap 'down' ERR # a step that fails takes the half-built lab down with it
   mkdir -p "$work"
   ip netns add "$segw"; ip netns add "$femto"
   ip link add "zh$lab" type veth peer name "zs$lab"; ip link set "zs$lab" netns "$segw"

@@ -114,6 +114,7 @@ public static class ConsoleEndpointRouteBuilderExtensions
         DeviceEndpoints.Map(api);
         DecisionEndpoints.Map(api);
         AlertEndpoints.Map(api);
+        MapEndpoints.Map(api);
         UserEndpoints.Map(api);
         WebConsoleEndpoints.Map(endpoints, api);
         return endpoints;

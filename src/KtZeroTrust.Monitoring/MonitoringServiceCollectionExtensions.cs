@@ -6,6 +6,7 @@ using KtZeroTrust.Hosting.Node;
 using KtZeroTrust.Monitoring;
 using KtZeroTrust.Monitoring.DecisionLog;
 using KtZeroTrust.Monitoring.Detectors;
+using KtZeroTrust.Monitoring.Metrics;
 using KtZeroTrust.Monitoring.Otlp;
 using KtZeroTrust.Monitoring.Pipeline;
 using KtZeroTrust.Monitoring.Sinks;
@@ -84,6 +85,9 @@ public static class MonitoringServiceCollectionExtensions
         }
 
         services.AddHostedService(sp => sp.GetRequiredService<DecisionPipeline>());
+        var metricsToken = MetricsOptions.Read(configuration).TokenFile ?? node.PathOf(MetricsOptions.DefaultFileName);
+        services.AddSingleton(new MetricsCredential(metricsToken));
+        services.AddHostedService(sp => sp.GetRequiredService<MetricsCredential>());
         return services;
     }
 

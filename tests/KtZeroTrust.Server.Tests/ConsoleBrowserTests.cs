@@ -17,56 +17,16 @@ namespace KtZeroTrust.Server.Tests;
 /// </summary>
 public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    private static readonly string[] ChromiumArgs = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
-
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private string ConsoleUrl => $"https://localhost:{server.ConsolePort}/";
 
-    private static string Screenshots
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
-            {
-                dir = dir.Parent;
-            }
+    private static string Screenshots => ConsoleBrowser.Screenshots;
 
-            var path = Path.Combine(dir?.FullName ?? Path.GetTempPath(), "TestResults", "screenshots");
-            Directory.CreateDirectory(path);
-            return path;
-        }
-    }
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) => ConsoleBrowser.LaunchAsync(playwright);
 
-    private static async Task<IBrowser> LaunchAsync(IPlaywright playwright)
-        => await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArgs });
-
-    private async Task<IPage> SignInAsync(IBrowser browser, string user, string oneTimePassword, string newPassword)
-    {
-        // The console's certificate chains to the development TLS root, which this throwaway browser profile does not hold.
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1366, Height = 860 } });
-        var page = await context.NewPageAsync();
-        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>(); // what the network said, should a step fail
-        page.RequestFailed += (_, request) => failed.Enqueue($"{request.Method} {request.Url}: {request.Failure}");
-        await page.GotoAsync(ConsoleUrl);
-        await page.FillAsync("#login-user", user);
-        await page.FillAsync("#login-password", oneTimePassword);
-        await page.ClickAsync("#login button[type=submit]");
-        await page.Locator("#login-new-row").WaitForAsync(); // a one-time password must be replaced
-        await page.FillAsync("#login-new", newPassword);
-        await page.ClickAsync("#login button[type=submit]");
-        try
-        {
-            await page.Locator("#nav").WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
-        }
-        catch (TimeoutException)
-        {
-            throw new InvalidOperationException($"sign-in failed: '{await page.InnerTextAsync("#login-error")}'; failed requests: {string.Join("; ", failed)}");
-        }
-
-        return page;
-    }
+    private Task<IPage> SignInAsync(IBrowser browser, string user, string oneTimePassword, string newPassword)
+        => ConsoleBrowser.SignInAsync(browser, ConsoleUrl, user, oneTimePassword, newPassword);
 
     private async Task<string> ApiTokenAsync(string user, string password)
     {
@@ -170,5 +130,56 @@ public sealed class ConsoleBrowserTests(ServerFixture server) : IClassFixture<Se
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Equal(KtZeroTrust.Core.Devices.DeviceLifecycleState.Active, (await server.OpenRegistry().FindAsync("FC-0003", Ct))!.State);
         await server.DecisionAsync(d => d.Text("kind") == "admin" && d.Text("outcome") == "deny" && d.Text("subject") == "analyst-1", "the refused attempt, audited");
+    }
+}
+
+/// <summary>What the browser tests share: Debian's chromium under Playwright, signing in with a one-time password, the screenshot folder.</summary>
+internal static class ConsoleBrowser
+{
+    private static readonly string[] ChromiumArgs = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+    public static string Screenshots
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "KtZeroTrust.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            var path = Path.Combine(dir?.FullName ?? Path.GetTempPath(), "TestResults", "screenshots");
+            Directory.CreateDirectory(path);
+            return path;
+        }
+    }
+
+    public static async Task<IBrowser> LaunchAsync(IPlaywright playwright)
+        => await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArgs });
+
+    public static async Task<IPage> SignInAsync(IBrowser browser, string consoleUrl, string user, string oneTimePassword, string newPassword)
+    {
+        // The console's certificate chains to the development TLS root, which this throwaway browser profile does not hold.
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { IgnoreHTTPSErrors = true, ViewportSize = new ViewportSize { Width = 1366, Height = 860 } });
+        var page = await context.NewPageAsync();
+        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>(); // what the network said, should a step fail
+        page.RequestFailed += (_, request) => failed.Enqueue($"{request.Method} {request.Url}: {request.Failure}");
+        await page.GotoAsync(consoleUrl);
+        await page.FillAsync("#login-user", user);
+        await page.FillAsync("#login-password", oneTimePassword);
+        await page.ClickAsync("#login button[type=submit]");
+        await page.Locator("#login-new-row").WaitForAsync(); // a one-time password must be replaced
+        await page.FillAsync("#login-new", newPassword);
+        await page.ClickAsync("#login button[type=submit]");
+        try
+        {
+            await page.Locator("#nav").WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        }
+        catch (TimeoutException)
+        {
+            throw new InvalidOperationException($"sign-in failed: '{await page.InnerTextAsync("#login-error")}'; failed requests: {string.Join("; ", failed)}");
+        }
+
+        return page;
     }
 }

@@ -354,7 +354,20 @@ public sealed class MetricsEndpointTests(ServerFixture server) : IClassFixture<S
         using var device = server.DeviceClient(server.SampleCertificate("FC-0001"));
         Assert.Equal(HttpStatusCode.OK, (await device.GetAsync(server.DeviceUri("/femto/status"), ct)).StatusCode);
         using var console = server.DeviceClient(null);
+        var metrics = new Uri($"https://127.0.0.1:{server.ConsolePort}/metrics");
+        using (var anonymous = await console.GetAsync(metrics, ct))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode); // the metrics reader's token, nothing less
+        }
 
+        using (var wrong = new HttpRequestMessage(HttpMethod.Get, metrics))
+        {
+            wrong.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "not-the-token-at-all");
+            Assert.Equal(HttpStatusCode.Unauthorized, (await console.SendAsync(wrong, ct)).StatusCode);
+        }
+
+        console.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            (await File.ReadAllTextAsync(Path.Combine(server.DataDirectory, "metrics-token"), ct)).Trim());
         var text = await Eventually.Until(() => console.GetStringAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/metrics"), ct),
             t => t.Contains("ktzt_sink_written_total{sink=\"file\"}", StringComparison.Ordinal) && !t.Contains("ktzt_sink_written_total{sink=\"file\"} 0\n", StringComparison.Ordinal), "decisions to be counted");
 

@@ -44,8 +44,7 @@ internal static class AlertEndpoints
     /// <summary>Unacknowledged alerts of the last 7 days by severity (the navigation's count; polled, and on each live alert).</summary>
     private static async Task<IResult> OpenAsync(ConsoleDecisions decisions, IAlertAcknowledgementStore cases, TimeProvider time, CancellationToken ct)
     {
-        var alerts = await decisions.QueryAsync(new DecisionFilter { Kind = DecisionNames.Name(DecisionKind.Alert), Since = time.GetUtcNow().AddDays(-7), Limit = 5000 }, ct);
-        var open = (await ViewsAsync(alerts, cases, ct)).Where(v => v.Acknowledged is null).ToList();
+        var open = await OpenAlertsAsync(decisions, cases, time, ct);
         return Results.Json(new
         {
             open = open.Count,
@@ -94,13 +93,15 @@ internal static class AlertEndpoints
         {
             case ReasonCode.CloneSuspected when alert.Subject is { } subject:
             {
-                var allowed = await decisions.QueryAsync(new DecisionFilter { Devices = [subject], Outcome = DecisionOutcome.Allow, Since = since, Until = alert.Time, Limit = 5000 }, ct);
+                // Every request of the identity, allowed or refused (the gateway's own clone rule may have refused the second source).
+                var requests = await decisions.QueryAsync(new DecisionFilter { Devices = [subject], Kind = DecisionNames.Name(DecisionKind.Access), Since = since, Until = alert.Time + TimeSpan.FromSeconds(5), Limit = 5000 }, ct);
                 return new
                 {
                     kind = "clone",
-                    sources = allowed.Select(d => d.Event).Where(d => d.SourceAddress is not null).GroupBy(d => d.SourceAddress!).Select(g => new
+                    sources = requests.Select(d => d.Event).Where(d => d.SourceAddress is not null).GroupBy(d => d.SourceAddress!).Select(g => new
                     {
-                        address = g.Key, count = g.Count(), first = g.Min(d => d.Time), last = g.Max(d => d.Time),
+                        address = g.Key, allowed = g.Count(d => d.Outcome == DecisionOutcome.Allow), denied = g.Count(d => d.Outcome == DecisionOutcome.Deny),
+                        first = g.Min(d => d.Time), last = g.Max(d => d.Time),
                         nodes = g.Select(d => d.Node).Where(n => n is not null).Distinct().Order(StringComparer.Ordinal),
                     }).OrderBy(s => s.first),
                 };
@@ -218,7 +219,14 @@ internal static class AlertEndpoints
     private static async Task<JournaledDecision?> FindAlertAsync(ConsoleDecisions decisions, string id, CancellationToken ct)
         => await decisions.QueryAsync(new DecisionFilter { Kind = DecisionNames.Name(DecisionKind.Alert), Id = id, Limit = 1 }, ct) is [var alert, ..] ? alert : null;
 
-    private sealed record AlertView(RawDecisionJson Json, AlertSeverity Severity, DateTimeOffset? Acknowledged, string? Assignee);
+    internal sealed record AlertView(JournaledDecision Alert, RawDecisionJson Json, AlertSeverity Severity, DateTimeOffset? Acknowledged, string? Assignee);
+
+    /// <summary>The unacknowledged alerts of the last 7 days (the navigation's count, the map's colours).</summary>
+    internal static async Task<List<AlertView>> OpenAlertsAsync(ConsoleDecisions decisions, IAlertAcknowledgementStore cases, TimeProvider time, CancellationToken ct)
+    {
+        var alerts = await decisions.QueryAsync(new DecisionFilter { Kind = DecisionNames.Name(DecisionKind.Alert), Since = time.GetUtcNow().AddDays(-7), Limit = 5000 }, ct);
+        return [.. (await ViewsAsync(alerts, cases, ct)).Where(v => v.Acknowledged is null)];
+    }
 
     /// <summary>The alerts with what the console adds to them: severity, acknowledgement, assignee (two queries for the lot).</summary>
     private static async Task<List<AlertView>> ViewsAsync(IReadOnlyList<JournaledDecision> alerts, IAlertAcknowledgementStore cases, CancellationToken ct)
@@ -231,7 +239,7 @@ internal static class AlertEndpoints
             var ack = acks.GetValueOrDefault(a.Event.Id);
             var severity = AlertSeverities.Of(a.Event.Reason);
             var assignee = assignees.GetValueOrDefault(a.Event.Id);
-            return new AlertView(RawDecisionJson.With(a, ("acknowledgedBy", ack?.By), ("acknowledgedAt", ack?.At), ("severity", AlertSeverities.Name(severity)), ("assignee", assignee)),
+            return new AlertView(a, RawDecisionJson.With(a, ("acknowledgedBy", ack?.By), ("acknowledgedAt", ack?.At), ("severity", AlertSeverities.Name(severity)), ("assignee", assignee)),
                 severity, ack?.At, assignee);
         })];
     }

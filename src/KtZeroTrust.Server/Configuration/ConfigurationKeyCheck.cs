@@ -27,7 +27,7 @@ internal static class ConfigurationKeyCheck
     // Each section and the options types bound from it; "names" are settings read directly by key.
     private static readonly (string Section, Type[] Types, string[] Names)[] Known =
     [
-        ("ZeroTrust", [typeof(ServerOptions), typeof(KtZeroTrust.Hosting.Node.NodeOptions)], ["Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "DecisionStore", "Attestation", "Registry", "Console", "ConfigurationDirectory"]),
+        ("ZeroTrust", [typeof(ServerOptions), typeof(KtZeroTrust.Hosting.Node.NodeOptions)], ["Gateway", "AllowList", "Users", "Policies", "Detectors", "DecisionLog", "DecisionStream", "DecisionStore", "Metrics", "Attestation", "Registry", "Console", "ConfigurationDirectory"]),
         (DeviceGatewayOptions.SectionName, [typeof(DeviceGatewayOptions)], []),
         (AllowListOptions.SectionName, [typeof(AllowListOptions)], []),
         (UserGatewayOptions.SectionName, [typeof(UserGatewayOptions)], []),
@@ -36,6 +36,7 @@ internal static class ConfigurationKeyCheck
         (DecisionLogOptions.SectionName, [typeof(DecisionLogOptions)], []),
         (DecisionStreamOptions.SectionName, [typeof(DecisionStreamOptions)], ["Otlp"]),
         (OtlpOptions.SectionName, [typeof(OtlpOptions)], []),
+        (KtZeroTrust.Monitoring.Metrics.MetricsOptions.SectionName, [typeof(KtZeroTrust.Monitoring.Metrics.MetricsOptions)], []),
         (KtZeroTrust.Monitoring.Store.DecisionStoreOptions.SectionName, [typeof(KtZeroTrust.Monitoring.Store.DecisionStoreOptions)], []),
         (AttestationOptions.SectionName, [typeof(AttestationOptions)], ["Redis"]),
         (RegistryOptions.SectionName, [typeof(RegistryOptions)], []),
