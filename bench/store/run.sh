@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The decision store benchmark (bench/README.md, "Decision store"): a throwaway PostgreSQL on loopback, durable as
-# deployed (fsync and synchronous_commit on), loaded with ROWS decisions over 7 days from WRITERS gateway-like writers,
+# deployed (fsync and synchronous_commit on, wal_compression=lz4 as deploy/ configures it; WAL_COMPRESSION=off to compare), loaded with ROWS decisions over 7 days from WRITERS gateway-like writers,
 # then the SOC's three questions timed; then the embedded SQLite store with SQLITE_ROWS. Cleans up what it made.
 #   bench/store/run.sh            # 10,000,000 rows into PostgreSQL, 1,000,000 into SQLite
 #   ROWS=1000000 bench/store/run.sh
@@ -22,7 +22,7 @@ trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$root"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$bin/initdb" -D "$root/data" -U zt --auth=trust -E UTF8 >/dev/null
-as_pg "$bin/pg_ctl" -D "$root/data" -l "$root/postgres.log" -w -t 60 -o "-p $port -k $root -c listen_addresses=127.0.0.1 -c shared_buffers=2GB -c max_wal_size=16GB -c checkpoint_timeout=30min -c effective_cache_size=8GB" start >/dev/null
+as_pg "$bin/pg_ctl" -D "$root/data" -l "$root/postgres.log" -w -t 60 -o "-p $port -k $root -c listen_addresses=127.0.0.1 -c shared_buffers=2GB -c max_wal_size=16GB -c checkpoint_timeout=30min -c effective_cache_size=8GB -c wal_compression=${WAL_COMPRESSION:-lz4}" start >/dev/null
 
 dotnet build bench/KtZeroTrust.Benchmarks -c Release -nologo -v quiet
 tool=(dotnet bench/KtZeroTrust.Benchmarks/bin/Release/net10.0/KtZeroTrust.Benchmarks.dll store-load)

@@ -113,7 +113,7 @@ done
 primary() { in_ns fleet redis-cli -h "$NET.51" -p 26379 --raw SENTINEL get-master-addr-by-name ktzt 2>/dev/null | head -1; }
 
 # --- PostgreSQL --------------------------------------------------------------------------------------------------
-start_pg() { in_ns pg runuser -u postgres -- "$PGBIN/postgres" -D "$W/pg/data" -p 5432 -k "$W/pg" -c listen_addresses=$NET.61 -c fsync=off -c max_connections=300 >> "$W/pg/postgres.log" 2>&1 & disown; }
+start_pg() { in_ns pg runuser -u postgres -- "$PGBIN/postgres" -D "$W/pg/data" -p 5432 -k "$W/pg" -c listen_addresses=$NET.61 -c fsync=off -c max_connections=300 -c wal_compression=lz4 >> "$W/pg/postgres.log" 2>&1 & disown; }
 pg_up() { in_ns pg runuser -u postgres -- "$PGBIN/pg_isready" -q -h "$W/pg" -p 5432; }
 mkdir -p "$W/pg"; chown postgres:postgres "$W/pg"
 echo "$PGPASS" > "$W/pg/pw"; chown postgres:postgres "$W/pg/pw"; chmod 600 "$W/pg/pw"
@@ -156,7 +156,7 @@ start_node() { # name addr environment role-arguments...
   mkdir -p "$W/$name"
   (cd "$W/$name" && exec ip netns exec "$P-$name" dotnet "$SERVER" --environment="$environment" \
     --ZeroTrust:Node="$name" --ZeroTrust:DataDirectory="$W/$name/data" --ZeroTrust:Pki:Directory="$W/pki" \
-    --ZeroTrust:Registry:PostgreSql="$REGISTRY" --ZeroTrust:AllowList:Redis="$SENTINELS" \
+    --ZeroTrust:Registry:PostgreSql="$REGISTRY" --ZeroTrust:DecisionStore:PostgreSql="$REGISTRY" --ZeroTrust:AllowList:Redis="$SENTINELS" \
     --ZeroTrust:DemoUpstream:Enabled=false --ReverseProxy:Clusters:femto-management:Destinations:demo:Address="http://$NET.71:8080/" \
     --Logging:LogLevel:Default=Warning "$@" >> "$W/$name/server.log" 2>&1) & disown
 }

@@ -120,6 +120,24 @@ public abstract class DecisionStoreContract
         Assert.Empty(await store.ActivityAsync(["FC-0001"], T0.AddMinutes(1), Ct));
     }
 
+    [Theory]
+    [InlineData(5)] // a site: one index range per unit
+    [InlineData(70)] // more than that: one IN list
+    public async Task ManyDevices_AreFoundTheSameWay_WhicheverQueryShapeIsUsed(int devices)
+    {
+        var store = await NewStoreAsync();
+        await store.WriteAsync(Journal(1, [.. Enumerable.Range(0, 400).Select(i => Decision(i, subject: $"FC-{i % 100:D4}"))]), Ct);
+        string[] asked = [.. Enumerable.Range(0, devices).Select(i => $"FC-{i:D4}")];
+
+        var found = await store.QueryAsync(new DecisionFilter { Devices = asked, Limit = 1000 }, Ct);
+        Assert.Equal(devices * 4, found.Count);
+        Assert.True(found.Zip(found.Skip(1)).All(p => p.First.Event.Time >= p.Second.Event.Time));
+        Assert.Equal(3, (await store.QueryAsync(new DecisionFilter { Devices = asked, Limit = 3 }, Ct)).Count);
+        var activity = await store.ActivityAsync(asked, T0, Ct);
+        Assert.Equal(devices, activity.Count);
+        Assert.All(activity.Values, a => Assert.Equal(4, a.Allowed));
+    }
+
     [Fact]
     public async Task Retention_RemovesWhatIsOlder_AndKeepsTheRest()
     {

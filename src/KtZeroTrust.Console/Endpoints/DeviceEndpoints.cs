@@ -24,7 +24,7 @@ internal static class DeviceEndpoints
             .RequireAuthorization(ConsolePolicies.Analyst);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, IDeviceRegistry registry, IFleetInventory fleet, ConsoleFeed feed, CancellationToken ct)
+    private static async Task<IResult> ListAsync(HttpContext context, IDeviceRegistry registry, IFleetInventory fleet, ConsoleFeed feed, ConsoleDecisions decisions, TimeProvider time, CancellationToken ct)
     {
         var q = context.Request.Query;
         DeviceLifecycleState? state = Enum.TryParse<DeviceLifecycleState>(q["state"], ignoreCase: true, out var s) ? s : null;
@@ -37,13 +37,16 @@ internal static class DeviceEndpoints
             .Where(d => text.Length == 0 || d.Serial.Contains(text, StringComparison.OrdinalIgnoreCase) || d.Model.Contains(text, StringComparison.OrdinalIgnoreCase))
             .OrderBy(d => d.Serial, StringComparer.Ordinal).ToList();
         var expiries = await fleet.GetCertificateExpiriesAsync(ct); // one query for the page, not one per row
-        var items = all.Skip((page - 1) * pageSize).Take(pageSize).Select(d =>
+        var shown = all.Skip((page - 1) * pageSize).Take(pageSize).ToList();
+        // Last seen: the store's last decision of the day for the page's units (it outlives a restart), else the live feed's.
+        var activity = decisions.Store is { } store ? await store.ActivityAsync([.. shown.Select(d => d.Serial)], time.GetUtcNow().AddDays(-1), ct) : null;
+        var items = shown.Select(d =>
         {
-            var seen = feed.LastSeen(d.Serial);
+            var seen = activity?.GetValueOrDefault(d.Serial) is { } a ? (a.Last, a.LastAddress) : feed.LastSeen(d.Serial);
             return new
             {
                 serial = d.Serial, state = d.State.ToString(), model = d.Model, site = d.Site, firmware = d.LastFirmwareVersion,
-                lastSeen = seen?.At, sourceAddress = seen?.Address, certificateExpiry = expiries.TryGetValue(d.Serial, out var expiry) ? expiry : (DateTimeOffset?)null,
+                lastSeen = seen?.Item1, sourceAddress = seen?.Item2, certificateExpiry = expiries.TryGetValue(d.Serial, out var expiry) ? expiry : (DateTimeOffset?)null,
                 lastAttestedAt = d.LastAttestedAt,
             };
         }).ToList();

@@ -17,6 +17,9 @@ public abstract class SqlDecisionStore : IDecisionStore
     /// <summary>Kinds counted per minute: the traffic (alerts, admin and system decisions are few and read as rows).</summary>
     private const string CountedKinds = "('access','attestation','enrollment')";
 
+    /// <summary>Up to this many devices are read one index range each (a site); more, as one IN list.</summary>
+    private const int PerDeviceUnion = 64;
+
     private volatile bool _ready;
 
     /// <summary>Creates or upgrades the schema; idempotent, so two callers at once (or two nodes) do no harm.</summary>
@@ -138,14 +141,19 @@ public abstract class SqlDecisionStore : IDecisionStore
             Add(cmd, "@reason", reason);
         }
 
-        if (filter.Devices is { } devices)
+        var devices = filter.Devices;
+        if (devices is { Count: 0 })
         {
-            if (devices.Count == 0)
-            {
-                return [];
-            }
+            return [];
+        }
 
-            where.Append(" AND ").Append(InList(cmd, "subject", devices)).Append(" AND listener <> 'user'");
+        if (devices is { Count: 1 or > PerDeviceUnion })
+        {
+            where.Append(" AND ").Append(devices.Count == 1 ? "subject = @device" : InList(cmd, "subject", devices)).Append(" AND listener <> 'user'");
+            if (devices.Count == 1)
+            {
+                Add(cmd, "@device", devices.First());
+            }
         }
 
         if (filter.User is { Length: > 0 } user)
@@ -172,7 +180,23 @@ public abstract class SqlDecisionStore : IDecisionStore
             Add(cmd, "@id", id);
         }
 
-        cmd.CommandText = $"SELECT event, sequence FROM zt_decisions WHERE {where} ORDER BY time DESC LIMIT {Math.Clamp(filter.Limit, 1, 100_000)};";
+        var limit = Math.Clamp(filter.Limit, 1, 100_000);
+        if (devices is { Count: > 1 and <= PerDeviceUnion })
+        {
+            // A site's units: the newest of each unit from its own (device, time) index, merged. Asked as one IN list,
+            // both engines walk the time index backwards and filter, reading a whole busy day to find a site's rows.
+            var parts = devices.Select((device, i) =>
+            {
+                Add(cmd, "@d" + i.ToString(CultureInfo.InvariantCulture), device);
+                return $"SELECT * FROM (SELECT event, sequence, time FROM zt_decisions WHERE {where} AND subject = @d{i} AND listener <> 'user' ORDER BY time DESC LIMIT {limit}) AS p{i}";
+            });
+            cmd.CommandText = $"SELECT event, sequence FROM ({string.Join(" UNION ALL ", parts)}) AS u ORDER BY time DESC LIMIT {limit};";
+        }
+        else
+        {
+            cmd.CommandText = $"SELECT event, sequence FROM zt_decisions WHERE {where} ORDER BY time DESC LIMIT {limit};";
+        }
+
         var found = new List<JournaledDecision>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -216,13 +240,20 @@ public abstract class SqlDecisionStore : IDecisionStore
         await using var connection = await OpenAsync(cancellationToken);
         await using var cmd = connection.CreateCommand();
         Add(cmd, "@since", Micros(since));
-        var inList = InList(cmd, "subject", subjects);
+        // A site's units one index range each (as in QueryAsync); a long list as one IN list.
+        var rows = subjects.Count <= PerDeviceUnion
+            ? string.Join(" UNION ALL ", subjects.Select((subject, i) =>
+            {
+                Add(cmd, "@d" + i.ToString(CultureInfo.InvariantCulture), subject);
+                return $"SELECT subject, outcome, time FROM zt_decisions WHERE subject = @d{i} AND listener <> 'user' AND time >= @since";
+            }))
+            : $"SELECT subject, outcome, time FROM zt_decisions WHERE {InList(cmd, "subject", subjects)} AND listener <> 'user' AND time >= @since";
         cmd.CommandText = $"""
             SELECT s.subject, s.allowed, s.denied, s.last,
                 (SELECT source_address FROM zt_decisions d WHERE d.subject = s.subject AND d.time = s.last AND d.listener <> 'user' LIMIT 1),
                 (SELECT reason FROM zt_decisions d WHERE d.subject = s.subject AND d.time = s.last AND d.listener <> 'user' LIMIT 1)
             FROM (SELECT subject, SUM(CASE WHEN outcome = 'allow' THEN 1 ELSE 0 END) AS allowed, SUM(CASE WHEN outcome = 'deny' THEN 1 ELSE 0 END) AS denied, MAX(time) AS last
-                  FROM zt_decisions WHERE {inList} AND listener <> 'user' AND time >= @since GROUP BY subject) s;
+                  FROM ({rows}) AS r GROUP BY subject) s;
             """;
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

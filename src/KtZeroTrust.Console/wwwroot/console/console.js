@@ -300,7 +300,7 @@ async function summary() {
 function niceStep(max) {
   const raw = max / 4;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
-  return [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw) || p * 10;
+  return Math.max(1, [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw) || p * 10); // whole decisions
 }
 
 // ---- devices ----
