@@ -28,6 +28,9 @@ dotnet build bench/KtZeroTrust.Benchmarks -c Release -nologo -v quiet
 tool=(dotnet bench/KtZeroTrust.Benchmarks/bin/Release/net10.0/KtZeroTrust.Benchmarks.dll store-load)
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, PostgreSQL $("$bin/postgres" --version | awk '{print $3}')"
 "${tool[@]}" --postgres "Host=127.0.0.1;Port=$port;Username=zt;Database=postgres;Timeout=30;Command Timeout=600" --rows "$ROWS" --writers "$WRITERS" --batch "$BATCH"
-as_pg psql -h "$root" -p "$port" -U zt -d postgres -Atc "SELECT 'RESULT postgres_bytes=' || pg_database_size('postgres') || ' partitions=' || (SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'zt_decisions');"
+as_pg psql -h "$root" -p "$port" -U zt -d postgres -Atc "SELECT 'RESULT postgres_bytes=' || pg_database_size('postgres') || ' partitions=' || (SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'zt_decisions')
+  || ' heap_bytes=' || (SELECT sum(pg_table_size(c.oid)) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid)
+  || ' index_bytes=' || (SELECT sum(pg_indexes_size(c.oid)) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid)
+  || ' event_json_bytes=' || (SELECT sum(pg_column_size(event)) FROM zt_decisions);"
 "${tool[@]}" --sqlite "$root/decisions.db" --rows "$SQLITE_ROWS" --writers 1 --batch 512
 echo "RESULT sqlite_bytes=$(stat -c %s "$root/decisions.db")"

@@ -65,6 +65,21 @@ internal static class StoreLoad
             Console.WriteLine($"RESULT store_rows={rows} store_batch={batch} store_writers={writers} insert_seconds={elapsed.TotalSeconds:0.0} insert_per_second={rows / elapsed.TotalSeconds:0} generate_only_per_second={generateRate:0}");
         }
 
+        // The steady state a running store is in (autovacuum analyzes and checkpoints within minutes of a load):
+        // asked straight after a 10-million-row load, the planner has no statistics and the disk is still busy writing it.
+        var settle = Stopwatch.StartNew();
+        if (Arg("--postgres") is { } connectionString)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            foreach (var sql in new[] { "VACUUM (ANALYZE) zt_decisions;", "CHECKPOINT;" })
+            {
+                await using var cmd = new Npgsql.NpgsqlCommand(sql, connection) { CommandTimeout = 3600 };
+                await cmd.ExecuteNonQueryAsync();
+            }
+        }
+
+        Console.WriteLine($"RESULT settle_seconds={settle.Elapsed.TotalSeconds:0.0}");
         var random = new Random(7);
         var since24h = end.AddHours(-24);
         await TimeAsync("unit_24h", queries, async () =>
