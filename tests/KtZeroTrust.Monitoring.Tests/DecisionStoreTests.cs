@@ -247,6 +247,21 @@ public sealed class PostgresDecisionStoreTests(PostgresServerFixture postgres) :
     }
 
     [Fact]
+    public async Task AfterTheServerDropsEveryConnection_TheNextQueryIsAnswered()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+        var store = await NewPostgresAsync(database);
+        var name = new NpgsqlConnectionStringBuilder(database).Database!;
+        await store.WriteAsync(Journal(1, Decision(1)), Ct);
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => store.QueryAsync(new DecisionFilter(), Ct))); // several pooled connections
+
+        // What a restarted server leaves behind: every pooled connection dead.
+        await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';");
+        Assert.Single(await store.QueryAsync(new DecisionFilter(), Ct));
+        Assert.Single(await store.ActivityAsync(["FC-0001"], DateTimeOffset.MinValue.AddYears(2000), Ct));
+    }
+
+    [Fact]
     public async Task AsAPipelineLane_DecisionsMadeWhileTheDatabaseIsAway_ArriveOnce_WhenItReturns()
     {
         using var temp = new TempDirectory();

@@ -133,7 +133,8 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone (it stops the listener): Stop and then Close would unregister the port twice, and the second time
+        // binds it again to do so, which fails ("Address already in use") once another test has taken the port.
         _listener.Close();
         await _loop.ConfigureAwait(false);
     }

@@ -159,15 +159,7 @@ internal static class AlertEndpoints
             return Problem(StatusCodes.Status400BadRequest, "The body is a JSON {analyst} object naming an analyst (1-128 characters).");
         }
 
-        if (await FindAlertAsync(decisions, id, context.RequestAborted) is null)
-        {
-            return Problem(StatusCodes.Status404NotFound, $"No alert '{id}'.");
-        }
-
-        var user = User(context);
-        await cases.AddCaseEntryAsync(new AlertCaseEntry(id, "assign", user, time.GetUtcNow(), request.Analyst), context.RequestAborted);
-        audit.Post(context, user, DecisionOutcome.Allow, ReasonCode.Allowed, "admin:assign", $"alert {id} assigned to {request.Analyst}");
-        return Results.NoContent();
+        return await StepAsync(id, context, decisions, cases, audit, time, "assign", request.Analyst, $"alert {id} assigned to {request.Analyst}");
     }
 
     private sealed record NoteRequest(string? Text);
@@ -180,14 +172,21 @@ internal static class AlertEndpoints
             return Problem(StatusCodes.Status400BadRequest, "The body is a JSON {text} object, 1 to 4,000 characters.");
         }
 
+        return await StepAsync(id, context, decisions, cases, audit, time, "note", request.Text, $"note on alert {id}");
+    }
+
+    /// <summary>A step of an existing alert's case, and its audit decision (route <c>admin:{action}</c>).</summary>
+    private static async Task<IResult> StepAsync(string id, HttpContext context, ConsoleDecisions decisions, IAlertAcknowledgementStore cases, Audit audit, TimeProvider time,
+        string action, string text, string detail)
+    {
         if (await FindAlertAsync(decisions, id, context.RequestAborted) is null)
         {
             return Problem(StatusCodes.Status404NotFound, $"No alert '{id}'.");
         }
 
         var user = User(context);
-        await cases.AddCaseEntryAsync(new AlertCaseEntry(id, "note", user, time.GetUtcNow(), request.Text), context.RequestAborted);
-        audit.Post(context, user, DecisionOutcome.Allow, ReasonCode.Allowed, "admin:note", $"note on alert {id}");
+        await cases.AddCaseEntryAsync(new AlertCaseEntry(id, action, user, time.GetUtcNow(), text), context.RequestAborted);
+        audit.Post(context, user, DecisionOutcome.Allow, ReasonCode.Allowed, $"admin:{action}", detail);
         return Results.NoContent();
     }
 

@@ -123,6 +123,8 @@ public sealed class PostgresDecisionStore(NpgsqlDataSource dataSource) : SqlDeci
 
     protected override string LockClause => " FOR UPDATE";
 
+    protected override void ConnectionsBroken() => dataSource.Clear();
+
     protected override async Task InsertAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<JournaledDecision> rows, CancellationToken cancellationToken)
     {
         await using var importer = await ((NpgsqlConnection)connection).BeginBinaryImportAsync(Copy, cancellationToken);

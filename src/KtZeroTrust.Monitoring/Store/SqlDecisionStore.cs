@@ -38,6 +38,32 @@ public abstract class SqlDecisionStore : IDecisionStore
 
     protected abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
+    /// <summary>After a transient failure: drop pooled connections (a restarted server leaves every one of them dead).</summary>
+    protected virtual void ConnectionsBroken()
+    {
+    }
+
+    /// <summary>
+    /// A read, tried a second time on a fresh connection when the first fails transiently: after the database
+    /// restarts, the first use of each pooled connection fails, and the analyst's query should not be that one.
+    /// </summary>
+    private async Task<T> ReadAsync<T>(Func<DbConnection, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await MigrateAsync(cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await OpenAsync(cancellationToken);
+                return await read(connection);
+            }
+            catch (DbException ex) when (ex.IsTransient && attempt == 1 && !cancellationToken.IsCancellationRequested)
+            {
+                ConnectionsBroken();
+            }
+        }
+    }
+
     /// <summary>A write transaction that holds the node's high-water row (taken in <see cref="HighWaterAsync"/>).</summary>
     protected abstract Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken);
 
@@ -102,8 +128,11 @@ public abstract class SqlDecisionStore : IDecisionStore
     public async Task<IReadOnlyList<JournaledDecision>> QueryAsync(DecisionFilter filter, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        await MigrateAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
+        return await ReadAsync(connection => QueryAsync(connection, filter, cancellationToken), cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<JournaledDecision>> QueryAsync(DbConnection connection, DecisionFilter filter, CancellationToken cancellationToken)
+    {
         await using var cmd = connection.CreateCommand();
         var where = new StringBuilder("1 = 1");
         if (filter.Since is { } since)
@@ -210,8 +239,11 @@ public abstract class SqlDecisionStore : IDecisionStore
     public async Task<IReadOnlyList<DecisionCount>> CountAsync(DateTimeOffset since, DateTimeOffset until, TimeSpan bucket, CancellationToken cancellationToken)
     {
         var seconds = Math.Max(60, (long)bucket.TotalSeconds / 60 * 60);
-        await MigrateAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
+        return await ReadAsync(connection => CountAsync(connection, since, until, seconds, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<DecisionCount>> CountAsync(DbConnection connection, DateTimeOffset since, DateTimeOffset until, long seconds, CancellationToken cancellationToken)
+    {
         await using var cmd = Command(connection, null,
             $"SELECT (minute / {seconds}) * {seconds}, outcome, reason, SUM(count) FROM zt_decision_minutes WHERE minute >= @since AND minute < @until AND kind IN {CountedKinds} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;");
         Add(cmd, "@since", since.ToUnixTimeSeconds());
@@ -236,8 +268,12 @@ public abstract class SqlDecisionStore : IDecisionStore
             return activity;
         }
 
-        await MigrateAsync(cancellationToken);
-        await using var connection = await OpenAsync(cancellationToken);
+        return await ReadAsync(connection => ActivityAsync(connection, subjects, since, cancellationToken), cancellationToken);
+    }
+
+    private async Task<IReadOnlyDictionary<string, SubjectActivity>> ActivityAsync(DbConnection connection, IReadOnlyCollection<string> subjects, DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        var activity = new Dictionary<string, SubjectActivity>(StringComparer.Ordinal);
         await using var cmd = connection.CreateCommand();
         Add(cmd, "@since", Micros(since));
         // A site's units one index range each (as in QueryAsync); a long list as one IN list.
