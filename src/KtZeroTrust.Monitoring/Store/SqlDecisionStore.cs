@@ -164,11 +164,20 @@ public abstract class SqlDecisionStore : IDecisionStore
             where.Append(" AND kind = '").Append(DecisionNames.Name(kind)).Append('\'');
         }
 
-        if (filter.Reason is { Length: > 0 } reason)
+        // Columns compared with the caller's value, always as a parameter.
+        void Equal(string column, string? value)
         {
-            where.Append(" AND reason = @reason");
-            Add(cmd, "@reason", reason);
+            if (value is { Length: > 0 })
+            {
+                where.Append(" AND ").Append(column).Append(" = @").Append(column);
+                Add(cmd, "@" + column, value);
+            }
         }
+
+        Equal("reason", filter.Reason);
+        Equal("route", filter.Route);
+        Equal("source_address", filter.Source);
+        Equal("id", filter.Id);
 
         var devices = filter.Devices;
         if (devices is { Count: 0 })
@@ -189,24 +198,6 @@ public abstract class SqlDecisionStore : IDecisionStore
         {
             where.Append(" AND subject = @user AND listener = 'user'");
             Add(cmd, "@user", user);
-        }
-
-        if (filter.Route is { Length: > 0 } route)
-        {
-            where.Append(" AND route = @route");
-            Add(cmd, "@route", route);
-        }
-
-        if (filter.Source is { Length: > 0 } source)
-        {
-            where.Append(" AND source_address = @source");
-            Add(cmd, "@source", source);
-        }
-
-        if (filter.Id is { Length: > 0 } id)
-        {
-            where.Append(" AND id = @id");
-            Add(cmd, "@id", id);
         }
 
         var limit = Math.Clamp(filter.Limit, 1, 100_000);
