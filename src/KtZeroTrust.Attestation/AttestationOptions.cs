@@ -37,4 +37,7 @@ public sealed class AttestationOptions
 
     /// <summary>Most nonces held in process at once. Default 100,000.</summary>
     public int MaxPendingNonces { get; set; } = 100_000;
+
+    /// <summary>Admission control of appraisals and enrollments (<see cref="Admission.EnrollmentAdmission"/>).</summary>
+    public Admission.AdmissionOptions Admission { get; set; } = new();
 }

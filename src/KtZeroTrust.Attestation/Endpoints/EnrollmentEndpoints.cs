@@ -1,3 +1,4 @@
+using KtZeroTrust.Attestation.Admission;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -58,6 +59,7 @@ public sealed partial class EnrollmentHandlers(
     VendorTrust vendorTrust,
     CertificateAuthority operatorCa,
     DecisionRecorder recorder,
+    EnrollmentAdmission admission,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<EnrollmentHandlers> logger)
@@ -82,6 +84,7 @@ public sealed partial class EnrollmentHandlers(
 
     public Task EvidenceAsync(HttpContext context) => GuardAsync(context, "attestation", async () =>
     {
+        using var slot = Admit(context, StatusCodes.Status429TooManyRequests);
         var client = await ClientCertificateAsync(context)
             ?? throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Post evidence over TLS with the unit's factory (IDevID) or current operational certificate.", 401);
         var cms = await ReadBodyAsync(context, ("application/cms", BodyEncoding.Der), ("application/pkcs7-mime", BodyEncoding.Base64));
@@ -105,6 +108,7 @@ public sealed partial class EnrollmentHandlers(
 
     public Task EnrollAsync(HttpContext context, bool reenroll) => GuardAsync(context, reenroll ? "est-simplereenroll" : "est-simpleenroll", async () =>
     {
+        using var slot = Admit(context, StatusCodes.Status202Accepted); // RFC 7030 4.2.3: 202 + Retry-After
         var csr = await ReadBodyAsync(context, ("application/pkcs10", BodyEncoding.Base64));
         var (user, password) = BasicCredentials(context.Request);
         var credentials = new EnrollmentCredentials(await ClientCertificateAsync(context), user, password);
@@ -125,6 +129,18 @@ public sealed partial class EnrollmentHandlers(
         context.Response.ContentType = contentType;
         context.Response.ContentLength = body.Length;
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    /// <summary>A slot of the node's capacity, or the deferral (with its status and a spread Retry-After) when there is none.</summary>
+    private EnrollmentAdmission.Lease Admit(HttpContext context, int status)
+    {
+        if (admission.TryEnter(context.Connection.RemoteIpAddress) is { } lease)
+        {
+            return lease;
+        }
+
+        context.Response.Headers.RetryAfter = admission.RetryAfterSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        throw new EnrollmentException(ReasonCode.EnrollmentDeferred, "The CA is at capacity: nothing was done; come back after the Retry-After seconds.", status);
     }
 
     /// <summary>Runs a handler; turns every refusal into a problem response, and every outcome into a decision.</summary>

@@ -86,9 +86,20 @@ internal sealed class SimulatedUnit : IDisposable
 
     public async Task<(StepResult Result, string? Token)> AttestAsync(EvidenceClaims claims, CancellationToken ct, X509Certificate2? signer = null)
     {
-        using var content = new ByteArrayContent(Evidence.Create(claims, signer ?? Factory));
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/cms");
-        var result = await SendAsync(_enrollment, new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/evidence")) { Content = content }, ct);
+        var evidence = Evidence.Create(claims, signer ?? Factory);
+        StepResult result;
+        while (true)
+        {
+            using var content = new ByteArrayContent(evidence);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/cms");
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/evidence")) { Content = content };
+            if (await DeferredAsync(request, ct) is { } answer)
+            {
+                result = answer;
+                break;
+            }
+        }
+
         return (result, result.Ok ? result.Body.GetProperty("enrollmentToken").GetString() : null);
     }
 
@@ -99,22 +110,40 @@ internal sealed class SimulatedUnit : IDisposable
         key ??= ECDsa.Create(ECCurve.NamedCurves.nistP256);
         try
         {
-            using var content = new StringContent(Convert.ToBase64String(EstEncoding.CreateCsr(Serial, key, challenge)), Encoding.ASCII);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
-            using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
+            var csr = Convert.ToBase64String(EstEncoding.CreateCsr(Serial, key, challenge));
             HttpResponseMessage response;
-            try
+            while (true)
             {
-                response = await _enrollment.SendAsync(message, ct);
-            }
-            catch (HttpRequestException ex)
-            {
-                // Refused or cut below HTTP: a result like any other refusal, never an unhandled exit.
-                return new StepResult(0, "connection_refused:" + ex.HttpRequestError, default);
+                using var content = new StringContent(csr, Encoding.ASCII);
+                content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
+                using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
+                try
+                {
+                    response = await _enrollment.SendAsync(message, ct);
+                }
+                catch (HttpRequestException ex)
+                {
+                    // Refused or cut below HTTP: a result like any other refusal, never an unhandled exit.
+                    return new StepResult(0, "connection_refused:" + ex.HttpRequestError, default);
+                }
+
+                // RFC 7030 4.2.3: 202 Accepted with Retry-After: the CA is busy; the same request again after the wait.
+                if (response.StatusCode != HttpStatusCode.Accepted || Deferrals >= MaxDeferrals)
+                {
+                    break;
+                }
+
+                await WaitRetryAfterAsync(response, ct);
+                response.Dispose();
             }
 
             using var _ = response;
             var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.StatusCode == HttpStatusCode.Accepted)
+            {
+                return new StepResult(response.StatusCode, "enrollment_deferred", default); // deferred more often than a unit waits
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 return Refusal(response.StatusCode, text);
@@ -180,6 +209,39 @@ internal sealed class SimulatedUnit : IDisposable
         _enrollment.Dispose();
         _gateway?.Dispose();
         Operational?.Dispose();
+    }
+
+    /// <summary>How often this unit was told to come back later (202 or 429 with Retry-After).</summary>
+    public int Deferrals { get; private set; }
+
+    private const int MaxDeferrals = 30;
+
+    /// <summary>Sends; null when the answer was a deferral (429 + Retry-After) that has been waited out, so the caller sends again.</summary>
+    private async Task<StepResult?> DeferredAsync(HttpRequestMessage request, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await _enrollment.SendAsync(request, ct);
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests && response.Headers.RetryAfter is not null && Deferrals < MaxDeferrals)
+            {
+                await WaitRetryAfterAsync(response, ct);
+                return null;
+            }
+
+            return response.IsSuccessStatusCode ? new StepResult(response.StatusCode, null, Parse(text)) : Refusal(response.StatusCode, text);
+        }
+        catch (HttpRequestException ex)
+        {
+            return new StepResult(0, "connection_refused:" + ex.HttpRequestError, default);
+        }
+    }
+
+    private async Task WaitRetryAfterAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        Deferrals++;
+        var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(5);
+        await Task.Delay(wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait, ct); // the server's hint, jitter included
     }
 
     private static async Task<StepResult> SendAsync(HttpClient client, HttpRequestMessage request, CancellationToken ct)

@@ -94,6 +94,7 @@ public enum ReasonCode
     CmpRequestUnsupported,
     SessionStoreUnavailable,
     DependencyUnavailable,
+    EnrollmentDeferred,
 }
 
 public enum DecisionOutcome
@@ -172,6 +173,7 @@ public static class ReasonCodes
         ReasonCode.CmpRequestUnsupported => "cmp_request_unsupported",
         ReasonCode.SessionStoreUnavailable => "session_store_unavailable",
         ReasonCode.DependencyUnavailable => "dependency_unavailable",
+        ReasonCode.EnrollmentDeferred => "enrollment_deferred",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -267,6 +269,7 @@ public static class ReasonCodes
         ReasonCode.CmpRequestUnsupported => "This CMP request type is not served here",
         ReasonCode.SessionStoreUnavailable => "The console's shared session store cannot be reached: nobody is signed in until it can",
         ReasonCode.DependencyUnavailable => "A store this answer needs (the registry, Redis) did not answer: nothing was decided, try again",
+        ReasonCode.EnrollmentDeferred => "The CA is at capacity (or this source prefix at its share): nothing was done, come back after Retry-After",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",

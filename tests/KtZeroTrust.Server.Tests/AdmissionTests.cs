@@ -1,0 +1,53 @@
+using System.Net;
+using System.Text.Json;
+using KtZeroTrust.Attestation.Admission;
+using KtZeroTrust.Cli.Commands;
+using KtZeroTrust.Tests.Common;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KtZeroTrust.Server.Tests;
+
+public sealed class AdmissionServerFixture() : ServerFixture(null, null,
+    ["--ZeroTrust:Attestation:Admission:MaxInFlight=2", "--ZeroTrust:Attestation:Admission:RetryAfterSeconds=1"]);
+
+/// <summary>Admission control on a node with room for 2 appraisals or enrollments at once, 1 per source prefix.</summary>
+public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixture<AdmissionServerFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task AFullCa_DefersWith202OrA429AndRetryAfter_AndTheDeferredUnitsEnrollAfterwards()
+    {
+        var admission = server.Services.GetRequiredService<EnrollmentAdmission>();
+        using var client = server.DeviceClient(null);
+        using (admission.TryEnter(IPAddress.Loopback)) // loopback's prefix is at its share: the next one from it waits
+        {
+            using var est = await client.PostAsync(server.EnrollmentUri("/.well-known/est/simpleenroll"), new StringContent("MIIB"), Ct);
+            Assert.Equal(HttpStatusCode.Accepted, est.StatusCode); // RFC 7030 4.2.3
+            Assert.InRange(est.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
+            Assert.Equal("enrollment_deferred", JsonDocument.Parse(await est.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("reasonCode").GetString());
+
+            using var evidence = await client.PostAsync(server.EnrollmentUri("/attest/evidence"), new ByteArrayContent([1, 2, 3]), Ct);
+            Assert.Equal(HttpStatusCode.TooManyRequests, evidence.StatusCode);
+            Assert.NotNull(evidence.Headers.RetryAfter);
+        }
+
+        await server.DecisionAsync(d => d.Text("reason") == "enrollment_deferred" && d.Text("route") == "est-simpleenroll" && d.Text("outcome") == "deny", "the deferral, recorded");
+        Assert.Equal(0, admission.InFlight); // every lease given back
+
+        // A storm on the small node: 6 units at once, 3x its capacity; each is deferred as often as needed, none fails.
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Ztctl.RunAsync(
+        [
+            "simulate", "--units", "6", "--rounds", "1", "--concurrency", "8",
+            "--enroll-url", $"https://127.0.0.1:{server.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{server.DevicePort}",
+            "--data-dir", server.DataDirectory, "--pki-dir", server.Layout.Directory, "--json",
+        ], output, error, Ct);
+        Assert.True(code == 0, $"exit {code}: {output} {error}");
+        var honest = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("honest");
+        Assert.Equal((6, 0, 6), (honest.GetProperty("enrolled").GetInt32(), honest.GetProperty("failed").GetInt32(), honest.GetProperty("gatewayOk").GetInt32()));
+        Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("reason") is "internal_error" or "dependency_unavailable");
+        Assert.Equal(0, admission.InFlight);
+    }
+}
