@@ -90,23 +90,7 @@ public sealed class RedisGatewayTests(RedisGatewayFixture pair) : IClassFixture<
         Assert.NotNull(await seen);
     }
 
-    private static async Task<HttpClient> SignedInAsync(ServerFixture node)
-    {
-        var password = await node.Services.GetRequiredService<ConsoleUsers>().AddAsync("fleet-analyst", ConsoleRoles.Analyst, TestContext.Current.CancellationToken);
-        var client = new HttpClient(new SocketsHttpHandler
-        {
-            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => c is X509Certificate2 s && TrustPolicies.ChainsTo(s, node.TlsRoot) },
-        });
-        var login = new Uri($"https://127.0.0.1:{node.ConsolePort}/api/login");
-        using (await client.PostAsJsonAsync(login, new { user = "fleet-analyst", password }, Ct))
-        {
-        }
-
-        using var changed = await client.PostAsJsonAsync(login, new { user = "fleet-analyst", password, newPassword = "fleet-analyst-new-password" }, Ct);
-        changed.EnsureSuccessStatusCode();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await changed.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("token").GetString());
-        return client;
-    }
+    private static Task<HttpClient> SignedInAsync(ServerFixture node) => node.SignedInConsoleAsync("fleet-analyst", ConsoleRoles.Analyst);
 
     [Fact]
     public async Task SuspendAndResume_ArePushedToBothNodes()

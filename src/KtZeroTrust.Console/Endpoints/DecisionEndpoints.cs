@@ -94,7 +94,7 @@ internal static class DecisionEndpoints
     /// A query's result (the same filters as <c>/decisions</c>, up to 100,000 rows) as CSV (<c>format=csv</c>) or OCSF
     /// JSON lines (<c>format=ocsf</c>), written as it is read; the export itself is audited.
     /// </summary>
-    private static async Task<IResult> ExportAsync(HttpContext context, ConsoleDecisions decisions, IDeviceRegistry registry, KtZeroTrust.SocConsole.Auditing.Audit audit, CancellationToken ct)
+    private static async Task<IResult> ExportAsync(HttpContext context, ConsoleDecisions decisions, IDeviceRegistry registry, KtZeroTrust.SocConsole.Auditing.Audit audit, TimeProvider time, CancellationToken ct)
     {
         var format = context.Request.Query["format"].ToString();
         if (format is not ("csv" or "ocsf"))
@@ -106,7 +106,7 @@ internal static class DecisionEndpoints
         filter = filter with { Limit = Math.Clamp(int.TryParse(context.Request.Query["limit"], out var l) ? l : 10_000, 1, 100_000) };
         var rows = await decisions.QueryAsync(filter, ct);
         audit.Post(context, ConsoleResults.User(context), DecisionOutcome.Allow, ReasonCode.Allowed, "admin:export", $"exported {rows.Count} decisions as {format} ({context.Request.QueryString})");
-        var stamp = DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var stamp = time.GetUtcNow().ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
         context.Response.Headers.ContentDisposition = $"attachment; filename=\"decisions-{stamp}.{(format == "csv" ? "csv" : "ocsf.jsonl")}\"";
         return format == "csv"
             ? Results.Text(DecisionCsv.Write(rows.Select(r => r.Event)), "text/csv; charset=utf-8")

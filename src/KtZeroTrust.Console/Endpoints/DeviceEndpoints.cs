@@ -42,11 +42,11 @@ internal static class DeviceEndpoints
         var activity = decisions.Store is { } store ? await store.ActivityAsync([.. shown.Select(d => d.Serial)], time.GetUtcNow().AddDays(-1), ct) : null;
         var items = shown.Select(d =>
         {
-            var seen = activity?.GetValueOrDefault(d.Serial) is { } a ? (a.Last, a.LastAddress) : feed.LastSeen(d.Serial);
+            var seen = activity?.GetValueOrDefault(d.Serial) is { } a ? (At: a.Last, Address: a.LastAddress) : feed.LastSeen(d.Serial);
             return new
             {
                 serial = d.Serial, state = d.State.ToString(), model = d.Model, site = d.Site, firmware = d.LastFirmwareVersion,
-                lastSeen = seen?.Item1, sourceAddress = seen?.Item2, certificateExpiry = expiries.TryGetValue(d.Serial, out var expiry) ? expiry : (DateTimeOffset?)null,
+                lastSeen = seen?.At, sourceAddress = seen?.Address, certificateExpiry = expiries.TryGetValue(d.Serial, out var expiry) ? expiry : (DateTimeOffset?)null,
                 lastAttestedAt = d.LastAttestedAt,
             };
         }).ToList();

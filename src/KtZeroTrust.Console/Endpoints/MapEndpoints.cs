@@ -54,7 +54,7 @@ internal static class MapEndpoints
                 units = unitsBySite[s.Id].Count(),
                 states = unitsBySite[s.Id].GroupBy(d => d.State.ToString()).ToDictionary(g => g.Key, g => g.Count()),
                 openAlerts = alertsBySite[s.Id].Count(),
-                worstSeverity = alertsBySite[s.Id].Select(a => a.Severity).DefaultIfEmpty(AlertSeverity.Low).Max() is var worst && alertsBySite[s.Id].Any() ? AlertSeverities.Name(worst) : null,
+                worstSeverity = alertsBySite[s.Id].Any() ? AlertSeverities.Name(alertsBySite[s.Id].Max(a => a.Severity)) : null,
             }),
             moved,
         });

@@ -30,7 +30,8 @@ public sealed class MetricsOptions
 /// </summary>
 public sealed class MetricsCredential(string tokenFile) : IHostedService
 {
-    private (DateTime Written, byte[] Hash)? _token;
+    // A reference swapped whole: scrapes read it from several threads at once.
+    private volatile CachedToken? _token;
 
     public string TokenFile => tokenFile;
 
@@ -93,7 +94,7 @@ public sealed class MetricsCredential(string tokenFile) : IHostedService
             }
 
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
-            _token = (written, hash);
+            _token = new CachedToken(written, hash);
             return hash;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -101,4 +102,6 @@ public sealed class MetricsCredential(string tokenFile) : IHostedService
             return null;
         }
     }
+
+    private sealed record CachedToken(DateTime Written, byte[] Hash);
 }

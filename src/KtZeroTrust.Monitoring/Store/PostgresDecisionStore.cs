@@ -106,10 +106,7 @@ public sealed class PostgresDecisionStore(NpgsqlDataSource dataSource) : SqlDeci
 
     protected override Task PrepareDaysAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
     {
-        var first = Day(Micros(batch[0].Event.Time));
-        var missing = batch.Count == 1 || batch.All(e => Day(Micros(e.Event.Time)) == first)
-            ? (_days.ContainsKey(first) ? [] : [first])
-            : batch.Select(e => Day(Micros(e.Event.Time))).Distinct().Where(d => !_days.ContainsKey(d)).ToList();
+        var missing = batch.Select(e => Day(Micros(e.Event.Time))).Distinct().Where(d => !_days.ContainsKey(d)).ToList();
         return missing.Count == 0 ? Task.CompletedTask : EnsureDaysAsync(missing, cancellationToken);
     }
 

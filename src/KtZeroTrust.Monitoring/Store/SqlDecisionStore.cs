@@ -89,6 +89,19 @@ public abstract class SqlDecisionStore : IDecisionStore
             return;
         }
 
+        try
+        {
+            await WriteBatchAsync(batch, cancellationToken);
+        }
+        catch (DbException ex) when (ex.IsTransient)
+        {
+            ConnectionsBroken(); // the lane retries the batch: on a fresh connection, not the next dead pooled one
+            throw;
+        }
+    }
+
+    private async Task WriteBatchAsync(IReadOnlyList<JournaledDecision> batch, CancellationToken cancellationToken)
+    {
         await MigrateAsync(cancellationToken); // the database may have been away at start: the first write makes the schema
         await PrepareDaysAsync(batch, cancellationToken);
         await using var connection = await OpenAsync(cancellationToken);
