@@ -62,8 +62,15 @@ if [ "$files" -eq 0 ]; then echo "no TRX results found" >&2; failed=$((failed + 
 # The failed tests by name, just above the summary, so the end of the log says which ones.
 for trx in TestResults/*.trx; do
   [ -f "$trx" ] || continue
-  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
-    | sed -n 's/.* testName="\([^"]*\)".*/FAILED: \1/p' || true
+  # Each with the first lines of its message and stack trace (the end of a CI log is often all one gets to read).
+  awk '
+    /<UnitTestResult / { inres = ($0 ~ /outcome="(Failed|Error|Timeout|Aborted)"/); if (inres) { n = $0; sub(/.* testName="/, "", n); sub(/".*/, "", n); print "FAILED: " n } }
+    inres && /<Message>/ { part = "msg"; left = 6 }
+    inres && /<StackTrace>/ { part = "stack"; left = 6 }
+    inres && part != "" && left > 0 { l = $0; gsub(/<\/?(Message|StackTrace)>/, "", l); gsub(/&lt;/, "<", l); gsub(/&gt;/, ">", l); gsub(/&quot;/, "\"", l); gsub(/&amp;/, "\\&", l); sub(/^[ \t]+/, "", l); if (l != "") { print "    " substr(l, 1, 300); left-- } }
+    inres && /<\/(Message|StackTrace)>/ { part = "" }
+    /<\/UnitTestResult>/ { inres = 0; part = "" }
+  ' "$trx" || true
 done
 if [ "$failed" -gt 0 ] || [ "$passed" -eq 0 ]; then status=1; fi
 echo "$passed passed, $failed failed, $skipped skipped"

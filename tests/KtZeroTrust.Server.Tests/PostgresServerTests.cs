@@ -10,7 +10,7 @@ public sealed class PostgresServerTests(PostgresServerFixture postgres) : IClass
     public async Task Server_OnPostgreSql_CreatesTheSchemaAtStart_AndServesTheSampleFleet()
     {
         var database = await postgres.CreateDatabaseAsync();
-        var server = new ServerFixture(null, null, [$"--ZeroTrust:Registry:PostgreSql={postgres.ConnectionString(database)}"]);
+        var server = new ServerFixture(null, null, [$"--ZeroTrust:Registry:PostgreSql={database}"]);
         await using (server)
         {
             await server.InitializeAsync();
@@ -40,8 +40,14 @@ public sealed class PostgresServerTests(PostgresServerFixture postgres) : IClass
             await Eventually.Until(async () => (long)(await count.ExecuteScalarAsync(TestContext.Current.CancellationToken))!, n => n == 1, "FC-0003's decision in PostgreSQL");
 
             using var analyst = await server.SignedInConsoleAsync("pg-analyst", KtZeroTrust.SocConsole.Accounts.ConsoleRoles.Analyst);
-            var found = System.Text.Json.JsonDocument.Parse(await analyst.GetStringAsync(server.ConsoleUri("/api/decisions?device=FC-0003"), TestContext.Current.CancellationToken)).RootElement;
-            Assert.Equal("FC-0003", Assert.Single(found.EnumerateArray()).Text("subject"));
+            using var answer = await analyst.GetAsync(server.ConsoleUri("/api/decisions?device=FC-0003"), TestContext.Current.CancellationToken);
+            var body = await answer.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            Assert.True(answer.IsSuccessStatusCode, $"{(int)answer.StatusCode}: {body}");
+            var found = System.Text.Json.JsonDocument.Parse(body).RootElement.EnumerateArray().ToList();
+            Assert.All(found, d => Assert.Equal("FC-0003", d.Text("subject")));
+            // The access decision, read from PostgreSQL (a detector may add an alert about the unit beside it).
+            var access = Assert.Single(found, d => d.Text("kind") == "access");
+            Assert.Equal(("allow", "/femto/status"), (access.Text("outcome"), access.Text("path")));
         }
     }
 }
