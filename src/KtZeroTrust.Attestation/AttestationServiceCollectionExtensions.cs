@@ -1,4 +1,5 @@
 using KtZeroTrust.Attestation;
+using KtZeroTrust.Attestation.Cmp;
 using KtZeroTrust.Attestation.Endpoints;
 using KtZeroTrust.Attestation.Enrollment;
 using KtZeroTrust.Attestation.Nonces;
@@ -36,15 +37,17 @@ public static class AttestationServiceCollectionExtensions
         if (string.IsNullOrWhiteSpace(redisConfiguration))
         {
             services.TryAddSingleton<INonceStore>(sp => new InMemoryNonceStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<AttestationOptions>>().Value.MaxPendingNonces));
-            services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.ICmpPendingStore>(sp => new KtZeroTrust.Attestation.Cmp.InMemoryCmpPendingStore(sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton(typeof(ICmpTransactionStore<>), typeof(InMemoryCmpTransactionStore<>));
         }
         else
         {
             services.TryAddSingleton<KtZeroTrust.Redis.RedisConnections>();
             services.TryAddSingleton<INonceStore>(sp =>
                 new RedisNonceStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration)));
-            services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.ICmpPendingStore>(sp =>
-                new KtZeroTrust.Attestation.Cmp.RedisCmpPendingStore(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration)));
+            services.TryAddSingleton<ICmpTransactionStore<CmpPending>>(sp =>
+                new RedisCmpTransactionStore<CmpPending>(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration), "zt:cmp:pending:"));
+            services.TryAddSingleton<ICmpTransactionStore<CmpWaiting>>(sp =>
+                new RedisCmpTransactionStore<CmpWaiting>(sp.GetRequiredService<KtZeroTrust.Redis.RedisConnections>().Get(redisConfiguration), "zt:cmp:waiting:"));
         }
 
         services.TryAddSingleton<AttestationVerifier>();

@@ -35,12 +35,12 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         await server.DecisionAsync(d => d.Text("reason") == "enrollment_deferred" && d.Text("route") == "est-simpleenroll" && d.Text("outcome") == "deny", "the deferral, recorded");
         Assert.Equal(0, admission.InFlight); // every lease given back
 
-        // A storm on the small node: 6 units at once, 3x its capacity; each is deferred as often as needed, none fails.
+        // A storm on the small node: 6 units at once, 3x its capacity, half over EST and half over CMP; each is deferred as often as needed, none fails.
         using var output = new StringWriter();
         using var error = new StringWriter();
         var code = await Ztctl.RunAsync(
         [
-            "simulate", "--units", "6", "--rounds", "1", "--concurrency", "8",
+            "simulate", "--units", "6", "--rounds", "1", "--concurrency", "8", "--protocol", "both", // EST's 202s and CMP's waiting + polls
             "--enroll-url", $"https://127.0.0.1:{server.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{server.DevicePort}",
             "--data-dir", server.DataDirectory, "--pki-dir", server.Layout.Directory, "--json",
         ], output, error, Ct);
@@ -48,6 +48,42 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         var honest = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("honest");
         Assert.Equal((6, 0, 6), (honest.GetProperty("enrolled").GetInt32(), honest.GetProperty("failed").GetInt32(), honest.GetProperty("gatewayOk").GetInt32()));
         Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("reason") is "internal_error" or "dependency_unavailable");
+        Assert.Equal(0, admission.InFlight);
+    }
+
+    [Fact]
+    public async Task AFullCa_AnswersACmpIrWithWaiting_AndOpensslPollsUntilTheCertificateIsServed()
+    {
+        const string serial = "FC-0003";
+        var admission = server.Services.GetRequiredService<EnrollmentAdmission>();
+        var cmp = new CmpClient(server);
+        await cmp.AttestAsync(serial, Ct);
+        var (key, certificate) = (await cmp.NewKeyAsync("polled.key"), cmp.Scratch("polled.pem"));
+        Task<(int Exit, string Output)> ir;
+        using (admission.TryEnter(IPAddress.Loopback)) // the loopback prefix is at its share while this is held
+        {
+            ir = cmp.IrAsync(serial, key, certificate);
+            await server.DecisionAsync(d => d.Text("route") == "cmp:ir" && d.Text("reason") == "enrollment_deferred", "the ir, held with status waiting");
+            await server.DecisionAsync(d => d.Text("route") == "cmp:pollReq" && d.Text("reason") == "enrollment_deferred", "a poll answered with pollRep");
+            Assert.False(File.Exists(certificate));
+        }
+
+        var (exit, output) = await ir;
+        Assert.True(exit == 0, output);
+        Assert.Contains("POLLREP", output, StringComparison.Ordinal);
+        Assert.Contains("sending CERTCONF", output, StringComparison.Ordinal);
+        using (var issued = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificate, key))
+        {
+            Assert.Equal(serial, KtZeroTrust.Pki.Certificates.DeviceCertificates.SerialOf(issued));
+            using var device = server.DeviceClient(issued);
+            await Eventually.Until(() => device.GetAsync(server.DeviceUri("/femto/status"), Ct), r => r.StatusCode == HttpStatusCode.OK, "the unit served after polling, admitted");
+        }
+
+        var cmpDecisions = (await server.DecisionsAsync()).Where(d => d.Text("subject") == serial && d.Text("route") is { } r && r.StartsWith("cmp:", StringComparison.Ordinal))
+            .Select(d => $"{d.Text("route")} {d.Text("reason")}").ToList();
+        Assert.Equal("cmp:ir enrollment_deferred", cmpDecisions[0]);
+        Assert.Equal(["cmp:ir allowed", "cmp:certConf allowed"], cmpDecisions.TakeLast(2)); // served from a poll, then confirmed
+        Assert.All(cmpDecisions.Skip(1).SkipLast(2), d => Assert.Equal("cmp:pollReq enrollment_deferred", d));
         Assert.Equal(0, admission.InFlight);
     }
 }

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Net;
+using KtZeroTrust.Attestation.Admission;
 using KtZeroTrust.Attestation.Enrollment;
 using KtZeroTrust.Attestation.Signing;
 using KtZeroTrust.Attestation.Verification;
@@ -33,7 +35,7 @@ namespace KtZeroTrust.Attestation.Cmp;
 /// Served: <c>genm</c> (the operator CA certificates, id-it-caCerts); <c>ir</c> signed with the IDevID after a passing
 /// attestation, and <c>kur</c> signed with the current LDevID after a fresh one, both confirmed by <c>certConf</c> (or
 /// implicitly); <c>cr</c> and <c>p10cr</c> (a CRMF or PKCS#10 request) signed with either, under the same rules;
-/// <c>rr</c>, a unit revoking its own certificate.
+/// <c>rr</c>, a unit revoking its own certificate; <c>pollReq</c>, for a request held while the CA was at capacity.
 /// </summary>
 public sealed partial class CmpServer(
     CertificateAuthority operatorCa,
@@ -42,7 +44,9 @@ public sealed partial class CmpServer(
     IDeviceRegistry registry,
     EnrollmentService enrollment,
     DecisionRecorder recorder,
-    ICmpPendingStore pendingCertificates,
+    ICmpTransactionStore<CmpPending> pendingCertificates,
+    ICmpTransactionStore<CmpWaiting> waitingRequests,
+    EnrollmentAdmission admission,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<CmpServer> logger)
@@ -84,7 +88,7 @@ public sealed partial class CmpServer(
         try
         {
             request = PkiMessage.GetInstance(Asn1Object.FromByteArray(der));
-            answer = await DecideAsync(request, context.RequestAborted);
+            answer = await DecideAsync(request, der, context.Connection.RemoteIpAddress, context.RequestAborted);
         }
         catch (Exception ex) when (RequestBodies.IsUndecodable(ex)) // the message, or a certificate, extension or key inside it
         {
@@ -110,7 +114,7 @@ public sealed partial class CmpServer(
         await context.Response.Body.WriteAsync(Respond(request, answer), context.RequestAborted);
     }
 
-    private async Task<CmpAnswer> DecideAsync(PkiMessage request, CancellationToken cancellationToken)
+    private async Task<CmpAnswer> DecideAsync(PkiMessage request, byte[] der, IPAddress? source, CancellationToken cancellationToken)
     {
         var header = request.Header;
         var kind = KindOf(request.Body.Type);
@@ -184,10 +188,11 @@ public sealed partial class CmpServer(
                 "an rr is signed with the unit's current operator certificate: a unit revokes its own certificate", kind, subject, hash),
             // cr and p10cr may come either way (RFC 9483 4.1.2, 4.1.4): signed by the IDevID they enroll, by the LDevID they renew.
             PkiBody.TYPE_INIT_REQ or PkiBody.TYPE_CERT_REQ or PkiBody.TYPE_KEY_UPDATE_REQ or PkiBody.TYPE_P10_CERT_REQ
-                => await RequestAsync(request, signer!, subject!, hash!, kind, renewal: !factoryIdentity, cancellationToken),
+                => await AdmitAsync(request, der, source, signer!, subject!, hash!, kind, renewal: !factoryIdentity, cancellationToken),
+            PkiBody.TYPE_POLL_REQ => await PollAsync(request, source, subject!, hash!, cancellationToken),
             PkiBody.TYPE_REVOCATION_REQ => await RevokeAsync(request, signer!, hash!, cancellationToken),
             PkiBody.TYPE_CERT_CONFIRM => await ConfirmAsync(request, subject, hash, cancellationToken),
-            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not a request this CA serves (ir, cr, p10cr, kur, rr, certConf, genm)", kind, subject, hash),
+            _ => CmpAnswer.Refused(ReasonCode.CmpRequestUnsupported, PkiFailureInfo.BadRequest, $"{kind} is not a request this CA serves (ir, cr, p10cr, kur, pollReq, rr, certConf, genm)", kind, subject, hash),
         };
     }
 
@@ -205,6 +210,82 @@ public sealed partial class CmpServer(
         var caCerts = new InfoTypeAndValue(CmpObjectIdentifiers.id_it_caCerts, new DerSequence(new CmpCertificate(_operatorCa.CertificateStructure)));
         return new CmpAnswer(ReasonCode.Allowed, "genm", subject, hash, "the operator CA certificate", new PkiBody(PkiBody.TYPE_GEN_REP, new GenRepContent(caCerts)));
     }
+
+    /// <summary>
+    /// ir, cr, p10cr, kur within the node's capacity (<see cref="EnrollmentAdmission"/>); beyond it the verified request
+    /// is held and answered with its response type carrying status <c>waiting</c> (RFC 4210 5.3.22, RFC 9483 4.4): the
+    /// unit polls with pollReq and gets pollRep with checkAfter until there is room, then the response itself.
+    /// </summary>
+    private async Task<CmpAnswer> AdmitAsync(PkiMessage request, byte[] der, IPAddress? source, X509Certificate2 signer, string serial, string signerHash, string kind, bool renewal, CancellationToken cancellationToken)
+    {
+        using (var lease = admission.TryEnter(source))
+        {
+            if (lease is not null)
+            {
+                return await RequestAsync(request, signer, serial, signerHash, kind, renewal, cancellationToken);
+            }
+        }
+
+        if (request.Header.TransactionID is not { } transaction)
+        {
+            return CmpAnswer.Refused(ReasonCode.EnrollmentDeferred, PkiFailureInfo.SystemUnavail,
+                "the CA is at capacity and the request has no transactionID to poll with: nothing was done, send it again later", kind, serial, signerHash);
+        }
+
+        await waitingRequests.PutAsync(Convert.ToHexString(transaction.GetOctets()), new CmpWaiting(signerHash, der, renewal, timeProvider.GetUtcNow() + PendingLifetime), cancellationToken);
+        var body = new PkiBody(ResponseType(request.Body.Type), new CertRepMessage(null,
+            [new CertResponse(new DerInteger(CertReqIdOf(request)), new PkiStatusInfo(3 /* waiting */, new PkiFreeText("the CA is at capacity: poll for the certificate")), null, null)]));
+        return new CmpAnswer(ReasonCode.EnrollmentDeferred, kind, serial, signerHash, "held (status waiting): the CA is at capacity; the unit polls with pollReq", body);
+    }
+
+    /// <summary>
+    /// pollReq, signed by the unit whose request is held: when the node has room, the held request is served and its
+    /// response (ip, cp or kup, with the certificate) is the answer; else pollRep with a spread checkAfter, still held.
+    /// </summary>
+    private async Task<CmpAnswer> PollAsync(PkiMessage poll, IPAddress? source, string subject, string signerHash, CancellationToken cancellationToken)
+    {
+        var transaction = Convert.ToHexString(poll.Header.TransactionID?.GetOctets() ?? []);
+        if (await waitingRequests.TakeAsync(transaction, signerHash, cancellationToken) is not { } held)
+        {
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest,
+                "no request of this transaction is held for this unit (never held, already served, or expired after 5 minutes): send the request again", "pollReq", subject, signerHash);
+        }
+
+        var request = PkiMessage.GetInstance(held.Request);
+        var kind = KindOf(request.Body.Type);
+        var certReqId = CertReqIdOf(request);
+        var asked = PollReqContent.GetInstance(poll.Body.Content).GetCertReqIDs();
+        if (asked.Length != 1 || asked[0].Length == 0 || !asked[0][0].Value.Equals(certReqId))
+        {
+            await waitingRequests.PutAsync(transaction, held, cancellationToken);
+            return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, $"a pollReq names the held request's certReqId ({certReqId})", "pollReq", subject, signerHash);
+        }
+
+        using var lease = admission.TryEnter(source);
+        if (lease is null)
+        {
+            await waitingRequests.PutAsync(transaction, held, cancellationToken);
+            var after = admission.RetryAfterSeconds();
+            return new CmpAnswer(ReasonCode.EnrollmentDeferred, "pollReq", subject, signerHash, $"{kind} still held: the CA is at capacity; poll again after {after} s",
+                new PkiBody(PkiBody.TYPE_POLL_REP, new PollRepContent(new DerInteger(certReqId), DerInteger.ValueOf(after), new PkiFreeText("the CA is at capacity"))));
+        }
+
+        using var signer = X509CertificateLoader.LoadCertificate(request.GetExtraCerts()[0].GetEncoded());
+        return await RequestAsync(request, signer, subject, signerHash, kind, held.Renewal, cancellationToken);
+    }
+
+    /// <summary>The id a request's response is given: the CRMF request's certReqId, or -1 for a PKCS#10 one (RFC 9480 2.11).</summary>
+    private static BigInteger CertReqIdOf(PkiMessage request)
+        => request.Body.Type == PkiBody.TYPE_P10_CERT_REQ
+            ? BigInteger.One.Negate()
+            : CertReqMessages.GetInstance(request.Body.Content).ToCertReqMsgArray() is { Length: > 0 } messages ? messages[0].CertReq.CertReqID.Value : BigInteger.Zero;
+
+    private static int ResponseType(int requestType) => requestType switch
+    {
+        PkiBody.TYPE_INIT_REQ => PkiBody.TYPE_INIT_REP,
+        PkiBody.TYPE_KEY_UPDATE_REQ => PkiBody.TYPE_KEY_UPDATE_REP,
+        _ => PkiBody.TYPE_CERT_REP,
+    };
 
     /// <summary>
     /// ir, cr, p10cr signed with the IDevID (a registered, enrollable unit whose manifest names that IDevID) and kur,
@@ -274,13 +355,7 @@ public sealed partial class CmpServer(
         }
 
         // caPubs: the operator root the unit installs as its trust anchor for the SeGW (TS 33.310 9.5.4).
-        var type = request.Body.Type switch
-        {
-            PkiBody.TYPE_INIT_REQ => PkiBody.TYPE_INIT_REP,
-            PkiBody.TYPE_KEY_UPDATE_REQ => PkiBody.TYPE_KEY_UPDATE_REP,
-            _ => PkiBody.TYPE_CERT_REP,
-        };
-        var body = new PkiBody(type, new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
+        var body = new PkiBody(ResponseType(request.Body.Type), new CertRepMessage([new CmpCertificate(_operatorCa.CertificateStructure)],
             [new CertResponse(new DerInteger(ask.CertReqId), new PkiStatusInfo(0 /* accepted */), new CertifiedKeyPair(new CertOrEncCert(new CmpCertificate(X509CertificateStructure.GetInstance(certificate.RawData)))), null)]));
         return new CmpAnswer(ReasonCode.Allowed, kind, serial, signerHash,
             $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():u}" + (implicitConfirm ? " (implicitly confirmed: recorded)" : " (recorded on certConf)"), body)
@@ -489,6 +564,7 @@ public sealed partial class CmpServer(
         PkiBody.TYPE_KEY_UPDATE_REQ => "kur",
         PkiBody.TYPE_REVOCATION_REQ => "rr",
         PkiBody.TYPE_CERT_CONFIRM => "certConf",
+        PkiBody.TYPE_POLL_REQ => "pollReq",
         PkiBody.TYPE_GEN_MSG => "genm",
         PkiBody.TYPE_ERROR => "error",
         _ => $"body {type}",

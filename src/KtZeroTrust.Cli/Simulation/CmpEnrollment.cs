@@ -20,7 +20,9 @@ namespace KtZeroTrust.Cli.Simulation;
 /// <summary>
 /// A base station's CMPv2 client (RFC 4210 / RFC 9483, HTTP transfer RFC 6712) as the simulator plays it: an ir
 /// protected with the IDevID (TS 33.310 9.5.3) carrying a CRMF request with signature proof of possession, the ip's
-/// protection checked against the operator CA, then certConf with the certificate's hash and the pkiConf awaited.
+/// protection checked against the operator CA, then certConf with the certificate's hash and the pkiConf awaited. An ip
+/// with status <c>waiting</c> (the CA at capacity, RFC 9483 4.4) is followed by pollReq until the ip itself comes, each
+/// pollRep's checkAfter waited out through <c>wait</c> (which says when the unit has waited often enough).
 /// </summary>
 internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certificate2 operatorCaCertificate, ECDsa operatorCaKey)
 {
@@ -29,7 +31,7 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
     public const string MediaType = "application/pkixcmp";
 
     /// <summary>The issued certificate, or the step's refusal (the reason code is the head of the CMP status text).</summary>
-    public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 factory, ECDsa key, CancellationToken ct)
+    public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 factory, ECDsa key, Func<TimeSpan, CancellationToken, Task<bool>> wait, CancellationToken ct)
     {
         var signer = new BcCertificate(factory.RawData);
         using var factoryKey = factory.GetECDsaPrivateKey() ?? throw new InvalidOperationException($"{serial}'s factory certificate has no ECDSA key.");
@@ -43,6 +45,23 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
             .Build();
         var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(PkiBody.TYPE_INIT_REQ, new CertReqMessages(request.ToAsn1Structure())));
         var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, PkiBody.TYPE_INIT_REP, ct);
+        while (ip is not null && CertRepMessage.GetInstance(ip.Body.Content).GetResponse()[0] is { Status.Status.IntValueExact: 3 /* waiting */ } held)
+        {
+            var (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
+            (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, PkiBody.TYPE_INIT_REP, ct);
+            while (refusal is null && ip!.Body.Type == PkiBody.TYPE_POLL_REP)
+            {
+                var checkAfter = TimeSpan.FromSeconds(PollRepContent.GetInstance(ip.Body.Content).GetCheckAfter(0).IntValueExact);
+                if (!await wait(checkAfter, ct))
+                {
+                    return (new StepResult(HttpStatusCode.Accepted, "enrollment_deferred", default), null); // polled more often than a unit waits
+                }
+
+                (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
+                (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, PkiBody.TYPE_INIT_REP, ct);
+            }
+        }
+
         if (ip is null)
         {
             return (refusal!, null);
@@ -126,7 +145,8 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
             return (null, new StepResult(HttpStatusCode.Forbidden, Reason(ErrorMsgContent.GetInstance(answer.Body.Content).PkiStatusInfo), default));
         }
 
-        return answer.Body.Type == expected ? (answer, null) : (null, new StepResult(HttpStatusCode.BadGateway, $"cmp_unexpected_body_{answer.Body.Type}", default));
+        // A pollRep may stand in for the expected answer while a request is held (RFC 4210 5.3.22).
+        return answer.Body.Type == expected || answer.Body.Type == PkiBody.TYPE_POLL_REP ? (answer, null) : (null, new StepResult(HttpStatusCode.BadGateway, $"cmp_unexpected_body_{answer.Body.Type}", default));
     }
 
     private bool Trusted(PkiMessage answer)

@@ -167,7 +167,7 @@ internal sealed class SimulatedUnit : IDisposable
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var operatorCaKey = _target.OperatorCa.GetECDsaPublicKey() ?? throw new InvalidOperationException("The operator CA has no ECDSA key.");
         var cmp = new CmpEnrollment(_enrollment, new Uri(_target.Enrollment, "/.well-known/cmp"), _target.OperatorCa, operatorCaKey);
-        var (result, certificate) = await cmp.EnrollAsync(Serial, Factory, key, ct);
+        var (result, certificate) = await cmp.EnrollAsync(Serial, Factory, key, WaitCheckAfterAsync, ct);
         if (certificate is not null)
         {
             using (certificate)
@@ -237,11 +237,20 @@ internal sealed class SimulatedUnit : IDisposable
         }
     }
 
-    private async Task WaitRetryAfterAsync(HttpResponseMessage response, CancellationToken ct)
+    private Task<bool> WaitRetryAfterAsync(HttpResponseMessage response, CancellationToken ct)
+        => WaitCheckAfterAsync(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(5), ct);
+
+    /// <summary>Waits out the server's hint (its jitter included, at most 2 minutes); false when this unit has waited too often.</summary>
+    private async Task<bool> WaitCheckAfterAsync(TimeSpan wait, CancellationToken ct)
     {
+        if (Deferrals >= MaxDeferrals)
+        {
+            return false;
+        }
+
         Deferrals++;
-        var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(5);
-        await Task.Delay(wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait, ct); // the server's hint, jitter included
+        await Task.Delay(wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait, ct);
+        return true;
     }
 
     private static async Task<StepResult> SendAsync(HttpClient client, HttpRequestMessage request, CancellationToken ct)
