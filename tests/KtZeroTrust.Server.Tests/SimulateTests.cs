@@ -62,6 +62,35 @@ public sealed class SimulateTests(ServerFixture server) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Simulate_Renew_UnitsRenewAtTheirCertificatesHints_SpreadOverTheWindow_OverEstAndCmp()
+    {
+        await using var shortLived = new ServerFixture(null, null, ["--ZeroTrust:Attestation:CertificateLifetime=00:00:12"]);
+        await shortLived.InitializeAsync();
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await Ztctl.RunAsync(
+        [
+            "simulate", "--units", "6", "--concurrency", "6", "--protocol", "both", "--renew",
+            "--enroll-url", $"https://127.0.0.1:{shortLived.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{shortLived.DevicePort}",
+            "--data-dir", shortLived.DataDirectory, "--pki-dir", shortLived.Layout.Directory, "--json",
+        ], output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 0, $"exit {code}: {output} {error}");
+        var renewals = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("honest").GetProperty("renewals");
+        Assert.Equal((6, 0, 6), (renewals.GetProperty("renewed").GetInt32(), renewals.GetProperty("failed").GetInt32(), renewals.GetProperty("gatewayOk").GetInt32()));
+        var (earliest, latest) = (renewals.GetProperty("earliestFraction").GetDouble(), renewals.GetProperty("latestFraction").GetDouble());
+        Assert.InRange(earliest, 0.45, 0.8); // 0.5 of the time from receipt, less the milliseconds between issue and receipt
+        Assert.InRange(latest, earliest, 0.8);
+        Assert.True(latest > earliest, "six units enrolled together renew at different points");
+        Assert.Equal(6, renewals.GetProperty("byTenth").EnumerateArray().Skip(4).Take(4).Sum(e => e.GetInt32()));
+
+        // Each renewal went through for real: EST simplereenroll and CMP kur, each unit's first certificate superseded.
+        var decisions = await shortLived.DecisionsAsync();
+        Assert.Equal(3, decisions.Count(d => d.Text("route") == "est-simplereenroll" && d.Text("reason") == "allowed"));
+        Assert.Equal(3, decisions.Count(d => d.Text("route") == "cmp:kur" && d.Text("reason") == "allowed"));
+    }
+
+    [Fact]
     public async Task DecisionsTail_ShowsARogueUnitsDenialLive_WhileTheSimulatorRuns()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -68,7 +68,7 @@ public sealed class EnrollmentService(
         return (certificate, serial);
     }
 
-    /// <summary>A certificate for <paramref name="serial"/>'s key: subject and SAN from the serial, the CRL and OCSP named, short-lived. Not yet recorded.</summary>
+    /// <summary>A certificate for <paramref name="serial"/>'s key: subject and SAN from the serial, the CRL and OCSP named, a renewal hint, short-lived. Not yet recorded.</summary>
     public X509Certificate2 Issue(string serial, PublicKey publicKey, DateTimeOffset now)
     {
         var lifetime = options.Value.CertificateLifetime;
@@ -80,7 +80,8 @@ public sealed class EnrollmentService(
         var organization = DeviceCertificates.OrganizationOf(operatorCa.Certificate);
         return operatorCa.Issue(DeviceCertificates.Subject(serial, organization), publicKey, CertificateUsage.ClientAuth,
             now.AddMinutes(-1), now + lifetime, uri: DeviceCertificates.DeviceUri(serial), crlDistributionPoints: CrlUrls(),
-            ocspResponders: options.Value.OcspUrl is { Length: > 0 } ocsp ? [ocsp] : null);
+            ocspResponders: options.Value.OcspUrl is { Length: > 0 } ocsp ? [ocsp] : null,
+            extensions: [RenewalHint.Create(now, now + lifetime, Random.Shared)]); // units renew spread out, not together
     }
 
     /// <summary>

@@ -31,10 +31,12 @@ internal static class SimulateCommands
         var noGateway = new Option<bool>("--no-gateway") { Description = "Measure enrollment alone: skip each unit's request through the device gateway with its new certificate" };
         var protocol = new Option<string>("--protocol") { Description = "How honest units enroll: est, cmp (ir + certConf), or both (every other unit)", DefaultValueFactory = _ => "est" };
         protocol.AcceptOnlyFromAmong("est", "cmp", "both");
+        var renew = new Option<bool>("--renew") { Description = "After enrolling, each unit renews at the point its certificate's renewal hint names (50-80% of its lifetime, jittered), then uses the gateway with the new certificate" };
+        var timeScale = new Option<double>("--time-scale") { Description = "With --renew: how much faster than real time units wait for their renewal point (1440: a 24 h certificate's day in a minute)", DefaultValueFactory = _ => 1 };
         var rogue = new Option<string[]>("--rogue") { Description = $"Attack scenarios to play: {string.Join(", ", Scenarios)}, or all", AllowMultipleArgumentsPerToken = true };
         var command = new Command("simulate", "Simulate a femtocell fleet (honest and rogue units) against a running server")
         {
-            enrollUrl, gatewayUrl, units, rounds, concurrency, noGateway, protocol, rogue,
+            enrollUrl, gatewayUrl, units, rounds, concurrency, noGateway, protocol, renew, timeScale, rogue,
         };
         command.SetAction(CliContext.Run(async (ctx, ct) =>
         {
@@ -52,8 +54,15 @@ internal static class SimulateCommands
             var registry = await ctx.OpenRegistryAsync(ct);
             await registry.ImportReferenceValuesAsync(reference, CliContext.Actor, ct);
 
+            var scale = ctx.ParseResult.GetValue(timeScale);
+            if (!(scale is >= 1 and <= 1_000_000))
+            {
+                await ctx.Error.WriteLineAsync("error: --time-scale is between 1 (real time) and 1000000.");
+                return ExitCodes.Usage;
+            }
+
             var (ok, honestSummary) = await HonestAsync(ctx, target, layout, reference, registry, ctx.ParseResult.GetValue(units), ctx.ParseResult.GetValue(rounds), ctx.ParseResult.GetValue(concurrency), !ctx.ParseResult.GetValue(noGateway),
-                ctx.ParseResult.GetValue(protocol) ?? "est", ct);
+                ctx.ParseResult.GetValue(protocol) ?? "est", ctx.ParseResult.GetValue(renew) ? scale : null, ct);
             var scenarios = ctx.ParseResult.GetValue(rogue) ?? [];
             if (scenarios.Contains("all"))
             {
@@ -85,7 +94,7 @@ internal static class SimulateCommands
     }
 
     private static async Task<(bool Ok, object? Summary)> HonestAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,
-        IDeviceRegistry registry, int unitCount, int rounds, int concurrency, bool useGateway, string protocol, CancellationToken ct)
+        IDeviceRegistry registry, int unitCount, int rounds, int concurrency, bool useGateway, string protocol, double? renewalTimeScale, CancellationToken ct)
     {
         if (unitCount <= 0)
         {
@@ -158,6 +167,7 @@ internal static class SimulateCommands
         var elapsed = watch.Elapsed;
         await progressStop.CancelAsync();
         await progress;
+        var renewals = renewalTimeScale is { } scale ? await RenewAllAsync(units.Select((unit, index) => (unit, ProtocolOf(index))), concurrency, scale, useGateway, ct) : null;
         units.ForEach(u => u.Dispose());
         fleet.ForEach(u => u.Factory.Dispose());
 
@@ -166,7 +176,7 @@ internal static class SimulateCommands
         var summary = new
         {
             units = unitCount, rounds, concurrency, protocol, enrolled, failed, gatewayOk, seconds = elapsed.TotalSeconds, enrollmentsPerSecond = rate,
-            est = new { enrolled = est, perSecond = est / elapsed.TotalSeconds }, cmp = new { enrolled = cmp, perSecond = cmp / elapsed.TotalSeconds }, failures,
+            est = new { enrolled = est, perSecond = est / elapsed.TotalSeconds }, cmp = new { enrolled = cmp, perSecond = cmp / elapsed.TotalSeconds }, failures, renewals,
         };
         if (!ctx.AsJson)
         {
@@ -176,9 +186,75 @@ internal static class SimulateCommands
             {
                 ctx.Out.WriteLine($"  failed: {what} x{n}");
             }
+
+            if (renewals is not null)
+            {
+                ctx.Out.WriteLine($"Renewals: {renewals.Renewed} renewed, {renewals.Failed} failed, gateway allowed {renewals.GatewayOk}; at {renewals.EarliestFraction:P0} to {renewals.LatestFraction:P0} of the lifetime; by tenth of the lifetime: {string.Join(' ', renewals.ByTenth)}");
+                foreach (var (what, n) in renewals.Failures)
+                {
+                    ctx.Out.WriteLine($"  renewal failed: {what} x{n}");
+                }
+            }
         }
 
-        return (failed == 0 && (!useGateway || gatewayOk == enrolled), summary);
+        var renewedOk = renewals is null || (renewals.Failed == 0 && (!useGateway || renewals.GatewayOk == renewals.Renewed));
+        return (failed == 0 && (!useGateway || gatewayOk == enrolled) && renewedOk, summary);
+    }
+
+    /// <summary>What the renewal phase came to: counts, and where in their lifetimes the units renewed.</summary>
+    private sealed record RenewalSummary(int Renewed, int Failed, int GatewayOk, double EarliestFraction, double LatestFraction, int[] ByTenth, IReadOnlyDictionary<string, int> Failures);
+
+    /// <summary>
+    /// Each enrolled unit waits for its renewal point (the certificate's hint, or the same rule without one), time
+    /// compressed by <paramref name="timeScale"/>, then renews; at most <paramref name="concurrency"/> renew at once.
+    /// </summary>
+    private static async Task<RenewalSummary> RenewAllAsync(IEnumerable<(SimulatedUnit Unit, EnrollmentProtocol Over)> units, int concurrency, double timeScale, bool useGateway, CancellationToken ct)
+    {
+        using var gate = new SemaphoreSlim(Math.Max(1, concurrency));
+        var fractions = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var failures = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        int renewed = 0, failed = 0, gatewayOk = 0;
+        await Task.WhenAll(units.Where(u => u.Unit.Operational is not null).Select(async u =>
+        {
+            var (received, notAfter) = (u.Unit.ReceivedAt, u.Unit.Operational!.NotAfter.ToUniversalTime());
+            var renewAt = RenewalHint.RenewAt(u.Unit.Operational, received, Random.Shared);
+            fractions.Add((renewAt - received) / (notAfter - received));
+            var wait = (renewAt - DateTimeOffset.UtcNow) / timeScale;
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, ct);
+            }
+
+            await gate.WaitAsync(ct);
+            try
+            {
+                var step = await u.Unit.RenewAsync(u.Over, ct);
+                if (!step.Ok)
+                {
+                    Interlocked.Increment(ref failed);
+                    failures.AddOrUpdate($"{u.Over.ToString().ToUpperInvariant()} {(int)step.Status} {step.Reason}", 1, (_, n) => n + 1);
+                    return;
+                }
+
+                Interlocked.Increment(ref renewed);
+                if (useGateway && (await u.Unit.CallGatewayAsync(ct)).Ok)
+                {
+                    Interlocked.Increment(ref gatewayOk);
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        var byTenth = new int[10];
+        foreach (var f in fractions)
+        {
+            byTenth[Math.Clamp((int)(f * 10), 0, 9)]++;
+        }
+
+        return new RenewalSummary(renewed, failed, gatewayOk, fractions.IsEmpty ? 0 : fractions.Min(), fractions.IsEmpty ? 0 : fractions.Max(), byTenth, failures);
     }
 
     private static async Task<(bool Refused, object Results)> RogueAsync(CliContext ctx, SimulationTarget target, DevPkiLayout layout, Core.Attestation.ReferenceValues reference,

@@ -31,11 +31,15 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
     public const string MediaType = "application/pkixcmp";
 
     /// <summary>The issued certificate, or the step's refusal (the reason code is the head of the CMP status text).</summary>
-    public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 factory, ECDsa key, Func<TimeSpan, CancellationToken, Task<bool>> wait, CancellationToken ct)
+    /// <remarks>An ir signed with the IDevID, or with <paramref name="renewal"/> a kur signed with the current certificate.</remarks>
+    public async Task<(StepResult Result, X509Certificate2? Certificate)> EnrollAsync(string serial, X509Certificate2 signedWith, ECDsa key, Func<TimeSpan, CancellationToken, Task<bool>> wait, CancellationToken ct, bool renewal = false)
     {
-        var signer = new BcCertificate(factory.RawData);
-        using var factoryKey = factory.GetECDsaPrivateKey() ?? throw new InvalidOperationException($"{serial}'s factory certificate has no ECDSA key.");
-        var signerKey = EcdsaSignatures.Signer(factoryKey);
+        ArgumentNullException.ThrowIfNull(signedWith);
+        ArgumentNullException.ThrowIfNull(wait);
+        var (requestType, responseType) = renewal ? (PkiBody.TYPE_KEY_UPDATE_REQ, PkiBody.TYPE_KEY_UPDATE_REP) : (PkiBody.TYPE_INIT_REQ, PkiBody.TYPE_INIT_REP);
+        var signer = new BcCertificate(signedWith.RawData);
+        using var signingKey = signedWith.GetECDsaPrivateKey() ?? throw new InvalidOperationException($"{serial}'s signing certificate has no ECDSA key.");
+        var signerKey = EcdsaSignatures.Signer(signingKey);
         var transaction = RandomNumberGenerator.GetBytes(16);
 
         var request = new CertificateRequestMessageBuilder(BigInteger.Zero)
@@ -43,12 +47,12 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
             .SetSubject(new X509Name("CN=" + serial))
             .SetProofOfPossessionSignKeySigner(EcdsaSignatures.Signer(key))
             .Build();
-        var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(PkiBody.TYPE_INIT_REQ, new CertReqMessages(request.ToAsn1Structure())));
-        var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, PkiBody.TYPE_INIT_REP, ct);
+        var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(requestType, new CertReqMessages(request.ToAsn1Structure())));
+        var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, responseType, ct);
         while (ip is not null && CertRepMessage.GetInstance(ip.Body.Content).GetResponse()[0] is { Status.Status.IntValueExact: 3 /* waiting */ } held)
         {
             var (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
-            (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, PkiBody.TYPE_INIT_REP, ct);
+            (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, responseType, ct);
             while (refusal is null && ip!.Body.Type == PkiBody.TYPE_POLL_REP)
             {
                 var checkAfter = TimeSpan.FromSeconds(PollRepContent.GetInstance(ip.Body.Content).GetCheckAfter(0).IntValueExact);
@@ -58,7 +62,7 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
                 }
 
                 (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
-                (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, PkiBody.TYPE_INIT_REP, ct);
+                (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, responseType, ct);
             }
         }
 

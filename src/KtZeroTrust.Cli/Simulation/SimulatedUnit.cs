@@ -60,9 +60,10 @@ internal sealed class SimulatedUnit : IDisposable
 
     public SimulationTarget GetTarget() => _target;
 
-    public async Task<(StepResult Result, string? Nonce)> NonceAsync(CancellationToken ct)
+    /// <summary>A nonce, asked over TLS with the IDevID (or with <paramref name="via"/>'s certificate: a renewal).</summary>
+    public async Task<(StepResult Result, string? Nonce)> NonceAsync(CancellationToken ct, HttpClient? via = null)
     {
-        var result = await SendAsync(_enrollment, new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/nonce")), ct);
+        var result = await SendAsync(via ?? _enrollment, new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/nonce")), ct);
         return (result, result.Ok ? result.Body.GetProperty("nonce").GetString() : null);
     }
 
@@ -84,7 +85,7 @@ internal sealed class SimulatedUnit : IDisposable
         };
     }
 
-    public async Task<(StepResult Result, string? Token)> AttestAsync(EvidenceClaims claims, CancellationToken ct, X509Certificate2? signer = null)
+    public async Task<(StepResult Result, string? Token)> AttestAsync(EvidenceClaims claims, CancellationToken ct, X509Certificate2? signer = null, HttpClient? via = null)
     {
         var evidence = Evidence.Create(claims, signer ?? Factory);
         StepResult result;
@@ -93,7 +94,7 @@ internal sealed class SimulatedUnit : IDisposable
             using var content = new ByteArrayContent(evidence);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/cms");
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/attest/evidence")) { Content = content };
-            if (await DeferredAsync(request, ct) is { } answer)
+            if (await DeferredAsync(via ?? _enrollment, request, ct) is { } answer)
             {
                 result = answer;
                 break;
@@ -103,8 +104,8 @@ internal sealed class SimulatedUnit : IDisposable
         return (result, result.Ok ? result.Body.GetProperty("enrollmentToken").GetString() : null);
     }
 
-    /// <summary>EST simpleenroll with the IDevID over TLS; on success the unit keeps the certificate.</summary>
-    public async Task<StepResult> EnrollAsync(string challenge, CancellationToken ct, ECDsa? key = null)
+    /// <summary>EST simpleenroll with the IDevID over TLS (simplereenroll with <paramref name="via"/>'s current certificate); on success the unit keeps the certificate.</summary>
+    public async Task<StepResult> EnrollAsync(string challenge, CancellationToken ct, ECDsa? key = null, HttpClient? via = null)
     {
         var ownsKey = key is null;
         key ??= ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -116,10 +117,10 @@ internal sealed class SimulatedUnit : IDisposable
             {
                 using var content = new StringContent(csr, Encoding.ASCII);
                 content.Headers.ContentType = new MediaTypeHeaderValue("application/pkcs10");
-                using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, "/.well-known/est/simpleenroll")) { Content = content };
+                using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_target.Enrollment, via is null ? "/.well-known/est/simpleenroll" : "/.well-known/est/simplereenroll")) { Content = content };
                 try
                 {
-                    response = await _enrollment.SendAsync(message, ct);
+                    response = await (via ?? _enrollment).SendAsync(message, ct);
                 }
                 catch (HttpRequestException ex)
                 {
@@ -161,13 +162,14 @@ internal sealed class SimulatedUnit : IDisposable
         }
     }
 
-    /// <summary>CMP ir signed with the IDevID after the attestation, then certConf; on success the unit keeps the certificate.</summary>
-    public async Task<StepResult> EnrollCmpAsync(CancellationToken ct)
+    /// <summary>CMP ir signed with the IDevID after the attestation (kur signed with the current certificate: a renewal), then certConf; on success the unit keeps the certificate.</summary>
+    public async Task<StepResult> EnrollCmpAsync(CancellationToken ct, bool renewal = false)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var operatorCaKey = _target.OperatorCa.GetECDsaPublicKey() ?? throw new InvalidOperationException("The operator CA has no ECDSA key.");
         var cmp = new CmpEnrollment(_enrollment, new Uri(_target.Enrollment, "/.well-known/cmp"), _target.OperatorCa, operatorCaKey);
-        var (result, certificate) = await cmp.EnrollAsync(Serial, Factory, key, WaitCheckAfterAsync, ct);
+        var signer = renewal ? Operational ?? throw new InvalidOperationException($"{Serial} has no certificate to renew.") : Factory;
+        var (result, certificate) = await cmp.EnrollAsync(Serial, signer, key, WaitCheckAfterAsync, ct, renewal);
         if (certificate is not null)
         {
             using (certificate)
@@ -179,8 +181,29 @@ internal sealed class SimulatedUnit : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Renews as a deployed unit does: a fresh attestation (evidence signed by the IDevID) posted over TLS with the
+    /// current certificate, then EST simplereenroll over that TLS, or a CMP kur signed with the current certificate.
+    /// </summary>
+    public async Task<StepResult> RenewAsync(EnrollmentProtocol over, CancellationToken ct)
+    {
+        using var current = Client(Operational ?? throw new InvalidOperationException($"{Serial} has no certificate to renew."));
+        var (nonceResult, nonce) = await NonceAsync(ct, current);
+        if (nonce is null)
+        {
+            return nonceResult;
+        }
+
+        var (attested, _) = await AttestAsync(HonestClaims(nonce), ct, via: current);
+        return !attested.Ok ? attested : over == EnrollmentProtocol.Cmp ? await EnrollCmpAsync(ct, renewal: true) : await EnrollAsync(nonce, ct, via: current);
+    }
+
+    /// <summary>When the current certificate was received (its renewal point is a fraction of the time from here to notAfter).</summary>
+    public DateTimeOffset ReceivedAt { get; private set; }
+
     private void Keep(X509Certificate2 operational)
     {
+        ReceivedAt = DateTimeOffset.UtcNow;
         Operational?.Dispose();
         Operational = operational;
         _gateway?.Dispose();
@@ -217,11 +240,11 @@ internal sealed class SimulatedUnit : IDisposable
     private const int MaxDeferrals = 30;
 
     /// <summary>Sends; null when the answer was a deferral (429 + Retry-After) that has been waited out, so the caller sends again.</summary>
-    private async Task<StepResult?> DeferredAsync(HttpRequestMessage request, CancellationToken ct)
+    private async Task<StepResult?> DeferredAsync(HttpClient client, HttpRequestMessage request, CancellationToken ct)
     {
         try
         {
-            using var response = await _enrollment.SendAsync(request, ct);
+            using var response = await client.SendAsync(request, ct);
             var text = await response.Content.ReadAsStringAsync(ct);
             if (response.StatusCode == HttpStatusCode.TooManyRequests && response.Headers.RetryAfter is not null && Deferrals < MaxDeferrals)
             {

@@ -41,7 +41,7 @@ public sealed class CertificateAuthority : IDisposable
     public X509Certificate2 Issue(X500DistinguishedName subject, PublicKey publicKey, CertificateUsage usage,
         DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<string>? dnsNames = null,
         IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null, IEnumerable<string>? crlDistributionPoints = null,
-        IEnumerable<string>? ocspResponders = null)
+        IEnumerable<string>? ocspResponders = null, IEnumerable<X509Extension>? extensions = null)
     {
         ArgumentNullException.ThrowIfNull(subject);
         ArgumentNullException.ThrowIfNull(publicKey);
@@ -125,6 +125,11 @@ public sealed class CertificateAuthority : IDisposable
             request.CertificateExtensions.Add(new X509AuthorityInformationAccessExtension(responders, caIssuersUris: null));
         }
 
+        foreach (var extension in extensions ?? [])
+        {
+            request.CertificateExtensions.Add(extension);
+        }
+
         var serial = new byte[16];
         RandomNumberGenerator.Fill(serial);
         serial[0] = (byte)((serial[0] & 0x7F) | 0x40); // a positive INTEGER of 16 bytes exactly: no leading zero to trim
@@ -135,10 +140,10 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>Issues a certificate with a freshly generated P-256 key; the result carries the private key.</summary>
     public X509Certificate2 IssueWithNewKey(X500DistinguishedName subject, CertificateUsage usage,
         DateTimeOffset notBefore, DateTimeOffset notAfter, IEnumerable<string>? dnsNames = null,
-        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null)
+        IEnumerable<System.Net.IPAddress>? ipAddresses = null, Uri? uri = null, IEnumerable<X509Extension>? extensions = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var cert = Issue(subject, new PublicKey(key), usage, notBefore, notAfter, dnsNames, ipAddresses, uri);
+        using var cert = Issue(subject, new PublicKey(key), usage, notBefore, notAfter, dnsNames, ipAddresses, uri, extensions: extensions);
         return cert.CopyWithPrivateKey(key);
     }
 

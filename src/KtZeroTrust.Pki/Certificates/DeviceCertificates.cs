@@ -36,7 +36,7 @@ public static class DeviceCertificates
 
         var now = timeProvider.GetUtcNow();
         return ca.IssueWithNewKey(Subject(serial, OrganizationOf(ca.Certificate)), CertificateUsage.ClientAuth,
-            now.AddMinutes(-1), now.Add(lifetime), uri: DeviceUri(serial));
+            now.AddMinutes(-1), now.Add(lifetime), uri: DeviceUri(serial), extensions: [RenewalHint.Create(now, now.Add(lifetime), Random.Shared)]);
     }
 
     /// <summary>The device serial a certificate names: the SAN URI first, else the subject serialNumber, else CN.</summary>
