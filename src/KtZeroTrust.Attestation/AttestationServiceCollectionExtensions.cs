@@ -58,6 +58,7 @@ public static class AttestationServiceCollectionExtensions
         services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.CmpServer>();
         services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspResponder>();
         services.TryAddSingleton<KtZeroTrust.Attestation.Admission.EnrollmentAdmission>();
+        services.AddSingleton<KtZeroTrust.Hosting.Metrics.INodeMetricSource>(sp => sp.GetRequiredService<KtZeroTrust.Attestation.Admission.EnrollmentAdmission>());
         services.TryAddSingleton<EnrollmentHandlers>();
         return services;
     }

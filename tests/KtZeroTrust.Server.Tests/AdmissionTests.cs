@@ -35,6 +35,15 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         await server.DecisionAsync(d => d.Text("reason") == "enrollment_deferred" && d.Text("route") == "est-simpleenroll" && d.Text("outcome") == "deny", "the deferral, recorded");
         Assert.Equal(0, admission.InFlight); // every lease given back
 
+        // The scraper sees the node's capacity, what is in flight and how often it deferred.
+        using var scraper = server.DeviceClient(null);
+        scraper.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            (await File.ReadAllTextAsync(Path.Combine(server.DataDirectory, "metrics-token"), Ct)).Trim());
+        var metrics = await scraper.GetStringAsync(new Uri($"https://127.0.0.1:{server.ConsolePort}/metrics"), Ct);
+        Assert.Contains("# TYPE ktzt_admission_capacity gauge\nktzt_admission_capacity 2\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("ktzt_admission_in_flight 0\n", metrics, StringComparison.Ordinal);
+        Assert.Matches(@"ktzt_admission_deferred_total [1-9]\d*\n", metrics);
+
         // A storm on the small node: 6 units at once, 3x its capacity, half over EST and half over CMP; each is deferred as often as needed, none fails.
         using var output = new StringWriter();
         using var error = new StringWriter();

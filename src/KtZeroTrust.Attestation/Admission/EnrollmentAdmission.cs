@@ -23,7 +23,7 @@ public sealed class AdmissionOptions
 /// (EST: 202 Accepted + Retry-After, RFC 7030 4.2.3; attestation: 429 + Retry-After), so a storm costs the CA a refusal
 /// per excess request instead of memory and time, and units come back spread out.
 /// </summary>
-public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options)
+public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : KtZeroTrust.Hosting.Metrics.INodeMetricSource
 {
     private readonly ConcurrentDictionary<string, int> _perPrefix = new(StringComparer.Ordinal);
     private int _inFlight;
@@ -56,6 +56,14 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options)
 
         return new Lease(this, prefix);
     }
+
+    /// <summary>On /metrics and over OTLP: how full the node is, and how often it deferred.</summary>
+    public IEnumerable<KtZeroTrust.Hosting.Metrics.NodeMetric> Read() =>
+    [
+        new("ktzt_admission_in_flight", "Evidence appraisals and enrollments in progress on this node.", false, InFlight),
+        new("ktzt_admission_capacity", "Appraisals and enrollments this node works on at once (Admission:MaxInFlight).", false, Options.MaxInFlight),
+        new("ktzt_admission_deferred_total", "Requests answered with a deferral (EST 202, attestation 429, CMP waiting or pollRep).", true, Deferred),
+    ];
 
     /// <summary>Seconds to come back after: the configured wait plus up to as much again at random.</summary>
     public int RetryAfterSeconds() => Options.RetryAfterSeconds + Random.Shared.Next(0, Options.RetryAfterSeconds + 1);

@@ -18,7 +18,7 @@ public sealed class DecisionMetrics : IDisposable
 
     private readonly Meter _meter = new(MeterName);
 
-    public DecisionMetrics(DecisionPipeline pipeline)
+    public DecisionMetrics(DecisionPipeline pipeline, IEnumerable<KtZeroTrust.Hosting.Metrics.INodeMetricSource> sources)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         _meter.CreateObservableCounter("ktzt.decisions", () => pipeline.Counters.ByOutcomeAndReason().Select(c =>
@@ -31,6 +31,23 @@ public sealed class DecisionMetrics : IDisposable
         _meter.CreateObservableGauge("ktzt.pipeline.lag", () => pipeline.LagSeconds, unit: "s", description: "Age of the oldest decision the slowest sink has not yet written.");
         _meter.CreateObservableGauge("ktzt.sink.spool.size", () => pipeline.Sinks.Select(s => new Measurement<long>(s.SpoolBytes, new KeyValuePair<string, object?>("sink", s.Name))), unit: "By", description: "Bytes waiting in a sink's spool.");
         _meter.CreateObservableCounter("ktzt.sink.lost", () => pipeline.Sinks.Select(s => new Measurement<long>(s.Lost, new KeyValuePair<string, object?>("sink", s.Name))), unit: "{decision}", description: "Decisions lost because a spool could not be written.");
+        foreach (var source in sources)
+        {
+            // One instrument per name the source reports (a source's names do not change while it runs).
+            foreach (var metric in source.Read())
+            {
+                var name = metric.Name;
+                double Current() => source.Read().FirstOrDefault(m => m.Name == name).Value;
+                if (metric.IsCounter)
+                {
+                    _meter.CreateObservableCounter(name.Replace('_', '.'), Current, description: metric.Help);
+                }
+                else
+                {
+                    _meter.CreateObservableGauge(name.Replace('_', '.'), Current, description: metric.Help);
+                }
+            }
+        }
     }
 
     public void Dispose() => _meter.Dispose();

@@ -11,7 +11,7 @@ public static class PipelineMetrics
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static string Render(DecisionPipeline pipeline)
+    public static string Render(DecisionPipeline pipeline, IEnumerable<Hosting.Metrics.INodeMetricSource>? sources = null)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         var text = new StringBuilder();
@@ -52,6 +52,11 @@ public static class PipelineMetrics
         Metric("ktzt_sink_behind", "gauge", "1 while a sink is failing or catching up from its spool.", sinks.Select(s => (Label(s.Name), s.Behind ? 1.0 : 0.0)));
         Metric("ktzt_sink_failing", "gauge", "1 while a sink's writes fail (no success since the first failure).", sinks.Select(s => (Label(s.Name), s.FailingSince is null ? 0.0 : 1.0)));
         Metric("ktzt_journal_failed_total", "counter", "Decisions the journal could not take (not crash-safe).", [("", (double)pipeline.JournalFailures)]);
+        foreach (var metric in (sources ?? []).SelectMany(s => s.Read()))
+        {
+            Metric(metric.Name, metric.IsCounter ? "counter" : "gauge", metric.Help, [("", metric.Value)]);
+        }
+
         return text.ToString();
     }
 
