@@ -44,20 +44,41 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         Assert.Contains("ktzt_admission_in_flight 0\n", metrics, StringComparison.Ordinal);
         Assert.Matches(@"ktzt_admission_deferred_total [1-9]\d*\n", metrics);
 
-        // A storm on the small node: 6 units at once, 3x its capacity, half over EST and half over CMP; each is deferred as often as needed, none fails.
+        // A storm of 5x the node's capacity (10 units at once on room for 2), half over EST and half over CMP, while an
+        // enrolled unit keeps using the gateway: every storm unit is deferred as often as needed and enrolls in the end,
+        // nothing fails with a server error, the CA never works on more than its capacity, the enrolled unit is never refused.
+        using var enrolled = server.DeviceClient(server.SampleCertificate("FC-0001"));
+        using var stormOver = new CancellationTokenSource();
+        var gateway = Task.Run(async () =>
+        {
+            var (sent, ok) = (0, 0);
+            while (!stormOver.IsCancellationRequested)
+            {
+                using var response = await enrolled.GetAsync(server.DeviceUri("/femto/status"), Ct);
+                (sent, ok) = (sent + 1, ok + (response.StatusCode == HttpStatusCode.OK ? 1 : 0));
+            }
+
+            return (sent, ok);
+        }, Ct);
         using var output = new StringWriter();
         using var error = new StringWriter();
         var code = await Ztctl.RunAsync(
         [
-            "simulate", "--units", "6", "--rounds", "1", "--concurrency", "8", "--protocol", "both", // EST's 202s and CMP's waiting + polls
+            "simulate", "--units", "10", "--rounds", "1", "--concurrency", "10", "--protocol", "both",
             "--enroll-url", $"https://127.0.0.1:{server.EnrollmentPort}", "--gateway-url", $"https://127.0.0.1:{server.DevicePort}",
             "--data-dir", server.DataDirectory, "--pki-dir", server.Layout.Directory, "--json",
         ], output, error, Ct);
+        await stormOver.CancelAsync();
+        var (sent, allowed) = await gateway;
+
         Assert.True(code == 0, $"exit {code}: {output} {error}");
         var honest = JsonDocument.Parse(output.ToString()).RootElement.GetProperty("honest");
-        Assert.Equal((6, 0, 6), (honest.GetProperty("enrolled").GetInt32(), honest.GetProperty("failed").GetInt32(), honest.GetProperty("gatewayOk").GetInt32()));
-        Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("reason") is "internal_error" or "dependency_unavailable");
+        Assert.Equal((10, 0, 10), (honest.GetProperty("enrolled").GetInt32(), honest.GetProperty("failed").GetInt32(), honest.GetProperty("gatewayOk").GetInt32()));
+        var decisions = await server.DecisionsAsync();
+        Assert.DoesNotContain(decisions, d => d.Text("reason") is "internal_error" or "dependency_unavailable");
+        Assert.InRange(admission.PeakInFlight, 1, 2);
         Assert.Equal(0, admission.InFlight);
+        Assert.True(sent > 0 && allowed == sent, $"the enrolled unit: {allowed} of {sent} requests allowed during the storm");
     }
 
     [Fact]

@@ -27,6 +27,7 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
 {
     private readonly ConcurrentDictionary<string, int> _perPrefix = new(StringComparer.Ordinal);
     private int _inFlight;
+    private int _peakInFlight;
     private long _deferred;
 
     private AdmissionOptions Options => options.Value.Admission;
@@ -35,16 +36,25 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
 
     public long Deferred => Interlocked.Read(ref _deferred);
 
+    /// <summary>The most ever in progress at once: never above MaxInFlight, however hard the storm (what bounds the CA's memory and CPU).</summary>
+    public int PeakInFlight => Volatile.Read(ref _peakInFlight);
+
     /// <summary>A slot for a request from <paramref name="source"/>, or null when the node or the prefix is full (counted as deferred).</summary>
     public Lease? TryEnter(IPAddress? source)
     {
         var prefix = PrefixOf(source);
         var prefixLimit = Math.Max(1, (int)(Options.MaxInFlight * Options.PrefixShare));
-        if (Interlocked.Increment(ref _inFlight) > Options.MaxInFlight)
+        var inFlight = Interlocked.Increment(ref _inFlight);
+        if (inFlight > Options.MaxInFlight)
         {
             Interlocked.Decrement(ref _inFlight);
             Interlocked.Increment(ref _deferred);
             return null;
+        }
+
+        for (var peak = Volatile.Read(ref _peakInFlight); inFlight > peak; peak = Volatile.Read(ref _peakInFlight))
+        {
+            Interlocked.CompareExchange(ref _peakInFlight, inFlight, peak);
         }
 
         if (_perPrefix.AddOrUpdate(prefix, 1, (_, n) => n + 1) > prefixLimit)
@@ -61,6 +71,7 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
     public IEnumerable<KtZeroTrust.Hosting.Metrics.NodeMetric> Read() =>
     [
         new("ktzt_admission_in_flight", "Evidence appraisals and enrollments in progress on this node.", false, InFlight),
+        new("ktzt_admission_in_flight_peak", "The most appraisals and enrollments ever in progress at once on this node.", false, PeakInFlight),
         new("ktzt_admission_capacity", "Appraisals and enrollments this node works on at once (Admission:MaxInFlight).", false, Options.MaxInFlight),
         new("ktzt_admission_deferred_total", "Requests answered with a deferral (EST 202, attestation 429, CMP waiting or pollRep).", true, Deferred),
     ];
