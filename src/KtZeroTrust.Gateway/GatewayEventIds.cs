@@ -17,6 +17,7 @@ internal static class GatewayEventIds
     public const int CloneSuspected = 1040;
     // 1041 (clone suspension failed): retired, the quarantine logs it (Hosting, 1063-1065).
     public const int HandshakeRejected = 1010;
+    public const int HandshakesShed = 1011;
     public const int RequestDenied = 1020;
     public const int ProxyConfigRejected = 1030;
     public const int PoliciesLoaded = 1050;

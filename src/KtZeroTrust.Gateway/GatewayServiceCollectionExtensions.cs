@@ -29,10 +29,14 @@ public static class GatewayServiceCollectionExtensions
             .Bind(configuration.GetSection(DeviceGatewayOptions.SectionName))
             .Validate(o => o.MaxCertificateLifetime > TimeSpan.Zero, "ZeroTrust:Gateway:MaxCertificateLifetime must be positive.")
             .Validate(o => o.ValidationCacheSize > 0, "ZeroTrust:Gateway:ValidationCacheSize must be positive.")
+            .Validate(o => o.Handshakes is { MaxConcurrent: >= 1, MaxWaiting: >= 0 } h && h.MaxWait >= TimeSpan.Zero && h.MaxWait <= TimeSpan.FromSeconds(30),
+                "ZeroTrust:Gateway:Handshakes: MaxConcurrent at least 1, MaxWaiting at least 0, MaxWait between 0 and 30 s.")
             .ValidateOnStart();
         services.AddZeroTrustNode(configuration);
         services.TryAddSingleton<DeviceCertificateValidator>();
         services.TryAddSingleton<DeviceTlsHandshake>();
+        services.TryAddSingleton<DeviceHandshakeAdmission>();
+        services.AddSingleton<KtZeroTrust.Hosting.Metrics.INodeMetricSource>(sp => sp.GetRequiredService<DeviceHandshakeAdmission>());
         services.TryAddSingleton<DeviceConnectionTracker>();
         services.AddOptions<CloneDetectionOptions>().Bind(configuration.GetSection(CloneDetectionOptions.SectionName))
             .Validate(o => o.IsValid, CloneDetectionOptions.Requirement)

@@ -95,6 +95,7 @@ public enum ReasonCode
     SessionStoreUnavailable,
     DependencyUnavailable,
     EnrollmentDeferred,
+    ListenerBusy,
 }
 
 public enum DecisionOutcome
@@ -174,6 +175,7 @@ public static class ReasonCodes
         ReasonCode.SessionStoreUnavailable => "session_store_unavailable",
         ReasonCode.DependencyUnavailable => "dependency_unavailable",
         ReasonCode.EnrollmentDeferred => "enrollment_deferred",
+        ReasonCode.ListenerBusy => "listener_busy",
         ReasonCode.TokenAlgorithmNotAllowed => "token_algorithm_not_allowed",
         ReasonCode.IdentityProviderUnavailable => "identity_provider_unavailable",
         ReasonCode.PolicyMissing => "policy_missing",
@@ -270,6 +272,7 @@ public static class ReasonCodes
         ReasonCode.SessionStoreUnavailable => "The console's shared session store cannot be reached: nobody is signed in until it can",
         ReasonCode.DependencyUnavailable => "A store this answer needs (the registry, Redis) did not answer: nothing was decided, try again",
         ReasonCode.EnrollmentDeferred => "The CA is at capacity (or this source prefix at its share): nothing was done, come back after Retry-After",
+        ReasonCode.ListenerBusy => "The device listener had no room for another TLS handshake in time: refused with a TLS alert before any certificate was read; connect again after a short, random wait",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
         ReasonCode.PolicyMissing => "No policy is declared for this route (default deny)",

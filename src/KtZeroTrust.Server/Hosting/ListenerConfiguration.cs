@@ -18,12 +18,10 @@ internal static class ListenerConfiguration
 
         if (options.Roles.Gateway)
         {
-            var handshake = services.GetRequiredService<DeviceTlsHandshake>();
             Listen(kestrel, "Device", options.Listeners.Device, lo =>
             {
                 lo.UseListenerKind(ListenerKind.Device);
-                lo.UseHttps(handshake.CreateCallbackOptions());
-                lo.UseDeviceConnectionTracking();
+                lo.UseDeviceTls();
             });
             // Users may also present a managed-device certificate (routes with RequireDeviceCertificate); judged per request.
             Listen(kestrel, "User", options.Listeners.User, lo => Tls(lo, ListenerKind.User, pki, ClientCertificateMode.AllowCertificate));
