@@ -13,6 +13,7 @@ return args.FirstOrDefault() switch
     "ocsp-rate" => await OcspRate.RunAsync(args[1..]),
     "fleet" => await Fleet.RunAsync(args[1..]),
     "store-load" => await StoreLoad.RunAsync(args[1..]),
+    "gateway-probe" => await GatewayProbe.RunAsync(args[1..]),
     _ => Run(args),
 };
 
