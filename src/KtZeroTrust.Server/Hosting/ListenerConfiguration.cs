@@ -1,6 +1,7 @@
 using System.Net;
 using KtZeroTrust.Gateway.Identity;
 using KtZeroTrust.Hosting.Listeners;
+using KtZeroTrust.Pki.Certificates;
 using KtZeroTrust.Server.Pki;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -52,12 +53,16 @@ internal static class ListenerConfiguration
     private static void Tls(ListenOptions lo, ListenerKind kind, ServerPki pki, ClientCertificateMode mode)
     {
         lo.UseListenerKind(kind);
+        // SslStream builds a chain for any client certificate, whatever decides afterwards: with the default policy that
+        // is the system store (hundreds of roots to search per handshake) and AIA downloads. Ours instead: no network.
+        var chainPolicy = TrustPolicies.CustomRoots(pki.VendorRoot is { } vendor ? [pki.OperatorCa, vendor] : [pki.OperatorCa]);
         lo.UseHttps(new HttpsConnectionAdapterOptions
         {
             ServerCertificate = pki.ServerCertificate,
             ClientCertificateMode = mode,
-            // Client certificates on these listeners are evaluated by their features, never by the system store.
+            // Client certificates on these listeners are evaluated by their features (attestation, user gateway), not here.
             ClientCertificateValidation = (_, _, _) => true,
+            OnAuthenticate = (_, ssl) => ssl.CertificateChainPolicy = chainPolicy.Clone(),
             SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
         });
     }
