@@ -112,6 +112,9 @@ public class ServerFixture : IAsyncLifetime
         $"--ReverseProxy:Clusters:subscribers:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
         $"--ReverseProxy:Clusters:network:Destinations:demo:Address=http://127.0.0.1:{ports[4]}/",
         "--ZeroTrust:AllowList:RegistryPollInterval=00:00:00.100",
+        // Room for every test's concurrent enrollments (the default, 4 per core, would defer them for 10-20 s each);
+        // the admission tests set their own small limit.
+        "--ZeroTrust:Attestation:Admission:MaxInFlight=64",
         "--Logging:LogLevel:Default=Warning",
     ];
 

@@ -11,7 +11,8 @@ namespace KtZeroTrust.Benchmarks.Tools;
 /// Already-enrolled units using the device gateway at a fixed, modest rate (open loop: each unit sends on its own
 /// clock, whether or not the last answer was slow), for a bounded time: the latency an enrolled unit sees while
 /// something else (an enrollment storm) runs on the same node. Prints <c>RESULT key=value</c> lines.
-/// <c>gateway-probe --pki DIR --url https://127.0.0.1:8443 --seconds 10 --rate 200 [--units FC-0001,FC-0002]</c>
+/// The first <c>--warmup</c> seconds (JIT, connections) are sent but not counted.
+/// <c>gateway-probe --pki DIR --url https://127.0.0.1:8443 --seconds 10 --rate 200 [--warmup 3] [--units FC-0001,FC-0002]</c>
 /// </summary>
 internal static class GatewayProbe
 {
@@ -21,6 +22,7 @@ internal static class GatewayProbe
         var url = new Uri(Text(args, "--url", "https://127.0.0.1:8443"));
         var seconds = double.Parse(Text(args, "--seconds", "10"), CultureInfo.InvariantCulture);
         var rate = double.Parse(Text(args, "--rate", "200"), CultureInfo.InvariantCulture);
+        var warmup = double.Parse(Text(args, "--warmup", "3"), CultureInfo.InvariantCulture);
         var serials = Text(args, "--units", "FC-0001,FC-0002,FC-0003,FC-0004").Split(',', StringSplitOptions.RemoveEmptyEntries);
         using var tlsRoot = PemFiles.ReadCertificate(layout.TlsRootCertificate);
         var latencies = new List<double>();
@@ -34,9 +36,9 @@ internal static class GatewayProbe
             var mine = new List<double>();
             var pending = new List<Task>();
             using var timer = new PeriodicTimer(interval);
-            while (stop.Elapsed.TotalSeconds < seconds && await timer.WaitForNextTickAsync())
+            while (stop.Elapsed.TotalSeconds < warmup + seconds && await timer.WaitForNextTickAsync())
             {
-                pending.Add(OneAsync());
+                pending.Add(OneAsync(counted: stop.Elapsed.TotalSeconds >= warmup));
             }
 
             await Task.WhenAll(pending);
@@ -45,13 +47,18 @@ internal static class GatewayProbe
                 latencies.AddRange(mine);
             }
 
-            async Task OneAsync()
+            async Task OneAsync(bool counted)
             {
                 var start = Stopwatch.GetTimestamp();
                 try
                 {
                     using var response = await client.GetAsync(new Uri(url, "/femto/status"));
                     var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    if (!counted)
+                    {
+                        return;
+                    }
+
                     if (response.StatusCode == HttpStatusCode.OK)
                     {
                         Interlocked.Increment(ref ok);
@@ -67,7 +74,10 @@ internal static class GatewayProbe
                 }
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
                 {
-                    Interlocked.Increment(ref failed);
+                    if (counted)
+                    {
+                        Interlocked.Increment(ref failed);
+                    }
                 }
             }
         }));

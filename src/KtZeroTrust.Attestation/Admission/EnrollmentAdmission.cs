@@ -7,8 +7,12 @@ namespace KtZeroTrust.Attestation.Admission;
 /// <summary>How many evidence appraisals and enrollments a node works on at once (<c>ZeroTrust:Attestation:Admission</c>).</summary>
 public sealed class AdmissionOptions
 {
-    /// <summary>Appraisals and enrollments in progress at once on this node; beyond it they are deferred. Default 64.</summary>
-    public int MaxInFlight { get; set; } = 64;
+    /// <summary>
+    /// Appraisals and enrollments in progress at once on this node; beyond it they are deferred. Default 4 per core (8
+    /// on 2 cores): measured in a 5x storm, 64 enrolled no faster than 8 but took the gateway's p99 from 153 to 846 ms
+    /// on the same cores (bench/README.md, "Enrollment storms").
+    /// </summary>
+    public int MaxInFlight { get; set; } = 4 * Environment.ProcessorCount;
 
     /// <summary>Share of <see cref="MaxInFlight"/> one source prefix (IPv4 /24, IPv6 /48) may hold, so one region's storm leaves room for others. Default 0.5.</summary>
     public double PrefixShare { get; set; } = 0.5;

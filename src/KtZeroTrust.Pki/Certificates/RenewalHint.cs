@@ -24,7 +24,9 @@ public static class RenewalHint
     public static X509Extension Create(DateTimeOffset issuedAt, DateTimeOffset notAfter, Random random)
     {
         ArgumentNullException.ThrowIfNull(random);
-        return Create(At(issuedAt, notAfter, Earliest + ((Latest - Earliest) * random.NextDouble())));
+        // The window ends at the notAfter the certificate will carry: X.509 times are whole seconds.
+        var encodedNotAfter = new DateTimeOffset(notAfter.UtcTicks - (notAfter.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+        return Create(At(issuedAt, encodedNotAfter, Earliest + ((Latest - Earliest) * random.NextDouble())));
     }
 
     public static X509Extension Create(DateTimeOffset renewAfter)
