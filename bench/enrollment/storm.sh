@@ -58,7 +58,7 @@ field() { python3 -c "import json,sys; d=json.load(sys.stdin)['honest']; print($
 
 echo "Minting and importing $((800 + STORM_UNITS)) simulated units (IDevIDs) before anything is measured"
 simulate --units "$((800 + STORM_UNITS))" --rounds 0 > /dev/null
-echo "Capacity: 2 x 400 units at concurrency 32 (below MaxInFlight=$MAX_IN_FLIGHT), the second measured"
+echo "Capacity: 2 x 400 units at concurrency 32 (MaxInFlight=$MAX_IN_FLIGHT), the second measured"
 simulate --units 400 --concurrency 32 > /dev/null
 CAPACITY=$(simulate --units 800 --concurrency 32 | field "round(d['enrollmentsPerSecond'])")
 echo "  capacity: $CAPACITY attested enrollments/s (no gateway request)"
