@@ -38,12 +38,48 @@ public sealed class HandshakeStormTests(HandshakeLimitServerFixture server) : IC
     }
 
     [Fact]
+    public async Task ConnectionsThatSendNothing_OrHalfAClientHello_HoldNoSlot_KeepNoUnitOut_AndAreRecordedAtTheTimeout()
+    {
+        // More silent sockets than the listener has slots and waiting places together (2 + 2), and one that sent a
+        // record header announcing more than it sends: none of them may stand between a unit and its handshake.
+        var admission = server.Services.GetRequiredService<DeviceHandshakeAdmission>();
+        var shedBefore = admission.Shed;
+        var failedBefore = (await server.DecisionsAsync()).Count(d => d.Text("reason") == "tls_handshake_failed" && d.Text("route") == "tls-handshake");
+        var silent = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var socket = new System.Net.Sockets.TcpClient();
+                await socket.ConnectAsync(IPAddress.Loopback, server.DevicePort, Ct);
+                silent.Add(socket);
+            }
+
+            await silent[0].GetStream().WriteAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 }, Ct); // 512 bytes announced, 1 sent
+
+            using var client = server.DeviceClient(server.SampleCertificate("FC-0004"));
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(server.DeviceUri("/femto/status"), Ct)).StatusCode);
+            Assert.Equal((0, 0), (admission.InProgress, admission.Waiting));
+            Assert.Equal(shedBefore, admission.Shed);
+
+            // Still silent at the handshake timeout: each is closed and recorded as the failed handshake it is.
+            await Eventually.Until(async () => (await server.DecisionsAsync()).Count(d => d.Text("reason") == "tls_handshake_failed" && d.Text("route") == "tls-handshake") - failedBefore,
+                n => n == silent.Count, "a tls_handshake_failed decision per silent socket", TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            silent.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task AReconnectStorm_OfEveryUnitAtOnce_IsShedAtTheTlsLevelOnly_AndEveryUnitGetsBackIn()
     {
         // 60 new connections at once (the six units, ten each) on room for 2 handshakes and 2 waiting: 15x.
         var admission = server.Services.GetRequiredService<DeviceHandshakeAdmission>();
         var shedBefore = admission.Shed;
-        var busyBefore = (await server.DecisionsAsync()).Count(d => d.Text("reason") == "listener_busy");
+        var earlier = await server.DecisionsAsync();
+        var busyBefore = earlier.Count(d => d.Text("reason") == "listener_busy");
         var attempts = ServerFixture.Serials.SelectMany(serial => Enumerable.Range(0, 10).Select(_ => serial)).Select(async serial =>
         {
             using var client = server.DeviceClient(server.SampleCertificate(serial)); // a fresh connection each
@@ -65,7 +101,7 @@ public sealed class HandshakeStormTests(HandshakeLimitServerFixture server) : IC
         Assert.Equal(refused, admission.Shed - shedBefore); // each refusal is one shed connection, and only those
         await Eventually.Until(async () => (await server.DecisionsAsync()).Count(d => d.Text("reason") == "listener_busy") - busyBefore,
             n => n == refused, "a listener_busy decision per refused connection");
-        Assert.DoesNotContain(await server.DecisionsAsync(), d => d.Text("listener") == "device" && d.Text("outcome") == "deny" && d.Text("reason") != "listener_busy");
+        Assert.DoesNotContain((await server.DecisionsAsync()).Skip(earlier.Count), d => d.Text("listener") == "device" && d.Text("outcome") == "deny" && d.Text("reason") != "listener_busy");
 
         // It recovers by itself: every unit is admitted afterwards, and the listener holds nothing.
         foreach (var serial in ServerFixture.Serials)

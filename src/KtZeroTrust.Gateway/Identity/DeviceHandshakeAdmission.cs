@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using KtZeroTrust.Core.Decisions;
 using KtZeroTrust.Hosting.Listeners;
@@ -89,6 +90,13 @@ public sealed partial class DeviceHandshakeAdmission(IOptions<DeviceGatewayOptio
         }
     }
 
+    /// <summary>A connection that sent no complete ClientHello within the handshake timeout: one decision, as Kestrel would have made.</summary>
+    internal void RecordSilent(ConnectionContext connection)
+    {
+        connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionMetricsTagsFeature>()?.Tags.Add(new(ConnectionRefusalRecorder.RecordedTag, true));
+        decisions.Post(decisionFactory.Handshake(ReasonCode.TlsHandshakeFailed, null, connection.RemoteEndPoint as IPEndPoint, null, "tls-handshake"));
+    }
+
     public IEnumerable<NodeMetric> Read() =>
     [
         new("ktzt_device_handshakes_in_progress", "Device TLS handshakes in progress.", false, InProgress),
@@ -145,6 +153,15 @@ public static class DeviceListenerExtensions
         var handshake = listenOptions.ApplicationServices.GetRequiredService<DeviceTlsHandshake>();
         listenOptions.Use(next => async connection =>
         {
+            switch (await ClientHelloAsync(connection))
+            {
+                case FirstRecord.Silent:
+                    admission.RecordSilent(connection); // a TLS handshake that never began: recorded, closed
+                    return;
+                case FirstRecord.Gone:
+                    return; // the peer left before saying anything
+            }
+
             using var slot = await admission.EnterAsync(connection.ConnectionClosed);
             if (slot is null)
             {
@@ -171,5 +188,61 @@ public static class DeviceListenerExtensions
             return next(connection);
         });
         return listenOptions.UseDeviceConnectionTracking();
+    }
+
+    /// <summary>
+    /// Waits (at most the handshake timeout) until the connection's first TLS record, its ClientHello, is all here,
+    /// and leaves it unread for TLS. A slot is for a handshake the server can work on: connections that send nothing,
+    /// or dribble their first bytes, hold none, so a few idle sockets cannot keep honest units out.
+    /// </summary>
+    private static async Task<FirstRecord> ClientHelloAsync(ConnectionContext connection)
+    {
+        const int HeaderLength = 5;
+        const int MaxRecord = HeaderLength + 16_384 + 2_048; // TLSPlaintext (RFC 8446 5.1), with room for old stacks
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        timeout.CancelAfter(DeviceTlsHandshake.HandshakeTimeout);
+        var input = connection.Transport.Input;
+        try
+        {
+            while (true)
+            {
+                var read = await input.ReadAsync(timeout.Token);
+                var buffer = read.Buffer;
+                var complete = buffer.Length >= HeaderLength && RecordLength(buffer) is var length
+                    && (length < 0 || buffer.Length >= HeaderLength + length || HeaderLength + length > MaxRecord);
+                if (complete)
+                {
+                    input.AdvanceTo(buffer.Start); // nothing consumed: TLS reads it all (and judges anything that is not TLS)
+                    return FirstRecord.Arrived;
+                }
+
+                if (read.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.End);
+                    return FirstRecord.Gone;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End); // looked at it all: wait for more
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return connection.ConnectionClosed.IsCancellationRequested ? FirstRecord.Gone : FirstRecord.Silent;
+        }
+    }
+
+    private enum FirstRecord
+    {
+        Arrived,
+        Gone,
+        Silent,
+    }
+
+    /// <summary>The length a handshake record's header announces, or -1 when the first byte is not a handshake record.</summary>
+    private static int RecordLength(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> header = stackalloc byte[5];
+        buffer.Slice(0, 5).CopyTo(header);
+        return header[0] == 0x16 ? (header[3] << 8) | header[4] : -1;
     }
 }

@@ -26,10 +26,13 @@ public sealed partial class DeviceTlsHandshake(
 {
     private static readonly object IdentityKey = new();
 
+    /// <summary>How long a device may take over its handshake (and, before it, over its ClientHello).</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
     public TlsHandshakeCallbackOptions CreateCallbackOptions() => new()
     {
         OnConnection = context => ValueTask.FromResult(CreateOptions(context.Connection)),
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        HandshakeTimeout = HandshakeTimeout,
     };
 
     /// <summary>The identity established by this connection's handshake, or null.</summary>
