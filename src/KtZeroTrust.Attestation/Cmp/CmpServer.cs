@@ -232,7 +232,8 @@ public sealed partial class CmpServer(
                 "the CA is at capacity and the request has no transactionID to poll with: nothing was done, send it again later", kind, serial, signerHash);
         }
 
-        await waitingRequests.PutAsync(Convert.ToHexString(transaction.GetOctets()), new CmpWaiting(signerHash, der, renewal, timeProvider.GetUtcNow() + PendingLifetime), cancellationToken);
+        // One held request per signer: a unit that sends another replaces it (and cannot park requests without bound).
+        await waitingRequests.PutAsync(signerHash, new CmpWaiting(signerHash, Convert.ToHexString(transaction.GetOctets()), der, renewal, timeProvider.GetUtcNow() + PendingLifetime), cancellationToken);
         var body = new PkiBody(ResponseType(request.Body.Type), new CertRepMessage(null,
             [new CertResponse(new DerInteger(CertReqIdOf(request)), new PkiStatusInfo(3 /* waiting */, new PkiFreeText("the CA is at capacity: poll for the certificate")), null, null)]));
         return new CmpAnswer(ReasonCode.EnrollmentDeferred, kind, serial, signerHash, "held (status waiting): the CA is at capacity; the unit polls with pollReq", body);
@@ -245,7 +246,14 @@ public sealed partial class CmpServer(
     private async Task<CmpAnswer> PollAsync(PkiMessage poll, IPAddress? source, string subject, string signerHash, CancellationToken cancellationToken)
     {
         var transaction = Convert.ToHexString(poll.Header.TransactionID?.GetOctets() ?? []);
-        if (await waitingRequests.TakeAsync(transaction, signerHash, cancellationToken) is not { } held)
+        var held = await waitingRequests.TakeAsync(signerHash, signerHash, cancellationToken);
+        if (held is not null && held.Transaction != transaction)
+        {
+            await waitingRequests.PutAsync(signerHash, held, cancellationToken); // the unit's held request is another transaction's
+            held = null;
+        }
+
+        if (held is null)
         {
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadRequest,
                 "no request of this transaction is held for this unit (never held, already served, or expired after 5 minutes): send the request again", "pollReq", subject, signerHash);
@@ -257,14 +265,14 @@ public sealed partial class CmpServer(
         var asked = PollReqContent.GetInstance(poll.Body.Content).GetCertReqIDs();
         if (asked.Length != 1 || asked[0].Length == 0 || !asked[0][0].Value.Equals(certReqId))
         {
-            await waitingRequests.PutAsync(transaction, held, cancellationToken);
+            await waitingRequests.PutAsync(signerHash, held, cancellationToken);
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, $"a pollReq names the held request's certReqId ({certReqId})", "pollReq", subject, signerHash);
         }
 
         using var lease = admission.TryEnter(source);
         if (lease is null)
         {
-            await waitingRequests.PutAsync(transaction, held, cancellationToken);
+            await waitingRequests.PutAsync(signerHash, held, cancellationToken);
             var after = admission.RetryAfterSeconds();
             return new CmpAnswer(ReasonCode.EnrollmentDeferred, "pollReq", subject, signerHash, $"{kind} still held: the CA is at capacity; poll again after {after} s",
                 new PkiBody(PkiBody.TYPE_POLL_REP, new PollRepContent(new DerInteger(certReqId), DerInteger.ValueOf(after), new PkiFreeText("the CA is at capacity"))));

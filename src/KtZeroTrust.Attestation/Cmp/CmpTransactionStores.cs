@@ -17,11 +17,14 @@ public interface ICmpHeld
 /// <summary>A certificate issued by an ir/cr/p10cr/kur and waiting for the unit's certConf (RFC 4210 5.3.18).</summary>
 public sealed record CmpPending(string Serial, string SignerHash, string AttestationId, byte[] Certificate, string PublicKeySha256, string CertReqId, DateTimeOffset Expires) : ICmpHeld;
 
-/// <summary>A verified request the CA had no capacity for: answered <c>waiting</c>, served when the unit polls (RFC 4210 5.3.22).</summary>
-public sealed record CmpWaiting(string SignerHash, byte[] Request, bool Renewal, DateTimeOffset Expires) : ICmpHeld;
+/// <summary>
+/// A verified request the CA had no capacity for: answered <c>waiting</c>, served when the unit polls (RFC 4210 5.3.22).
+/// Held by its signer, one per signer (a newer one replaces it), so a unit cannot park requests without bound.
+/// </summary>
+public sealed record CmpWaiting(string SignerHash, string Transaction, byte[] Request, bool Renewal, DateTimeOffset Expires) : ICmpHeld;
 
 /// <summary>
-/// Where a CMP transaction's state waits, by transaction id: this node's memory, or Redis when the attestation role
+/// Where a CMP transaction's state waits, by key (the transaction id; a held request, its signer): this node's memory, or Redis when the attestation role
 /// has one, so the next message may reach any attestation node. <see cref="TakeAsync"/> hands a value out once, and
 /// only to the unit that left it.
 /// </summary>
