@@ -72,12 +72,12 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
     }
 
     /// <summary>On /metrics and over OTLP: how full the node is, and how often it deferred.</summary>
-    public IEnumerable<KtZeroTrust.Hosting.Metrics.NodeMetric> Read() =>
+    public IReadOnlyList<KtZeroTrust.Hosting.Metrics.NodeMetric> Metrics => field ??=
     [
-        new("ktzt_admission_in_flight", "Evidence appraisals and enrollments in progress on this node.", false, InFlight),
-        new("ktzt_admission_in_flight_peak", "The most appraisals and enrollments ever in progress at once on this node.", false, PeakInFlight),
-        new("ktzt_admission_capacity", "Appraisals and enrollments this node works on at once (Admission:MaxInFlight).", false, Options.MaxInFlight),
-        new("ktzt_admission_deferred_total", "Requests answered with a deferral (EST 202, attestation 429, CMP waiting or pollRep).", true, Deferred),
+        new("ktzt_admission_in_flight", "Evidence appraisals and enrollments in progress on this node.", false, () => InFlight),
+        new("ktzt_admission_in_flight_peak", "The most appraisals and enrollments ever in progress at once on this node.", false, () => PeakInFlight),
+        new("ktzt_admission_capacity", "Appraisals and enrollments this node works on at once (Admission:MaxInFlight).", false, () => Options.MaxInFlight),
+        new("ktzt_admission_deferred_total", "Requests answered with a deferral (EST 202, attestation 429, CMP waiting or pollRep).", true, () => Deferred),
     ];
 
     /// <summary>Seconds to come back after: the configured wait plus up to as much again at random.</summary>

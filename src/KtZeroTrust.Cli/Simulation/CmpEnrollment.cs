@@ -49,21 +49,17 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
             .Build();
         var (ir, irNonce) = Build(signer, signerKey, transaction, null, new PkiBody(requestType, new CertReqMessages(request.ToAsn1Structure())));
         var (ip, refusal) = await ExchangeAsync(ir, transaction, irNonce, responseType, ct);
-        while (ip is not null && CertRepMessage.GetInstance(ip.Body.Content).GetResponse()[0] is { Status.Status.IntValueExact: 3 /* waiting */ } held)
+        // Held (status waiting): poll until the response itself comes; a pollRep first says how long to wait.
+        var held = ip is null ? null : WaitingFor(ip);
+        while (held is not null && ip is not null && (ip.Body.Type == PkiBody.TYPE_POLL_REP || WaitingFor(ip) is not null))
         {
-            var (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
-            (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, responseType, ct);
-            while (refusal is null && ip!.Body.Type == PkiBody.TYPE_POLL_REP)
+            if (ip.Body.Type == PkiBody.TYPE_POLL_REP && !await wait(TimeSpan.FromSeconds(PollRepContent.GetInstance(ip.Body.Content).GetCheckAfter(0).IntValueExact), ct))
             {
-                var checkAfter = TimeSpan.FromSeconds(PollRepContent.GetInstance(ip.Body.Content).GetCheckAfter(0).IntValueExact);
-                if (!await wait(checkAfter, ct))
-                {
-                    return (new StepResult(HttpStatusCode.Accepted, "enrollment_deferred", default), null); // polled more often than a unit waits
-                }
-
-                (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held.CertReqID.Value)));
-                (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, responseType, ct);
+                return (new StepResult(HttpStatusCode.Accepted, "enrollment_deferred", default), null); // polled more often than a unit waits
             }
+
+            var (poll, pollNonce) = Build(signer, signerKey, transaction, ip.Header.SenderNonce?.GetOctets(), new PkiBody(PkiBody.TYPE_POLL_REQ, new PollReqContent(held)));
+            (ip, refusal) = await ExchangeAsync(poll, transaction, pollNonce, responseType, ct);
         }
 
         if (ip is null)
@@ -90,6 +86,12 @@ internal sealed class CmpEnrollment(HttpClient http, Uri endpoint, X509Certifica
 
         return (new StepResult(HttpStatusCode.OK, null, default), certificate);
     }
+
+    /// <summary>The certReqId of a response whose request is held (status waiting), else null.</summary>
+    private static BigInteger? WaitingFor(PkiMessage answer)
+        => answer.Body.Type != PkiBody.TYPE_POLL_REP && CertRepMessage.GetInstance(answer.Body.Content).GetResponse()[0] is { Status.Status.IntValueExact: 3 } waiting
+            ? waiting.CertReqID.Value
+            : null;
 
     private (byte[] Der, byte[] Nonce) Build(BcCertificate signer, ISignatureFactory signerKey, byte[] transaction, byte[]? recipientNonce, PkiBody body)
     {

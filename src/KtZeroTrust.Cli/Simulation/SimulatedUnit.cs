@@ -39,7 +39,7 @@ internal sealed class SimulatedUnit : IDisposable
     private readonly SimulationTarget _target;
     private readonly HttpClient _enrollment;
     private readonly IPAddress? _localAddress;
-    private HttpClient? _gateway;
+    private HttpClient? _current; // presents the current operational certificate: the gateway, and renewals
 
     public SimulatedUnit(SimulationTarget target, string serial, string model, string? site, X509Certificate2 factory, IPAddress? localAddress = null)
     {
@@ -187,7 +187,7 @@ internal sealed class SimulatedUnit : IDisposable
     /// </summary>
     public async Task<StepResult> RenewAsync(EnrollmentProtocol over, CancellationToken ct)
     {
-        using var current = Client(Operational ?? throw new InvalidOperationException($"{Serial} has no certificate to renew."));
+        var current = _current ?? throw new InvalidOperationException($"{Serial} has no certificate to renew.");
         var (nonceResult, nonce) = await NonceAsync(ct, current);
         if (nonce is null)
         {
@@ -206,8 +206,8 @@ internal sealed class SimulatedUnit : IDisposable
         ReceivedAt = DateTimeOffset.UtcNow;
         Operational?.Dispose();
         Operational = operational;
-        _gateway?.Dispose();
-        _gateway = Client(Operational);
+        _current?.Dispose();
+        _current = Client(Operational);
     }
 
     /// <summary>One request through the device gateway with the operational certificate (or another one given).</summary>
@@ -219,18 +219,18 @@ internal sealed class SimulatedUnit : IDisposable
             return await SendAsync(other, new HttpRequestMessage(HttpMethod.Get, new Uri(_target.Gateway, "/femto/status")), ct);
         }
 
-        if (_gateway is null)
+        if (_current is null)
         {
             throw new InvalidOperationException($"{Serial} has no operational certificate yet.");
         }
 
-        return await SendAsync(_gateway, new HttpRequestMessage(HttpMethod.Get, new Uri(_target.Gateway, "/femto/status")), ct);
+        return await SendAsync(_current, new HttpRequestMessage(HttpMethod.Get, new Uri(_target.Gateway, "/femto/status")), ct);
     }
 
     public void Dispose()
     {
         _enrollment.Dispose();
-        _gateway?.Dispose();
+        _current?.Dispose();
         Operational?.Dispose();
     }
 

@@ -69,40 +69,40 @@ public sealed partial class DeviceHandshakeAdmission(IOptions<DeviceGatewayOptio
         }
     }
 
-    /// <summary>Refuses the connection at the TLS level: its ClientHello read (so closing does not reset it), a fatal alert, a decision.</summary>
+    /// <summary>Refuses the connection at the TLS level: its (buffered) ClientHello consumed, so closing does not reset it, then a fatal alert; a decision.</summary>
     internal async Task ShedAsync(ConnectionContext connection)
     {
         Interlocked.Increment(ref _shed);
-        connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionMetricsTagsFeature>()?.Tags.Add(new(ConnectionRefusalRecorder.RecordedTag, true));
-        decisions.Post(decisionFactory.Handshake(ReasonCode.ListenerBusy, null, connection.RemoteEndPoint as IPEndPoint, null, "tls-handshake"));
+        Record(connection, ReasonCode.ListenerBusy);
         LogNowAndThen();
+        if (connection.Transport.Input.TryRead(out var read))
+        {
+            connection.Transport.Input.AdvanceTo(read.Buffer.End);
+        }
+
         try
         {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-            wait.CancelAfter(TimeSpan.FromSeconds(1));
-            var read = await connection.Transport.Input.ReadAsync(wait.Token);
-            connection.Transport.Input.AdvanceTo(read.Buffer.End);
             await connection.Transport.Output.WriteAsync(InternalErrorAlert, connection.ConnectionClosed);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ObjectDisposedException)
         {
-            // The peer is gone or silent: nothing more to tell it.
+            // The peer is gone: nothing more to tell it.
         }
     }
 
-    /// <summary>A connection that sent no complete ClientHello within the handshake timeout: one decision, as Kestrel would have made.</summary>
-    internal void RecordSilent(ConnectionContext connection)
+    /// <summary>A handshake refused before TLS began, recorded here (so the connection-level recorder does not record it again).</summary>
+    internal void Record(ConnectionContext connection, ReasonCode reason)
     {
         connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionMetricsTagsFeature>()?.Tags.Add(new(ConnectionRefusalRecorder.RecordedTag, true));
-        decisions.Post(decisionFactory.Handshake(ReasonCode.TlsHandshakeFailed, null, connection.RemoteEndPoint as IPEndPoint, null, "tls-handshake"));
+        decisions.Post(decisionFactory.Handshake(reason, null, connection.RemoteEndPoint as IPEndPoint, null, "tls-handshake"));
     }
 
-    public IEnumerable<NodeMetric> Read() =>
+    public IReadOnlyList<NodeMetric> Metrics => field ??=
     [
-        new("ktzt_device_handshakes_in_progress", "Device TLS handshakes in progress.", false, InProgress),
-        new("ktzt_device_handshakes_waiting", "New device connections waiting for a handshake slot.", false, Waiting),
-        new("ktzt_device_handshakes_capacity", "Device TLS handshakes run at once at most (Gateway:Handshakes:MaxConcurrent).", false, Limits.MaxConcurrent),
-        new("ktzt_device_handshakes_shed_total", "New device connections refused with a TLS alert for want of a handshake slot.", true, Shed),
+        new("ktzt_device_handshakes_in_progress", "Device TLS handshakes in progress.", false, () => InProgress),
+        new("ktzt_device_handshakes_waiting", "New device connections waiting for a handshake slot.", false, () => Waiting),
+        new("ktzt_device_handshakes_capacity", "Device TLS handshakes run at once at most (Gateway:Handshakes:MaxConcurrent).", false, () => Limits.MaxConcurrent),
+        new("ktzt_device_handshakes_shed_total", "New device connections refused with a TLS alert for want of a handshake slot.", true, () => Shed),
     ];
 
     public void Dispose() => _slots.Dispose();
@@ -156,7 +156,7 @@ public static class DeviceListenerExtensions
             switch (await ClientHelloAsync(connection))
             {
                 case FirstRecord.Silent:
-                    admission.RecordSilent(connection); // a TLS handshake that never began: recorded, closed
+                    admission.Record(connection, ReasonCode.TlsHandshakeFailed); // no whole ClientHello within the handshake timeout: closed
                     return;
                 case FirstRecord.Gone:
                     return; // the peer left before saying anything

@@ -31,21 +31,15 @@ public sealed class DecisionMetrics : IDisposable
         _meter.CreateObservableGauge("ktzt.pipeline.lag", () => pipeline.LagSeconds, unit: "s", description: "Age of the oldest decision the slowest sink has not yet written.");
         _meter.CreateObservableGauge("ktzt.sink.spool.size", () => pipeline.Sinks.Select(s => new Measurement<long>(s.SpoolBytes, new KeyValuePair<string, object?>("sink", s.Name))), unit: "By", description: "Bytes waiting in a sink's spool.");
         _meter.CreateObservableCounter("ktzt.sink.lost", () => pipeline.Sinks.Select(s => new Measurement<long>(s.Lost, new KeyValuePair<string, object?>("sink", s.Name))), unit: "{decision}", description: "Decisions lost because a spool could not be written.");
-        foreach (var source in sources)
+        foreach (var metric in sources.SelectMany(s => s.Metrics))
         {
-            // One instrument per name the source reports (a source's names do not change while it runs).
-            foreach (var metric in source.Read())
+            if (metric.IsCounter)
             {
-                var name = metric.Name;
-                double Current() => source.Read().FirstOrDefault(m => m.Name == name).Value;
-                if (metric.IsCounter)
-                {
-                    _meter.CreateObservableCounter(name.Replace('_', '.'), Current, description: metric.Help);
-                }
-                else
-                {
-                    _meter.CreateObservableGauge(name.Replace('_', '.'), Current, description: metric.Help);
-                }
+                _meter.CreateObservableCounter(metric.Name.Replace('_', '.'), metric.Read, description: metric.Help);
+            }
+            else
+            {
+                _meter.CreateObservableGauge(metric.Name.Replace('_', '.'), metric.Read, description: metric.Help);
             }
         }
     }

@@ -52,9 +52,9 @@ public static class PipelineMetrics
         Metric("ktzt_sink_behind", "gauge", "1 while a sink is failing or catching up from its spool.", sinks.Select(s => (Label(s.Name), s.Behind ? 1.0 : 0.0)));
         Metric("ktzt_sink_failing", "gauge", "1 while a sink's writes fail (no success since the first failure).", sinks.Select(s => (Label(s.Name), s.FailingSince is null ? 0.0 : 1.0)));
         Metric("ktzt_journal_failed_total", "counter", "Decisions the journal could not take (not crash-safe).", [("", (double)pipeline.JournalFailures)]);
-        foreach (var metric in (sources ?? []).SelectMany(s => s.Read()))
+        foreach (var metric in (sources ?? []).SelectMany(s => s.Metrics))
         {
-            Metric(metric.Name, metric.IsCounter ? "counter" : "gauge", metric.Help, [("", metric.Value)]);
+            Metric(metric.Name, metric.IsCounter ? "counter" : "gauge", metric.Help, [("", metric.Read())]);
         }
 
         return text.ToString();

@@ -25,8 +25,7 @@ public static class RenewalHint
     {
         ArgumentNullException.ThrowIfNull(random);
         // The window ends at the notAfter the certificate will carry: X.509 times are whole seconds.
-        var encodedNotAfter = new DateTimeOffset(notAfter.UtcTicks - (notAfter.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
-        return Create(At(issuedAt, encodedNotAfter, Earliest + ((Latest - Earliest) * random.NextDouble())));
+        return Create(RandomPoint(issuedAt, new DateTimeOffset(notAfter.UtcTicks - (notAfter.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero), random));
     }
 
     public static X509Extension Create(DateTimeOffset renewAfter)
@@ -66,8 +65,10 @@ public static class RenewalHint
     {
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(random);
-        return Read(certificate) ?? At(issuedAt, certificate.NotAfter.ToUniversalTime(), Earliest + ((Latest - Earliest) * random.NextDouble()));
+        return Read(certificate) ?? RandomPoint(issuedAt, certificate.NotAfter.ToUniversalTime(), random);
     }
 
-    private static DateTimeOffset At(DateTimeOffset from, DateTimeOffset to, double fraction) => from + ((to - from) * fraction);
+    /// <summary>A uniformly random point between <see cref="Earliest"/> and <see cref="Latest"/> of [from, to].</summary>
+    private static DateTimeOffset RandomPoint(DateTimeOffset from, DateTimeOffset to, Random random)
+        => from + ((to - from) * (Earliest + ((Latest - Earliest) * random.NextDouble())));
 }
