@@ -30,8 +30,8 @@ public static class AttestationServiceCollectionExtensions
             .Validate(o => o.CertificateLifetime > TimeSpan.Zero && o.CertificateLifetime <= TimeSpan.FromDays(30), "ZeroTrust:Attestation:CertificateLifetime must be positive and at most 30 days.")
             .Validate(o => o.MaxBodyBytes is >= 1024 and <= 16 * 1024 * 1024, "ZeroTrust:Attestation:MaxBodyBytes must be between 1 KiB and 16 MiB.")
             .Validate(o => o.OcspValidity >= TimeSpan.Zero && o.OcspValidity <= TimeSpan.FromHours(1), "ZeroTrust:Attestation:OcspValidity must be between 0 and 1 hour.")
-            .Validate(o => o.Admission is { MaxInFlight: >= 1, PrefixShare: > 0 and <= 1, RetryAfterSeconds: >= 1 and <= 3600 },
-                "ZeroTrust:Attestation:Admission: MaxInFlight at least 1, PrefixShare in (0, 1], RetryAfterSeconds 1 to 3600.")
+            .Validate(o => o.Admission is { MaxInFlight: >= 1, PrefixShare: > 0 and <= 1, SiteShare: > 0 and <= 1, RetryAfterSeconds: >= 1 and <= 3600 },
+                "ZeroTrust:Attestation:Admission: MaxInFlight at least 1, PrefixShare and SiteShare in (0, 1], RetryAfterSeconds 1 to 3600.")
             .ValidateOnStart();
         services.AddZeroTrustNode(configuration);
         if (string.IsNullOrWhiteSpace(redisConfiguration))
@@ -58,6 +58,7 @@ public static class AttestationServiceCollectionExtensions
         services.TryAddSingleton<KtZeroTrust.Attestation.Cmp.CmpServer>();
         services.TryAddSingleton<KtZeroTrust.Attestation.Revocation.OcspResponder>();
         services.TryAddSingleton<KtZeroTrust.Attestation.Admission.EnrollmentAdmission>();
+        services.TryAddSingleton<KtZeroTrust.Attestation.Admission.DeviceSites>();
         services.AddSingleton<KtZeroTrust.Hosting.Metrics.INodeMetricSource>(sp => sp.GetRequiredService<KtZeroTrust.Attestation.Admission.EnrollmentAdmission>());
         services.TryAddSingleton<EnrollmentHandlers>();
         return services;

@@ -36,6 +36,35 @@ public sealed class EnrollmentAdmissionTests
     }
 
     [Fact]
+    public void ASite_HoldsAtMostItsShare_FromAnyPrefix_AndTheCauseIsSaid()
+    {
+        var admission = Admission(5); // shares of 2
+        using var one = admission.TryEnter(IPAddress.Parse("10.1.1.5"), "busan");
+        using var two = admission.TryEnter(IPAddress.Parse("10.2.2.5"), "busan");
+        Assert.NotNull(one);
+        Assert.NotNull(two);
+        Assert.Null(admission.TryEnter(IPAddress.Parse("10.3.3.5"), "busan", out var cause)); // a third prefix, the same site
+        Assert.Equal(DeferralCause.SiteShare, cause);
+        Assert.Equal(2, admission.InFlight); // the refused request's prefix and node slots given back
+        using var other = admission.TryEnter(IPAddress.Parse("10.3.3.5"), "seoul", out cause);
+        Assert.NotNull(other);
+        Assert.Equal(DeferralCause.None, cause);
+        using var prefixFull = admission.TryEnter(IPAddress.Parse("10.3.3.9"), "daejeon");
+        Assert.Null(admission.TryEnter(IPAddress.Parse("10.3.3.10"), "incheon", out cause));
+        Assert.Equal(DeferralCause.PrefixShare, cause);
+        using var fourth = admission.TryEnter(IPAddress.Parse("10.6.6.6"));
+        Assert.NotNull(fourth);
+        Assert.Null(admission.TryEnter(IPAddress.Parse("10.4.4.4"), null, out cause));
+        Assert.Equal(DeferralCause.NodeFull, cause);
+
+        var counts = admission.Metrics.ToDictionary(m => m.Name, m => m.Read());
+        Assert.Equal((3d, 1d, 1d), (counts["ktzt_admission_deferred_total"], counts["ktzt_admission_deferred_site_total"], counts["ktzt_admission_deferred_prefix_total"]));
+        two!.Dispose();
+        using var again = admission.TryEnter(IPAddress.Parse("10.5.5.5"), "busan");
+        Assert.NotNull(again);
+    }
+
+    [Fact]
     public void IPv6Sources_ShareBySlash48_AndMappedIPv4AsIPv4()
     {
         var admission = Admission(2);

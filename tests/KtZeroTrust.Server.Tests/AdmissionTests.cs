@@ -15,6 +15,14 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>A body that is not CMS at all: refused only once admitted.</summary>
+    private static ByteArrayContent Cms()
+    {
+        var content = new ByteArrayContent([1, 2, 3]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/cms");
+        return content;
+    }
+
     [Fact]
     public async Task AFullCa_DefersWith202OrA429AndRetryAfter_AndTheDeferredUnitsEnrollAfterwards()
     {
@@ -27,7 +35,8 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
             Assert.InRange(est.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
             Assert.Equal("enrollment_deferred", JsonDocument.Parse(await est.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("reasonCode").GetString());
 
-            using var evidence = await client.PostAsync(server.EnrollmentUri("/attest/evidence"), new ByteArrayContent([1, 2, 3]), Ct);
+            using var unit = server.DeviceClient(server.SampleCertificate("FC-0002")); // evidence needs a unit's certificate first
+            using var evidence = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
             Assert.Equal(HttpStatusCode.TooManyRequests, evidence.StatusCode);
             Assert.NotNull(evidence.Headers.RetryAfter);
         }
@@ -79,6 +88,44 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         Assert.InRange(admission.PeakInFlight, 1, 2);
         Assert.Equal(0, admission.InFlight);
         Assert.True(sent > 0 && allowed == sent, $"the enrolled unit: {allowed} of {sent} requests allowed during the storm");
+    }
+
+    [Fact]
+    public async Task ASiteAtItsShare_DefersItsOwnUnits_AndLeavesRoomForAnotherSitesUnits()
+    {
+        var admission = server.Services.GetRequiredService<EnrollmentAdmission>();
+        using var unit = server.DeviceClient(server.SampleCertificate("FC-0003")); // the test fleet's units are all at "test-site"
+        double DeferredBySite() => admission.Metrics.Single(m => m.Name == "ktzt_admission_deferred_site_total").Read();
+        var before = DeferredBySite();
+
+        // Another site's storm, from another prefix, holds that site's share (1 of 2): this site's unit is admitted
+        // (and refused only for its evidence).
+        using (var storm = admission.TryEnter(IPAddress.Parse("10.9.9.9"), "busan-haeundae-007"))
+        {
+            Assert.NotNull(storm);
+            using var admitted = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
+            var body = await admitted.Content.ReadAsStringAsync(Ct);
+            Assert.True(admitted.StatusCode == HttpStatusCode.BadRequest, body);
+            Assert.Equal("evidence_malformed", JsonDocument.Parse(body).RootElement.GetProperty("reasonCode").GetString());
+        }
+
+        // This site's own storm, from another prefix: its next unit waits even from a quiet prefix.
+        using (var storm = admission.TryEnter(IPAddress.Parse("10.9.9.9"), "test-site"))
+        {
+            Assert.NotNull(storm);
+            using var held = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
+            var body = await held.Content.ReadAsStringAsync(Ct);
+            var problem = JsonDocument.Parse(body).RootElement;
+            Assert.True(held.StatusCode == HttpStatusCode.TooManyRequests, body);
+            Assert.Equal("enrollment_deferred", problem.GetProperty("reasonCode").GetString());
+            Assert.Contains("site holds its share", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.NotNull(held.Headers.RetryAfter);
+        }
+
+        Assert.Equal(before + 1, DeferredBySite());
+        Assert.Equal(0, admission.InFlight);
+        using var after = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, after.StatusCode); // the share given back: admitted again
     }
 
     [Fact]

@@ -47,6 +47,7 @@ public sealed partial class CmpServer(
     ICmpTransactionStore<CmpPending> pendingCertificates,
     ICmpTransactionStore<CmpWaiting> waitingRequests,
     EnrollmentAdmission admission,
+    DeviceSites sites,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<CmpServer> logger)
@@ -218,7 +219,9 @@ public sealed partial class CmpServer(
     /// </summary>
     private async Task<CmpAnswer> AdmitAsync(PkiMessage request, byte[] der, IPAddress? source, X509Certificate2 signer, string serial, string signerHash, string kind, bool renewal, CancellationToken cancellationToken)
     {
-        using (var lease = admission.TryEnter(source))
+        var site = await sites.OfAsync(serial, cancellationToken);
+        DeferralCause cause;
+        using (var lease = admission.TryEnter(source, site, out cause))
         {
             if (lease is not null)
             {
@@ -235,8 +238,8 @@ public sealed partial class CmpServer(
         // One held request per signer: a unit that sends another replaces it (and cannot park requests without bound).
         await waitingRequests.PutAsync(signerHash, new CmpWaiting(signerHash, Convert.ToHexString(transaction.GetOctets()), der, renewal, timeProvider.GetUtcNow() + PendingLifetime), cancellationToken);
         var body = new PkiBody(ResponseType(request.Body.Type), new CertRepMessage(null,
-            [new CertResponse(new DerInteger(CertReqIdOf(request)), new PkiStatusInfo(3 /* waiting */, new PkiFreeText("the CA is at capacity: poll for the certificate")), null, null)]));
-        return new CmpAnswer(ReasonCode.EnrollmentDeferred, kind, serial, signerHash, "held (status waiting): the CA is at capacity; the unit polls with pollReq", body);
+            [new CertResponse(new DerInteger(CertReqIdOf(request)), new PkiStatusInfo(3 /* waiting */, new PkiFreeText(EnrollmentAdmission.Describe(cause) + ": poll for the certificate")), null, null)]));
+        return new CmpAnswer(ReasonCode.EnrollmentDeferred, kind, serial, signerHash, $"held (status waiting): {EnrollmentAdmission.Describe(cause)}; the unit polls with pollReq", body);
     }
 
     /// <summary>
@@ -269,13 +272,14 @@ public sealed partial class CmpServer(
             return CmpAnswer.Refused(ReasonCode.RequestMalformed, PkiFailureInfo.BadCertId, $"a pollReq names the held request's certReqId ({certReqId})", "pollReq", subject, signerHash);
         }
 
-        using var lease = admission.TryEnter(source);
+        using var lease = admission.TryEnter(source, await sites.OfAsync(subject, cancellationToken), out var cause);
         if (lease is null)
         {
             await waitingRequests.PutAsync(signerHash, held, cancellationToken);
             var after = admission.RetryAfterSeconds();
-            return new CmpAnswer(ReasonCode.EnrollmentDeferred, "pollReq", subject, signerHash, $"{kind} still held: the CA is at capacity; poll again after {after} s",
-                new PkiBody(PkiBody.TYPE_POLL_REP, new PollRepContent(new DerInteger(certReqId), DerInteger.ValueOf(after), new PkiFreeText("the CA is at capacity"))));
+            var why = EnrollmentAdmission.Describe(cause);
+            return new CmpAnswer(ReasonCode.EnrollmentDeferred, "pollReq", subject, signerHash, $"{kind} still held: {why}; poll again after {after} s",
+                new PkiBody(PkiBody.TYPE_POLL_REP, new PollRepContent(new DerInteger(certReqId), DerInteger.ValueOf(after), new PkiFreeText(why))));
         }
 
         using var signer = X509CertificateLoader.LoadCertificate(request.GetExtraCerts()[0].GetEncoded());

@@ -60,6 +60,7 @@ public sealed partial class EnrollmentHandlers(
     CertificateAuthority operatorCa,
     DecisionRecorder recorder,
     EnrollmentAdmission admission,
+    DeviceSites sites,
     IOptions<AttestationOptions> options,
     TimeProvider timeProvider,
     ILogger<EnrollmentHandlers> logger)
@@ -84,9 +85,9 @@ public sealed partial class EnrollmentHandlers(
 
     public Task EvidenceAsync(HttpContext context) => GuardAsync(context, "attestation", async () =>
     {
-        using var slot = Admit(context, StatusCodes.Status429TooManyRequests);
         var client = await ClientCertificateAsync(context)
             ?? throw new EnrollmentException(ReasonCode.ClientCertificateRequired, "Post evidence over TLS with the unit's factory (IDevID) or current operational certificate.", 401);
+        using var slot = await AdmitAsync(context, client, StatusCodes.Status429TooManyRequests);
         var cms = await ReadBodyAsync(context, ("application/cms", BodyEncoding.Der), ("application/pkcs7-mime", BodyEncoding.Base64));
         var outcome = await verifier.AppraiseAsync(cms, client, context.Connection.RemoteIpAddress?.ToString(), context.RequestAborted);
         var record = outcome.Record;
@@ -108,10 +109,11 @@ public sealed partial class EnrollmentHandlers(
 
     public Task EnrollAsync(HttpContext context, bool reenroll) => GuardAsync(context, reenroll ? "est-simplereenroll" : "est-simpleenroll", async () =>
     {
-        using var slot = Admit(context, StatusCodes.Status202Accepted); // RFC 7030 4.2.3: 202 + Retry-After
+        var client = await ClientCertificateAsync(context);
+        using var slot = await AdmitAsync(context, client, StatusCodes.Status202Accepted); // RFC 7030 4.2.3: 202 + Retry-After
         var csr = await ReadBodyAsync(context, ("application/pkcs10", BodyEncoding.Base64));
         var (user, password) = BasicCredentials(context.Request);
-        var credentials = new EnrollmentCredentials(await ClientCertificateAsync(context), user, password);
+        var credentials = new EnrollmentCredentials(client, user, password);
         var (certificate, serial) = await enrollment.EnrollAsync(csr, credentials, reenroll, context.RequestAborted);
         using (certificate)
         {
@@ -131,16 +133,20 @@ public sealed partial class EnrollmentHandlers(
         await context.Response.Body.WriteAsync(body, context.RequestAborted);
     }
 
-    /// <summary>A slot of the node's capacity, or the deferral (with its status and a spread Retry-After) when there is none.</summary>
-    private EnrollmentAdmission.Lease Admit(HttpContext context, int status)
+    /// <summary>
+    /// A slot of the node's capacity within the source prefix's and the unit's site's shares, or the deferral (with its
+    /// status and a spread Retry-After) when there is none.
+    /// </summary>
+    private async ValueTask<EnrollmentAdmission.Lease> AdmitAsync(HttpContext context, X509Certificate2? client, int status)
     {
-        if (admission.TryEnter(context.Connection.RemoteIpAddress) is { } lease)
+        var site = await sites.OfAsync(client is null ? null : DeviceCertificates.SerialOf(client), context.RequestAborted);
+        if (admission.TryEnter(context.Connection.RemoteIpAddress, site, out var cause) is { } lease)
         {
             return lease;
         }
 
         context.Response.Headers.RetryAfter = admission.RetryAfterSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        throw new EnrollmentException(ReasonCode.EnrollmentDeferred, "The CA is at capacity: nothing was done; come back after the Retry-After seconds.", status);
+        throw new EnrollmentException(ReasonCode.EnrollmentDeferred, $"{EnrollmentAdmission.Describe(cause)}: nothing was done; come back after the Retry-After seconds.", status);
     }
 
     /// <summary>Runs a handler; turns every refusal into a problem response, and every outcome into a decision.</summary>

@@ -271,7 +271,7 @@ public static class ReasonCodes
         ReasonCode.CmpRequestUnsupported => "This CMP request type is not served here",
         ReasonCode.SessionStoreUnavailable => "The console's shared session store cannot be reached: nobody is signed in until it can",
         ReasonCode.DependencyUnavailable => "A store this answer needs (the registry, Redis) did not answer: nothing was decided, try again",
-        ReasonCode.EnrollmentDeferred => "The CA is at capacity (or this source prefix at its share): nothing was done, come back after Retry-After",
+        ReasonCode.EnrollmentDeferred => "The CA is at capacity (or this source prefix or install site at its share): nothing was done, come back after Retry-After",
         ReasonCode.ListenerBusy => "The device listener had no room for another TLS handshake in time: refused with a TLS alert before any certificate was read; connect again after a short, random wait",
         ReasonCode.TokenAlgorithmNotAllowed => "The token uses a signing algorithm that is not allowed",
         ReasonCode.IdentityProviderUnavailable => "The identity provider's keys cannot be loaded right now",
