@@ -115,6 +115,7 @@ public static class ConsoleEndpointRouteBuilderExtensions
         DecisionEndpoints.Map(api);
         AlertEndpoints.Map(api);
         MapEndpoints.Map(api);
+        CapacityEndpoints.Map(api);
         UserEndpoints.Map(api);
         WebConsoleEndpoints.Map(endpoints, api);
         return endpoints;

@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json;
 using KtZeroTrust.Attestation.Admission;
 using KtZeroTrust.Cli.Commands;
+using KtZeroTrust.SocConsole.Accounts;
+using Microsoft.Playwright;
 using KtZeroTrust.Tests.Common;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -126,6 +128,57 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         Assert.Equal(0, admission.InFlight);
         using var after = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
         Assert.Equal(HttpStatusCode.BadRequest, after.StatusCode); // the share given back: admitted again
+    }
+
+    [Fact]
+    public async Task TheCapacityPanel_ShowsDeferralsBySitePrefixAndNode_FromTheStoredDecisions_AndInTheBrowser()
+    {
+        var admission = server.Services.GetRequiredService<EnrollmentAdmission>();
+        using var unit = server.DeviceClient(server.SampleCertificate("FC-0002"));
+        using (admission.TryEnter(IPAddress.Loopback)) // the loopback prefix at its share: FC-0002's evidence waits
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                using var answer = await unit.PostAsync(server.EnrollmentUri("/attest/evidence"), Cms(), Ct);
+                Assert.Equal(HttpStatusCode.TooManyRequests, answer.StatusCode);
+            }
+        }
+
+        using var analyst = await server.SignedInConsoleAsync("capacity-analyst", ConsoleRoles.Analyst);
+        // The per-minute counts are the store's, written by the pipeline a moment later: wait for them, not for a time.
+        var capacity = await Eventually.Until(async () => JsonDocument.Parse(await analyst.GetStringAsync(server.ConsoleUri("/api/capacity?range=hour"), Ct)).RootElement,
+            c => c.GetProperty("buckets").EnumerateArray().Sum(b => b.GetProperty("deferred").GetInt64()) >= 3, "three deferrals counted");
+        Assert.True(capacity.GetProperty("stored").GetBoolean());
+        Assert.Equal(60, capacity.GetProperty("buckets").GetArrayLength());
+        var deferred = capacity.GetProperty("deferred");
+        Assert.Contains(deferred.GetProperty("bySite").EnumerateArray(), r => r.Text("key") == "test-site" && r.GetProperty("count").GetInt32() >= 3);
+        Assert.Contains(deferred.GetProperty("byPrefix").EnumerateArray(), r => r.Text("key") == "127.0.0.0/24");
+        Assert.NotEmpty(deferred.GetProperty("byNode").EnumerateArray());
+        Assert.Equal(2, capacity.GetProperty("node").GetProperty("ktzt_admission_capacity").GetDouble()); // this process's own gauges
+        Assert.True(capacity.GetProperty("node").TryGetProperty("ktzt_device_handshakes_capacity", out _));
+        using (var bad = await analyst.GetAsync(server.ConsoleUri("/api/capacity?range=year"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        }
+
+        // The same in the console: the chart, the site that waited (a link to its deferrals), this node's gauges.
+        var password = await server.Services.GetRequiredService<ConsoleUsers>().AddAsync("capacity-viewer", ConsoleRoles.Analyst, Ct);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await ConsoleBrowser.LaunchAsync(playwright);
+        var page = await ConsoleBrowser.SignInAsync(browser, $"https://localhost:{server.ConsolePort}/", "capacity-viewer", password, "capacity-viewer-password-1");
+        await page.ClickAsync("#nav a[data-view=capacity]");
+        await page.Locator("#capacity-chart, #view .error").First.WaitForAsync();
+        Assert.True(await page.Locator("#capacity-chart").CountAsync() == 1, await page.InnerTextAsync("#view"));
+        Assert.Equal(60, await page.Locator("#capacity-chart g.bar").CountAsync());
+        Assert.Contains("deferred", await page.InnerTextAsync("#capacity-totals"), StringComparison.Ordinal);
+        var site = page.Locator("#capacity-sites a", new PageLocatorOptions { HasText = "test-site" });
+        Assert.Equal("#/feed?site=test-site&reason=enrollment_deferred", await site.GetAttributeAsync("href"));
+        Assert.Contains("ktzt_admission_capacity", await page.InnerTextAsync("#capacity-node"), StringComparison.Ordinal);
+        await page.SelectOptionAsync("#capacity-range", "day");
+        await page.WaitForURLAsync("**/#/capacity?range=day");
+        await page.Locator("#capacity-chart").WaitForAsync();
+        Assert.Equal(48, await page.Locator("#capacity-chart g.bar").CountAsync());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ConsoleBrowser.Screenshots, "console-capacity.png"), FullPage = true });
     }
 
     [Fact]

@@ -68,7 +68,7 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
             Interlocked.CompareExchange(ref _peakInFlight, inFlight, peak);
         }
 
-        var prefix = "p:" + PrefixOf(source);
+        var prefix = "p:" + KtZeroTrust.Core.Networks.SourcePrefixes.GroupOf(source);
         if (!TakeShare(prefix, Options.PrefixShare))
         {
             Interlocked.Decrement(ref _inFlight);
@@ -147,22 +147,6 @@ public sealed class EnrollmentAdmission(IOptions<AttestationOptions> options) : 
 
         GiveShare(prefix);
         Interlocked.Decrement(ref _inFlight);
-    }
-
-    private static string PrefixOf(IPAddress? address)
-    {
-        if (address is null)
-        {
-            return "-";
-        }
-
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        var bytes = address.GetAddressBytes();
-        return bytes.Length == 4 ? $"{bytes[0]}.{bytes[1]}.{bytes[2]}.0/24" : $"{Convert.ToHexString(bytes, 0, 6)}/48";
     }
 
     public sealed class Lease(EnrollmentAdmission admission, string prefix, string? site) : IDisposable

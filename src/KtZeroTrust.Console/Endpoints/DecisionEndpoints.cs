@@ -81,7 +81,7 @@ internal static class DecisionEndpoints
                 at,
                 allow = here.Where(c => c.Outcome == DecisionOutcome.Allow).Sum(c => c.Count),
                 deny = here.Where(c => c.Outcome == DecisionOutcome.Deny).Sum(c => c.Count),
-                denyByReason = here.Where(c => c.Outcome == DecisionOutcome.Deny).ToDictionary(c => c.Reason, c => c.Count),
+                denyByReason = here.Where(c => c.Outcome == DecisionOutcome.Deny).GroupBy(c => c.Reason).ToDictionary(g => g.Key, g => g.Sum(c => c.Count)), // a reason may be several kinds
             });
         }
 

@@ -15,6 +15,26 @@ public sealed class SourcePrefixes
 
     public static SourcePrefixes Any { get; } = new([]);
 
+    /// <summary>
+    /// The network a source is counted under when sharing capacity or reporting who was refused: its IPv4 /24 or IPv6
+    /// /48 ("10.1.1.0/24", "20010DB80001/48"); IPv4-mapped IPv6 as IPv4; "-" for none.
+    /// </summary>
+    public static string GroupOf(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return "-";
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        var bytes = address.GetAddressBytes();
+        return bytes.Length == 4 ? $"{bytes[0]}.{bytes[1]}.{bytes[2]}.0/24" : $"{Convert.ToHexString(bytes, 0, 6)}/48";
+    }
+
     /// <summary>True when no prefix is given: every source is allowed.</summary>
     public bool IsAny => _networks.Length == 0;
 

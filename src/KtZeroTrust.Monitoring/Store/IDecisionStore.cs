@@ -22,7 +22,7 @@ public interface IDecisionStore
     /// <summary>The newest decisions that match, newest first.</summary>
     Task<IReadOnlyList<JournaledDecision>> QueryAsync(DecisionFilter filter, CancellationToken cancellationToken);
 
-    /// <summary>Decisions per bucket, outcome and reason (from the per-minute counts, never the rows), oldest bucket first.</summary>
+    /// <summary>Decisions per bucket, kind, outcome and reason (from the per-minute counts, never the rows), oldest bucket first.</summary>
     Task<IReadOnlyList<DecisionCount>> CountAsync(DateTimeOffset since, DateTimeOffset until, TimeSpan bucket, CancellationToken cancellationToken);
 
     /// <summary>For each of these devices with decisions since <paramref name="since"/>: allowed, denied, last decision.</summary>
@@ -67,6 +67,7 @@ public sealed record DecisionFilter
     }
 }
 
-public sealed record DecisionCount(DateTimeOffset Bucket, DecisionOutcome Outcome, string Reason, long Count);
+/// <summary>A count of the per-minute table: <see cref="Kind"/> is the decision kind's name (access, attestation, enrollment).</summary>
+public sealed record DecisionCount(DateTimeOffset Bucket, string Kind, DecisionOutcome Outcome, string Reason, long Count);
 
 public sealed record SubjectActivity(long Allowed, long Denied, DateTimeOffset Last, string? LastAddress, string LastReason);

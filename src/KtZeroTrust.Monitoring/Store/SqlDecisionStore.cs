@@ -249,15 +249,15 @@ public abstract class SqlDecisionStore : IDecisionStore
     private static async Task<IReadOnlyList<DecisionCount>> CountAsync(DbConnection connection, DateTimeOffset since, DateTimeOffset until, long seconds, CancellationToken cancellationToken)
     {
         await using var cmd = Command(connection, null,
-            $"SELECT (minute / {seconds}) * {seconds}, outcome, reason, SUM(count) FROM zt_decision_minutes WHERE minute >= @since AND minute < @until AND kind IN {CountedKinds} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;");
+            $"SELECT (minute / {seconds}) * {seconds}, kind, outcome, reason, SUM(count) FROM zt_decision_minutes WHERE minute >= @since AND minute < @until AND kind IN {CountedKinds} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4;");
         Add(cmd, "@since", since.ToUnixTimeSeconds());
         Add(cmd, "@until", until.ToUnixTimeSeconds());
         var counts = new List<DecisionCount>();
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            counts.Add(new DecisionCount(DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(0)), reader.GetString(1) == "allow" ? DecisionOutcome.Allow : DecisionOutcome.Deny,
-                reader.GetString(2), Convert.ToInt64(reader.GetValue(3), CultureInfo.InvariantCulture)));
+            counts.Add(new DecisionCount(DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(0)), reader.GetString(1), reader.GetString(2) == "allow" ? DecisionOutcome.Allow : DecisionOutcome.Deny,
+                reader.GetString(3), Convert.ToInt64(reader.GetValue(4), CultureInfo.InvariantCulture)));
         }
 
         return counts;

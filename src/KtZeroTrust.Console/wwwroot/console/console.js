@@ -76,7 +76,8 @@ function render() {
   const view = $('view');
   view.replaceChildren();
   if (!signedIn) { stopAlerts(); $('login-user').focus(); return; }
-  const [, name, arg] = (location.hash || '#/feed').split('/');
+  const [, hashView, arg] = (location.hash || '#/feed').split('/');
+  const name = (hashView || '').split('?')[0]; // #/capacity?range=day: the view, then its query
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.view === name);
   if (name !== 'feed') stopFeed();
   watchAlerts();
@@ -86,6 +87,7 @@ function render() {
       : name === 'alerts' ? alertsView(view)
         : name === 'case' && route ? caseView(view, decodeURIComponent(route))
           : name === 'map' ? mapView(view)
+            : name === 'capacity' ? capacityView(view)
             : feedView(view);
   Promise.resolve(shown).catch((e) => view.replaceChildren(el('div', { class: 'card' }, el('p', { class: 'error', role: 'alert' }, `Could not load this view: ${e.message}`))));
 }
@@ -470,6 +472,71 @@ const COUNTRY = [
     [126.4, 34.3], [126.3, 34.6], [126.4, 35.0], [126.5, 35.5], [126.7, 35.95], [126.5, 36.3], [126.2, 36.7], [126.6, 37.0], [126.7, 37.4], [126.5, 37.6]],
   [[126.15, 33.3], [126.4, 33.2], [126.8, 33.3], [126.95, 33.45], [126.6, 33.55], [126.3, 33.5]],
 ];
+
+// ---- capacity: enrollments served, deferred and handshakes shed, fleet-wide from the stored decisions ----
+const CAPACITY_SERIES = [['served', '#1f8a4c'], ['deferred', '#d9480f'], ['shed', '#8e44ad']];
+async function capacityView(view) {
+  const range = hashQuery().get('range') === 'day' ? 'day' : 'hour';
+  const c = await api(`/api/capacity?range=${range}`);
+  const picker = el('select', { id: 'capacity-range', 'aria-label': 'Range' }, el('option', { value: 'hour' }, 'Last hour'), el('option', { value: 'day' }, 'Last day'));
+  picker.value = range;
+  picker.addEventListener('change', () => { location.hash = `#/capacity?range=${picker.value}`; });
+  const total = (k) => c.buckets.reduce((n, b) => n + b[k], 0);
+  const gauges = Object.entries(c.node);
+  view.append(
+    el('div', { class: 'card' },
+      el('div', { class: 'toolbar' }, el('h1', {}, 'Enrollment and handshake capacity'), picker),
+      c.stored
+        ? el('p', { id: 'capacity-totals' }, `${total('served')} attestation and enrollment requests served, `, el('strong', {}, `${total('deferred')} deferred`), ` (enrollment_deferred), ${total('shed')} device handshakes shed (listener_busy), ${range === 'hour' ? 'last hour' : 'last day'}, all nodes.`)
+        : el('p', { class: 'muted' }, 'Per-minute counts need the decision store; the breakdowns below read the decisions themselves.'),
+      c.stored ? capacityChart(c) : '',
+      el('p', { id: 'capacity-legend', class: 'legend' }, ...CAPACITY_SERIES.map(([k, colour]) => { const i = el('i', { class: 'swatch' }); i.style.background = colour; return el('span', {}, i, k); }))),
+    el('div', { class: 'grid2' },
+      el('div', { class: 'card' }, el('h2', {}, 'Who was deferred'),
+        breakdownTable('capacity-sites', 'Site', c.deferred.bySite, (k) => k === '(no site)' ? null : `#/feed?site=${encodeURIComponent(k)}&reason=enrollment_deferred`),
+        breakdownTable('capacity-prefixes', 'Source prefix', c.deferred.byPrefix, null),
+        breakdownTable('capacity-nodes', 'Node', c.deferred.byNode, null),
+        c.deferred.complete ? '' : el('p', { class: 'muted' }, `Of the newest ${c.deferred.sampled} deferrals.`)),
+      el('div', { class: 'card' }, el('h2', {}, 'This node now'),
+        gauges.length ? el('dl', { id: 'capacity-node' }, ...gauges.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, String(v))]))
+          : el('p', { class: 'muted' }, 'This console runs no attestation or gateway role: each node reports its own on /metrics.'),
+        el('h2', {}, 'Handshakes shed'),
+        breakdownTable('capacity-shed', 'Source prefix', c.shed.byPrefix, null),
+        breakdownTable('capacity-shed-nodes', 'Node', c.shed.byNode, null))));
+}
+
+function breakdownTable(id, label, rows, link) {
+  if (!rows.length) return el('p', { id, class: 'muted' }, `${label}: none in this range.`);
+  return el('table', { id }, el('thead', {}, el('tr', {}, el('th', {}, label), el('th', {}, 'Count'))),
+    el('tbody', {}, ...rows.map((r) => el('tr', {}, el('td', {}, link && link(r.key) ? el('a', { href: link(r.key) }, r.key) : r.key), el('td', {}, String(r.count))))));
+}
+
+function capacityChart(c) {
+  const [W, H, left, bottom, top] = [640, 190, 46, 26, 8];
+  const max = Math.max(1, ...c.buckets.map((b) => b.served + b.deferred + b.shed));
+  const step = niceStep(max);
+  const yMax = Math.ceil(max / step) * step;
+  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
+  const slot = (W - left - 4) / Math.max(1, c.buckets.length);
+  const svg = svgEl('svg', { id: 'capacity-chart', class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Served, deferred and shed per ${c.bucketSeconds / 60} minutes` });
+  for (let v = 0; v <= yMax; v += step) {
+    svg.append(svgEl('line', { x1: left, x2: W - 2, y1: y(v), y2: y(v), class: 'grid' }), svgEl('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
+  }
+  const labelEvery = Math.ceil(c.buckets.length / 8);
+  c.buckets.forEach((b, i) => {
+    const x = left + i * slot;
+    const bar = svgEl('g', { class: 'bar' }, svgEl('title', {}, `${time(b.at)}: ${b.served} served, ${b.deferred} deferred, ${b.shed} shed`));
+    let base = 0;
+    for (const [k, fill] of CAPACITY_SERIES) {
+      if (b[k] > 0) bar.append(svgEl('rect', { x: x + 1, width: Math.max(1, slot - 2), y: y(base + b[k]), height: Math.max(0.5, y(base) - y(base + b[k])), fill }));
+      base += b[k];
+    }
+    svg.append(bar);
+    if (i % labelEvery === 0) svg.append(svgEl('text', { x: x + slot / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis' }, new Date(b.at).toISOString().slice(11, 16)));
+  });
+  svg.append(svgEl('line', { x1: left, x2: left, y1: top, y2: H - bottom, class: 'axisline' }), svgEl('line', { x1: left, x2: W - 2, y1: H - bottom, y2: H - bottom, class: 'axisline' }));
+  return svg;
+}
 
 async function mapView(view) {
   const m = await api('/api/fleet/map');
