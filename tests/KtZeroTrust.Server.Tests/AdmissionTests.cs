@@ -216,4 +216,42 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         Assert.All(cmpDecisions.Skip(1).SkipLast(2), d => Assert.Equal("cmp:pollReq enrollment_deferred", d));
         Assert.Equal(0, admission.InFlight);
     }
+
+    [Fact]
+    public async Task AFullCa_HoldsOneRequestPerSigner_ANewerIrReplacesTheHeldOne_AndOnlyItIsServed()
+    {
+        const string serial = "FC-0004";
+        var admission = server.Services.GetRequiredService<EnrollmentAdmission>();
+        var cmp = new CmpClient(server);
+        await cmp.AttestAsync(serial, Ct);
+        var (firstKey, firstCertificate) = (await cmp.NewKeyAsync("first.key"), cmp.Scratch("first.pem"));
+        var (secondKey, secondCertificate) = (await cmp.NewKeyAsync("second.key"), cmp.Scratch("second.pem"));
+        int HeldIrs(IEnumerable<JsonElement> decisions) => decisions.Count(d => d.Text("subject") == serial && d.Text("route") == "cmp:ir" && d.Text("reason") == "enrollment_deferred");
+        Task<(int Exit, string Output)> second;
+        using (admission.TryEnter(IPAddress.Loopback)) // the loopback prefix at its share: both requests are held
+        {
+            var first = cmp.IrAsync(serial, firstKey, firstCertificate);
+            await server.DecisionAsync(d => d.Text("subject") == serial && d.Text("route") == "cmp:ir" && d.Text("reason") == "enrollment_deferred", "the first ir, held");
+            second = cmp.IrAsync(serial, secondKey, secondCertificate); // the same IDevID, a new transaction
+            await Eventually.Until(async () => HeldIrs(await server.DecisionsAsync()), n => n == 2, "the second ir, held in the first's place");
+
+            // The first unit's next poll finds nothing of its transaction held: refused, and it gives up.
+            var (exit, output) = await first;
+            Assert.True(exit != 0, output);
+            await server.DecisionAsync(d => d.Text("subject") == serial && d.Text("route") == "cmp:pollReq" && d.Text("reason") == "request_malformed", "the replaced request's poll, refused");
+            Assert.False(File.Exists(firstCertificate));
+        }
+
+        var (secondExit, secondOutput) = await second;
+        Assert.True(secondExit == 0, secondOutput);
+        using (var issued = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(secondCertificate, secondKey))
+        {
+            Assert.Equal(serial, KtZeroTrust.Pki.Certificates.DeviceCertificates.SerialOf(issued));
+        }
+
+        var served = (await server.DecisionsAsync()).Where(d => d.Text("subject") == serial && d.Text("route") == "cmp:ir" && d.Text("reason") == "allowed").ToList();
+        Assert.Single(served); // one certificate for the two requests: the held one was replaced, not kept beside it
+        Assert.False(File.Exists(firstCertificate));
+        Assert.Equal(0, admission.InFlight);
+    }
 }
