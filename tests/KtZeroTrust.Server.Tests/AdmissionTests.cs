@@ -193,8 +193,8 @@ public sealed class AdmissionTests(AdmissionServerFixture server) : IClassFixtur
         using (admission.TryEnter(IPAddress.Loopback)) // the loopback prefix is at its share while this is held
         {
             ir = cmp.IrAsync(serial, key, certificate);
-            await server.DecisionAsync(d => d.Text("route") == "cmp:ir" && d.Text("reason") == "enrollment_deferred", "the ir, held with status waiting");
-            await server.DecisionAsync(d => d.Text("route") == "cmp:pollReq" && d.Text("reason") == "enrollment_deferred", "a poll answered with pollRep");
+            await server.DecisionAsync(d => d.Text("subject") == serial && d.Text("route") == "cmp:ir" && d.Text("reason") == "enrollment_deferred", "the ir, held with status waiting");
+            await server.DecisionAsync(d => d.Text("subject") == serial && d.Text("route") == "cmp:pollReq" && d.Text("reason") == "enrollment_deferred", "a poll answered with pollRep");
             Assert.False(File.Exists(certificate));
         }
 
