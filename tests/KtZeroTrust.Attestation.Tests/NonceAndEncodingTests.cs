@@ -59,6 +59,54 @@ public sealed class EncodingTests
     }
 
     [Theory]
+    [InlineData("signature")]
+    [InlineData("point")]
+    [InlineData("subject")]
+    public void Csr_Tampered_IsRefused_ForItsSignature(string part)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var der = EstEncoding.CreateCsr("FC-1", key, "nonce-123");
+        var spki = key.ExportSubjectPublicKeyInfo();
+        var at = part switch
+        {
+            "signature" => der.Length - 3, // inside the signature's last integer
+            "point" => der.AsSpan().IndexOf(spki) + spki.Length - 1, // the point's last byte: off the curve
+            _ => der.AsSpan().IndexOf("FC-1"u8) + 3, // what was signed
+        };
+        der[at] ^= 0x01;
+        Assert.Equal(ReasonCode.CsrSignatureInvalid, Assert.Throws<EnrollmentException>(() => CsrParser.Parse(der)).Reason);
+    }
+
+    [Fact]
+    public void Csr_WithACompressedPoint_IsRefused_SayingSo()
+    {
+        // openssl writes compressed points when asked; .NET reads uncompressed ones only, so they are refused clearly.
+        var dir = Directory.CreateTempSubdirectory("csr-compressed").FullName;
+        try
+        {
+            string Run(string args)
+            {
+                using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("openssl", args) { WorkingDirectory = dir, RedirectStandardError = true })!;
+                var error = process.StandardError.ReadToEnd();
+                process.WaitForExit();
+                Assert.True(process.ExitCode == 0, error);
+                return error;
+            }
+
+            Run("ecparam -name prime256v1 -genkey -noout -out k.pem");
+            Run("ec -in k.pem -conv_form compressed -out kc.pem");
+            Run("req -new -key kc.pem -subj /CN=FC-1 -outform DER -out r.der");
+            var refusal = Assert.Throws<EnrollmentException>(() => CsrParser.Parse(File.ReadAllBytes(Path.Combine(dir, "r.der"))));
+            Assert.Equal(ReasonCode.KeyPolicyViolation, refusal.Reason);
+            Assert.Contains("uncompressed", refusal.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
     [InlineData(2048)]
     [InlineData(3072)] // accepted before: the gateway then refused the certificate it was issued
     [InlineData(4096)]
