@@ -259,17 +259,8 @@ async function summary() {
   if (!chart) return;
   const reasons = [...new Set(s.buckets.flatMap((b) => Object.keys(b.denyByReason)))];
   const colour = (r) => palette[reasons.indexOf(r) % palette.length];
-  const [W, H, left, bottom, top] = [640, 190, 46, 26, 8];
-  const max = Math.max(1, ...s.buckets.map((b) => b.allow + b.deny));
-  const step = niceStep(max);
-  const yMax = Math.ceil(max / step) * step;
-  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
-  const slot = (W - left - 4) / Math.max(1, s.buckets.length);
-  const svg = svgEl('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'group', 'aria-label': `Decisions per ${s.bucketSeconds / 60} minutes, ${s.range}` });
-  for (let v = 0; v <= yMax; v += step) {
-    svg.append(svgEl('line', { x1: left, x2: W - 2, y1: y(v), y2: y(v), class: 'grid' }), svgEl('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
-  }
-  const labelEvery = Math.ceil(s.buckets.length / 8);
+  const { svg, y, slot, left, top, bottom, H, labelEvery, finish } = barFrame(s.buckets.length, Math.max(...s.buckets.map((b) => b.allow + b.deny)),
+    { role: 'group', 'aria-label': `Decisions per ${s.bucketSeconds / 60} minutes, ${s.range}` });
   s.buckets.forEach((b, i) => {
     const x = left + i * slot;
     const end = new Date(new Date(b.at).getTime() + s.bucketSeconds * 1000).toISOString();
@@ -290,13 +281,30 @@ async function summary() {
       svg.append(svgEl('text', { x: x + slot / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis' }, label));
     }
   });
-  svg.append(svgEl('line', { x1: left, x2: left, y1: top, y2: H - bottom, class: 'axisline' }), svgEl('line', { x1: left, x2: W - 2, y1: H - bottom, y2: H - bottom, class: 'axisline' }));
-  chart.replaceChildren(svg);
+  chart.replaceChildren(finish());
   $('chart-title').textContent = `Allowed and denied per ${s.bucketSeconds >= 3600 ? `${s.bucketSeconds / 3600} h` : `${s.bucketSeconds / 60} min`} (UTC)${s.stored ? '' : ', live only'}`;
   $('chart-legend').replaceChildren(el('span', {}, el('i', { class: 'swatch' }), 'allowed'), ...reasons.map((r) => el('span', {}, el('i', { class: 'swatch', 'data-colour': colour(r) }), r)));
   for (const sw of $('chart-legend').querySelectorAll('i[data-colour]')) sw.style.background = sw.dataset.colour; // CSSOM, not inline style text (CSP)
   $('chart-legend').querySelector('i:not([data-colour])').style.background = '#1f8a4c';
   $('top-reasons').replaceChildren(...(s.topDenyReasons.length ? s.topDenyReasons.map((r) => el('li', {}, el('a', { href: `#/feed?outcome=deny&reason=${encodeURIComponent(r.reason)}` }, r.reason), `: ${r.count}`)) : [el('li', { class: 'muted' }, 'no denials in this range')]));
+}
+
+// The frame both bar charts draw in: the scale, the grid and its labels; finish() adds the axes over the bars.
+function barFrame(count, highest, attrs) {
+  const [W, H, left, bottom, top] = [640, 190, 46, 26, 8];
+  const max = Math.max(1, highest);
+  const step = niceStep(max);
+  const yMax = Math.ceil(max / step) * step;
+  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
+  const svg = svgEl('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, ...attrs });
+  for (let v = 0; v <= yMax; v += step) {
+    svg.append(svgEl('line', { x1: left, x2: W - 2, y1: y(v), y2: y(v), class: 'grid' }), svgEl('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
+  }
+  const finish = () => {
+    svg.append(svgEl('line', { x1: left, x2: left, y1: top, y2: H - bottom, class: 'axisline' }), svgEl('line', { x1: left, x2: W - 2, y1: H - bottom, y2: H - bottom, class: 'axisline' }));
+    return svg;
+  };
+  return { svg, y, slot: (W - left - 4) / Math.max(1, count), left, top, bottom, H, labelEvery: Math.ceil(count / 8), finish };
 }
 
 function niceStep(max) {
@@ -512,17 +520,8 @@ function breakdownTable(id, label, rows, link) {
 }
 
 function capacityChart(c) {
-  const [W, H, left, bottom, top] = [640, 190, 46, 26, 8];
-  const max = Math.max(1, ...c.buckets.map((b) => b.served + b.deferred + b.shed));
-  const step = niceStep(max);
-  const yMax = Math.ceil(max / step) * step;
-  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
-  const slot = (W - left - 4) / Math.max(1, c.buckets.length);
-  const svg = svgEl('svg', { id: 'capacity-chart', class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Served, deferred and shed per ${c.bucketSeconds / 60} minutes` });
-  for (let v = 0; v <= yMax; v += step) {
-    svg.append(svgEl('line', { x1: left, x2: W - 2, y1: y(v), y2: y(v), class: 'grid' }), svgEl('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
-  }
-  const labelEvery = Math.ceil(c.buckets.length / 8);
+  const { svg, y, slot, left, H, labelEvery, finish } = barFrame(c.buckets.length, Math.max(...c.buckets.map((b) => b.served + b.deferred + b.shed)),
+    { id: 'capacity-chart', role: 'img', 'aria-label': `Served, deferred and shed per ${c.bucketSeconds / 60} minutes` });
   c.buckets.forEach((b, i) => {
     const x = left + i * slot;
     const bar = svgEl('g', { class: 'bar' }, svgEl('title', {}, `${time(b.at)}: ${b.served} served, ${b.deferred} deferred, ${b.shed} shed`));
@@ -534,8 +533,7 @@ function capacityChart(c) {
     svg.append(bar);
     if (i % labelEvery === 0) svg.append(svgEl('text', { x: x + slot / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis' }, new Date(b.at).toISOString().slice(11, 16)));
   });
-  svg.append(svgEl('line', { x1: left, x2: left, y1: top, y2: H - bottom, class: 'axisline' }), svgEl('line', { x1: left, x2: W - 2, y1: H - bottom, y2: H - bottom, class: 'axisline' }));
-  return svg;
+  return finish();
 }
 
 async function mapView(view) {
