@@ -29,4 +29,21 @@ public sealed class DeviceKeyPolicyTests
         using var rsa = RSA.Create(2048);
         Assert.Contains("not accepted", DeviceKeyPolicy.Violation(new CertificateRequest("CN=FC-1", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1).PublicKey), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Import_MakesTheSameKeyFromItsPoint_AndRefusesAPointOffTheCurve()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        var spki = key.ExportSubjectPublicKeyInfo();
+        using (var imported = DeviceKeyPolicy.Import(PublicKey.CreateFromSubjectPublicKeyInfo(spki, out _)))
+        {
+            var data = "to be signed"u8.ToArray();
+            Assert.True(imported.VerifyData(data, key.SignData(data, HashAlgorithmName.SHA384), HashAlgorithmName.SHA384));
+        }
+
+        spki[^1] ^= 0x01; // the point's last byte: still well-formed, no longer on P-384
+        var offCurve = PublicKey.CreateFromSubjectPublicKeyInfo(spki, out _);
+        Assert.Null(DeviceKeyPolicy.Violation(offCurve)); // the encoding is admissible; the point is checked on import
+        Assert.ThrowsAny<CryptographicException>(() => DeviceKeyPolicy.Import(offCurve));
+    }
 }

@@ -422,8 +422,7 @@ public sealed partial class CmpServer(
                 return (null, CmpAnswer.Refused(ReasonCode.CsrMalformed, PkiFailureInfo.BadCertTemplate, "the template's subject is not a readable name", kind, serial, signerHash));
             }
 
-            using var popKey = key.GetECDsaPublicKey()!; // the key policy above admits ECDSA keys only
-            if (!message.IsValidSigningKeyPop(EcdsaSignatures.VerifierProvider(popKey)))
+            if (!PopVerifies(message, key))
             {
                 return (null, CmpAnswer.Refused(ReasonCode.CsrSignatureInvalid, PkiFailureInfo.BadPop, "the proof of possession does not verify with the template's key", kind, serial, signerHash));
             }
@@ -433,6 +432,20 @@ public sealed partial class CmpServer(
         catch (Core.Attestation.EnrollmentException ex)
         {
             return (null, CmpAnswer.Refused(ex.Reason, ex.Reason == ReasonCode.CsrSignatureInvalid ? PkiFailureInfo.BadPop : PkiFailureInfo.BadCertTemplate, ex.Message, kind, serial, signerHash));
+        }
+    }
+
+    /// <summary>The proof of possession, with the key the policy admitted imported from its point (a point off its curve fails).</summary>
+    private static bool PopVerifies(Org.BouncyCastle.Crmf.CertificateRequestMessage message, PublicKey key)
+    {
+        try
+        {
+            using var ecdsa = DeviceKeyPolicy.Import(key);
+            return message.IsValidSigningKeyPop(EcdsaSignatures.VerifierProvider(ecdsa));
+        }
+        catch (CryptographicException)
+        {
+            return false;
         }
     }
 

@@ -50,10 +50,9 @@ public static class CsrParser
     }
 
     /// <summary>
-    /// The CSR's ECDSA signature over its CertificationRequestInfo, with the key imported from its point (the key
-    /// policy has admitted P-256 or P-384): OpenSSL 3.0's SubjectPublicKeyInfo decoder, which LoadSigningRequest's own
-    /// check goes through, cost more than the verification itself (bench/README.md, CsrBenchmarks). A point off the
-    /// curve fails the import, and the request with it.
+    /// The CSR's ECDSA signature over its CertificationRequestInfo, with the key the policy admitted imported from its
+    /// point (<see cref="DeviceKeyPolicy.Import"/>): LoadSigningRequest's own check goes through OpenSSL 3.0's decoder,
+    /// which cost more than the verification itself (bench/README.md, CsrBenchmarks). A point off the curve fails.
     /// </summary>
     private static bool SignatureVerifies(byte[] der, PublicKey key)
     {
@@ -61,8 +60,7 @@ public static class CsrParser
         {
             var outer = new AsnReader(der, AsnEncodingRules.DER).ReadSequence();
             var info = outer.ReadEncodedValue();
-            var algorithm = outer.ReadSequence();
-            var hash = algorithm.ReadObjectIdentifier() switch
+            var hash = outer.ReadSequence().ReadObjectIdentifier() switch
             {
                 "1.2.840.10045.4.3.2" => HashAlgorithmName.SHA256,
                 "1.2.840.10045.4.3.3" => HashAlgorithmName.SHA384,
@@ -70,24 +68,12 @@ public static class CsrParser
                 _ => default,
             };
             var signature = outer.ReadBitString(out var unused);
-            var point = key.EncodedKeyValue.RawData;
-            var size = DeviceKeyPolicy.NamedCurve(key) == DeviceKeyPolicy.P256 ? 32 : 48;
             if (hash == default || unused != 0)
             {
                 return false; // not ECDSA with SHA-2
             }
 
-            if (point.Length != 1 + (2 * size) || point[0] != 0x04)
-            {
-                // .NET reads uncompressed points only (and refused these before this check was ours): say so.
-                throw new EnrollmentException(ReasonCode.KeyPolicyViolation, "The CSR's key is a compressed (or malformed) EC point: send the uncompressed point (04 || X || Y).");
-            }
-
-            using var ecdsa = ECDsa.Create(new ECParameters
-            {
-                Curve = size == 32 ? ECCurve.NamedCurves.nistP256 : ECCurve.NamedCurves.nistP384,
-                Q = new ECPoint { X = point[1..(1 + size)], Y = point[(1 + size)..] },
-            });
+            using var ecdsa = DeviceKeyPolicy.Import(key);
             return ecdsa.VerifyData(info.Span, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
         }
         catch (Exception ex) when (ex is CryptographicException or AsnContentException)

@@ -259,17 +259,13 @@ async function summary() {
   if (!chart) return;
   const reasons = [...new Set(s.buckets.flatMap((b) => Object.keys(b.denyByReason)))];
   const colour = (r) => palette[reasons.indexOf(r) % palette.length];
-  const { svg, y, slot, left, top, bottom, H, labelEvery, finish } = barFrame(s.buckets.length, Math.max(...s.buckets.map((b) => b.allow + b.deny)),
+  const { svg, slot, left, top, bottom, H, labelEvery, stack, finish } = barFrame(s.buckets.length, Math.max(...s.buckets.map((b) => b.allow + b.deny)),
     { role: 'group', 'aria-label': `Decisions per ${s.bucketSeconds / 60} minutes, ${s.range}` });
   s.buckets.forEach((b, i) => {
     const x = left + i * slot;
     const end = new Date(new Date(b.at).getTime() + s.bucketSeconds * 1000).toISOString();
     const bar = svgEl('g', { class: 'bar', tabindex: '0', role: 'button', 'aria-label': `${time(b.at)}: ${b.allow} allowed, ${b.deny} denied${b.deny ? ` (${Object.entries(b.denyByReason).map(([r, n]) => `${r} ${n}`).join(', ')})` : ''}. Show these decisions.` });
-    let base = 0;
-    for (const [value, fill] of [[b.allow, '#1f8a4c'], ...Object.entries(b.denyByReason).sort().map(([r, n]) => [n, colour(r)])]) {
-      if (value > 0) bar.append(svgEl('rect', { x: x + 1, width: Math.max(1, slot - 2), y: y(base + value), height: Math.max(0.5, y(base) - y(base + value)), fill }));
-      base += value;
-    }
+    stack(bar, x, [[b.allow, '#1f8a4c'], ...Object.entries(b.denyByReason).sort().map(([r, n]) => [n, colour(r)])]);
     bar.append(svgEl('rect', { x, width: slot, y: top, height: H - top - bottom, fill: 'transparent' }), svgEl('title', {}, bar.getAttribute('aria-label')));
     const pick = () => { $('f-since').value = localInput(b.at); $('f-until').value = localInput(end); if (b.deny && !b.allow) $('f-outcome').value = 'deny'; startFeed(); };
     bar.addEventListener('click', pick);
@@ -296,15 +292,24 @@ function barFrame(count, highest, attrs) {
   const step = niceStep(max);
   const yMax = Math.ceil(max / step) * step;
   const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
+  const slot = (W - left - 4) / Math.max(1, count);
   const svg = svgEl('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, ...attrs });
   for (let v = 0; v <= yMax; v += step) {
     svg.append(svgEl('line', { x1: left, x2: W - 2, y1: y(v), y2: y(v), class: 'grid' }), svgEl('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
   }
+  // One bar of stacked [value, fill] segments at x, bottom up.
+  const stack = (bar, x, segments) => {
+    let base = 0;
+    for (const [value, fill] of segments) {
+      if (value > 0) bar.append(svgEl('rect', { x: x + 1, width: Math.max(1, slot - 2), y: y(base + value), height: Math.max(0.5, y(base) - y(base + value)), fill }));
+      base += value;
+    }
+  };
   const finish = () => {
     svg.append(svgEl('line', { x1: left, x2: left, y1: top, y2: H - bottom, class: 'axisline' }), svgEl('line', { x1: left, x2: W - 2, y1: H - bottom, y2: H - bottom, class: 'axisline' }));
     return svg;
   };
-  return { svg, y, slot: (W - left - 4) / Math.max(1, count), left, top, bottom, H, labelEvery: Math.ceil(count / 8), finish };
+  return { svg, slot, left, top, bottom, H, labelEvery: Math.ceil(count / 8), stack, finish };
 }
 
 function niceStep(max) {
@@ -520,16 +525,12 @@ function breakdownTable(id, label, rows, link) {
 }
 
 function capacityChart(c) {
-  const { svg, y, slot, left, H, labelEvery, finish } = barFrame(c.buckets.length, Math.max(...c.buckets.map((b) => b.served + b.deferred + b.shed)),
+  const { svg, slot, left, H, labelEvery, stack, finish } = barFrame(c.buckets.length, Math.max(...c.buckets.map((b) => b.served + b.deferred + b.shed)),
     { id: 'capacity-chart', role: 'img', 'aria-label': `Served, deferred and shed per ${c.bucketSeconds / 60} minutes` });
   c.buckets.forEach((b, i) => {
     const x = left + i * slot;
     const bar = svgEl('g', { class: 'bar' }, svgEl('title', {}, `${time(b.at)}: ${b.served} served, ${b.deferred} deferred, ${b.shed} shed`));
-    let base = 0;
-    for (const [k, fill] of CAPACITY_SERIES) {
-      if (b[k] > 0) bar.append(svgEl('rect', { x: x + 1, width: Math.max(1, slot - 2), y: y(base + b[k]), height: Math.max(0.5, y(base) - y(base + b[k])), fill }));
-      base += b[k];
-    }
+    stack(bar, x, CAPACITY_SERIES.map(([k, fill]) => [b[k], fill]));
     svg.append(bar);
     if (i % labelEvery === 0) svg.append(svgEl('text', { x: x + slot / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis' }, new Date(b.at).toISOString().slice(11, 16)));
   });
